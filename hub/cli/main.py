@@ -1,0 +1,76 @@
+"""`justlink` — the command line. Each command group lives in its own module and is
+imported only when used, so `justlink --help` stays fast and modules stay small."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import click
+
+# command name -> "module:attribute"
+COMMANDS: dict[str, str] = {
+    "schemas": "hub.cli.schemas_cmd:schemas",
+    "log": "hub.cli.log_cmd:log",
+    "keys": "hub.cli.keys_cmd:keys",
+    "erase": "hub.cli.keys_cmd:erase",
+    "generate": "hub.cli.generate_cmd:generate",
+    "connector": "hub.cli.connector_cmd:connector",
+    "resolve": "hub.cli.streams_cmd:resolve",
+    "process": "hub.cli.streams_cmd:process",
+    "worker": "hub.cli.streams_cmd:worker",
+    "views": "hub.cli.views_cmd:views",
+    "person": "hub.cli.person_cmd:person",
+    "alerts": "hub.cli.alerts_cmd:alerts",
+    "audit": "hub.cli.audit_cmd:audit",
+    "users": "hub.cli.users_cmd:users",
+    "serve": "hub.cli.serve_cmd:serve",
+    "demo": "hub.cli.demo_cmd:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module_name, attr = COMMANDS[cmd_name].split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name:
+                    return None  # command not built yet
+                raise
+            return getattr(module, attr)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Data directory (default ./.justlink, or JUSTLINK_DATA_DIR).")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="Settings file (default ./justlink.toml, or JUSTLINK_CONFIG).")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
+    """JustLink: share records of people and disputes across courts, police,
+    civil affairs and the justice bureau — encrypted, purpose-bound, audited."""
+    if config:
+        os.environ["JUSTLINK_CONFIG"] = config
+    if data_dir:
+        os.environ["JUSTLINK_DATA_DIR"] = data_dir
+    from hub.settings import SettingsError, get_settings
+
+    get_settings.cache_clear()
+    try:
+        ctx.obj = get_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def main() -> None:
+    cli(prog_name="justlink")
+
+
+if __name__ == "__main__":
+    main()

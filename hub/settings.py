@@ -1,0 +1,96 @@
+"""One settings model for the whole hub.
+
+Read, in increasing priority, from defaults, `justlink.toml` (in the working directory or
+the file named by JUSTLINK_CONFIG), and `JUSTLINK_*` environment variables. Invalid
+settings fail at start with a message that names the setting.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; the message names it."""
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("JUSTLINK_CONFIG", "justlink.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JUSTLINK_", extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(Path(".justlink"), description="Where the embedded log, chDB views and keystore live.")
+
+    log_backend: Literal["embedded", "kafka"] = Field("embedded", description="Event log backend.")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port] of Kafka brokers.")
+    kafka_client_id: str = "justlink"
+    topic_partitions: int = Field(4, ge=1, le=1024, description="Partitions per topic when the hub creates one.")
+
+    view_backend: Literal["chdb", "clickhouse"] = Field("chdb", description="Where the shared views live.")
+    clickhouse_host: str = "127.0.0.1"
+    clickhouse_port: int = Field(8123, ge=1, le=65535)
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+    clickhouse_database: str = "justlink"
+    clickhouse_secure: bool = False
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+
+    master_key_file: Path | None = Field(
+        None, description="File holding the keystore master key; else JUSTLINK_MASTER_KEY or <data_dir>/master.key."
+    )
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _servers_have_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {server!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
+
+    @property
+    def kafka_servers(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",")]
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings, turning pydantic's error into one that names each bad setting."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "?"
+            problems.append(f"setting '{name}' (env JUSTLINK_{name.upper()}): {err['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
