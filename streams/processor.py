@@ -1,0 +1,90 @@
+"""What a stream processor is: a plain class, `handle(event, state) -> outputs`.
+
+No Kafka, faust or file imports here or in any processor: the runners
+(streams/runners/embedded.py over the embedded log, streams/runners/faust_app.py over
+Kafka) decode input records, call `handle`, publish the outputs and keep the state.
+
+State is a set of named key/value tables (`state.table("parents")`). The embedded
+runner backs them with dicts and snapshots them together with the input offsets; the
+faust runner backs them with faust Tables (changelog topics). Keep values small and
+picklable, and make `handle` idempotent — both runners are at-least-once: after a
+crash an event may be handled again, and must then change nothing and emit outputs
+with the same event ids as the first time (consumers de-duplicate by event id).
+Outputs must be a deterministic function of the input order, so a replay yields the
+same persons and threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A decoded input event."""
+
+    event_type: str
+    record: dict[str, Any]   # as decoded from Avro: envelope, type fields, parties
+    topic: str = ""
+    partition: int = 0
+    offset: int = 0
+
+    @property
+    def event_id(self) -> str:
+        return self.record["envelope"]["event_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """An event a processor emits: its type, the Avro record, the topic and the key."""
+
+    event_type: str
+    record: dict[str, Any]
+    topic: str
+    key: str
+
+
+class State(Protocol):
+    def table(self, name: str) -> MutableMapping[str, Any]: ...
+
+
+class DictState:
+    """State on plain dicts (embedded runner, tests, the batch resolver)."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, Any]] = {}
+
+    def table(self, name: str) -> dict[str, Any]:
+        table = self.tables.get(name)
+        if table is None:
+            table = self.tables[name] = {}
+        return table
+
+
+class Processor(Protocol):
+    name: str
+    input_topics: tuple[str, ...]
+
+    def handle(self, event: Event, state: State) -> list[Output]: ...
+
+
+# Topics of the pipeline. Agency events are keyed by the first party's subject key.
+AGENCIES = ("court", "police", "civil_affairs", "justice")
+
+
+def agency_topic(agency: str) -> str:
+    return f"justlink.{agency}.events"
+
+
+def dead_letter_topic(agency: str) -> str:
+    return f"justlink.{agency}.deadletter"
+
+
+AGENCY_TOPICS = tuple(agency_topic(a) for a in AGENCIES)
+IDENTITY_TOPIC = "justlink.identity"      # PersonLinked, PersonsMerged, PersonSplit
+DISPUTES_TOPIC = "justlink.disputes"      # DisputeThreaded
+ALERTS_TOPIC = "justlink.alerts"          # AlertRaised, AlertAcknowledged, AlertResolved
+CONSENT_TOPIC = "justlink.consent"        # ConsentGranted, ConsentWithdrawn
+AUDIT_TOPIC = "justlink.audit"            # AccessAudited
