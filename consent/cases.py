@@ -1,0 +1,169 @@
+"""Which cases are open and who are their parties — the facts purpose binding rests on.
+
+An in-memory directory fed by events (replayable from the log): a case opens on its
+opening event (MediationCaseOpened, CaseFiled, CommunityCorrectionStarted, ...) and closes
+on its concluding one. Parties are hub person ids: events enriched by identity resolution
+carry them (`person_ids`, or `person_id` on each party), and `add_party` links them later.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+# event type -> (case kind, field holding the case number, action)
+CASE_EVENTS: dict[str, tuple[str, str, str]] = {
+    "MediationCaseOpened": ("mediation", "mediation_case_number", "open"),
+    "MediationConcluded": ("mediation", "mediation_case_number", "close"),
+    "CaseFiled": ("court", "case_number", "open"),
+    "DocumentsServed": ("court", "case_number", "update"),
+    "HearingHeld": ("court", "case_number", "update"),
+    "JudgmentIssued": ("court", "case_number", "close"),
+    "CaseClosed": ("court", "case_number", "close"),
+    "CommunityCorrectionStarted": ("correction", "correction_number", "open"),
+    "CommunityCorrectionEnded": ("correction", "correction_number", "close"),
+    "ReleasedPrisonerReceived": ("resettlement", "handover_number", "open"),
+    "ResettlementEnded": ("resettlement", "handover_number", "close"),
+    "LegalAidApplied": ("legal_aid", "aid_number", "open"),
+    "LegalAidGranted": ("legal_aid", "aid_number", "update"),  # closes when granted is false
+    "LegalAidClosed": ("legal_aid", "aid_number", "close"),
+    "IncidentReported": ("police_incident", "incident_number", "open"),
+    "IncidentClosed": ("police_incident", "incident_number", "close"),
+}
+# Fields that name the case an event belongs to, most specific first.
+CASE_NUMBER_FIELDS = ("case_number", "mediation_case_number", "correction_number", "handover_number",
+                      "aid_number", "incident_number")
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    case_id: str
+    kind: str
+    is_open: bool
+    office: str = ""
+    parties: frozenset[str] = frozenset()
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class CaseDirectory(Protocol):
+    def case(self, case_id: str) -> Case | None: ...
+
+    def open_case(self, case_id: str) -> Case | None: ...
+
+    def is_party(self, case_id: str, person_id: str) -> bool: ...
+
+
+def case_ref(event_type: str, fields: dict[str, Any]) -> str | None:
+    """The case number an event belongs to, if any."""
+    if event_type in CASE_EVENTS:
+        value = fields.get(CASE_EVENTS[event_type][1])
+        if value:
+            return str(value)
+    for name in CASE_NUMBER_FIELDS:
+        if fields.get(name):
+            return str(fields[name])
+    return None
+
+
+def event_time(fields: dict[str, Any]) -> datetime | None:
+    occurred = (fields.get("envelope") or {}).get("occurred_at")
+    if isinstance(occurred, datetime):
+        return occurred if occurred.tzinfo else occurred.replace(tzinfo=UTC)
+    if isinstance(occurred, int):
+        return datetime.fromtimestamp(occurred / 1000, UTC)
+    return None
+
+
+def person_ids(fields: dict[str, Any]) -> set[str]:
+    found = {str(p) for p in fields.get("person_ids") or () if p}
+    for party in fields.get("parties") or ():
+        if isinstance(party, dict) and party.get("person_id"):
+            found.add(str(party["person_id"]))
+    return found
+
+
+@dataclass(slots=True)
+class _MutableCase:
+    kind: str
+    office: str = ""
+    parties: set[str] = field(default_factory=set)
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed: bool = False
+
+    def frozen(self, case_id: str) -> Case:
+        return Case(case_id, self.kind, not self.closed, self.office, frozenset(self.parties),
+                    self.opened_at, self.closed_at)
+
+
+class InMemoryCaseDirectory:
+    """Thread-safe; state is only what the applied events say."""
+
+    def __init__(self) -> None:
+        self._cases: dict[str, _MutableCase] = {}
+        self._lock = threading.Lock()
+
+    def apply_event(self, event_type: str, fields: dict[str, Any]) -> None:
+        if event_type == "PersonsMerged":
+            self._merge(str(fields["retired_person_id"]), str(fields["surviving_person_id"]))
+            return
+        if event_type not in CASE_EVENTS:
+            return
+        kind, number_field, action = CASE_EVENTS[event_type]
+        case_id = fields.get(number_field)
+        if not case_id:
+            raise ValueError(f"{event_type}: field {number_field!r} is empty; expected the case number")
+        when = event_time(fields)
+        office = str(fields.get("supervising_office") or (fields.get("envelope") or {}).get("source", {})
+                     .get("office_code") or "")
+        if event_type == "LegalAidGranted" and fields.get("granted") is False:
+            action = "close"
+        with self._lock:
+            case = self._cases.setdefault(str(case_id), _MutableCase(kind))
+            case.parties |= person_ids(fields)
+            if action == "open":
+                case.office = office or case.office
+                case.opened_at = when
+                # an opening that happened after a recorded close re-opens; one replayed late does not
+                case.closed = case.closed_at is not None and (when is None or when <= case.closed_at)
+            elif action == "close":
+                case.closed, case.closed_at = True, when
+            elif not case.office:
+                case.office = office
+
+    def add_party(self, case_id: str, person_id: str) -> None:
+        with self._lock:
+            if case_id in self._cases:
+                self._cases[case_id].parties.add(person_id)
+
+    def _merge(self, retired: str, surviving: str) -> None:
+        with self._lock:
+            for case in self._cases.values():
+                if retired in case.parties:
+                    case.parties.discard(retired)
+                    case.parties.add(surviving)
+
+    def case(self, case_id: str) -> Case | None:
+        with self._lock:
+            found = self._cases.get(case_id)
+            return found.frozen(case_id) if found else None
+
+    def open_case(self, case_id: str) -> Case | None:
+        found = self.case(case_id)
+        return found if found and found.is_open else None
+
+    def is_party(self, case_id: str, person_id: str) -> bool:
+        with self._lock:
+            found = self._cases.get(case_id)
+            return found is not None and person_id in found.parties
+
+    def cases_of(self, person_id: str) -> list[Case]:
+        with self._lock:
+            return [c.frozen(cid) for cid, c in self._cases.items() if person_id in c.parties]
+
+
+__all__ = ["CASE_EVENTS", "Case", "CaseDirectory", "InMemoryCaseDirectory", "case_ref", "event_time",
+           "person_ids"]

@@ -1,0 +1,333 @@
+"""The access policy as data: load consent/policy.toml, validate it, and say on which line
+any problem is. Validation happens once, at start; a bad policy never half-loads."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.toml")
+FIELD_CLASSES = ("basic", "contact", "identifier", "sensitive")
+BINDINGS = ("party_in_open_case", "supervised_person", "none")
+CASE_KINDS = ("mediation", "court", "correction", "resettlement", "legal_aid", "police_incident")
+STATUTE_PREFIX = "statute:"
+CONSENT_BASIS = "consent"
+
+KeyPath = tuple[str | int, ...]
+
+
+class PolicyError(ValueError):
+    """The policy is invalid; the message names the file, the line and the key."""
+
+    def __init__(self, message: str, path: Path | str, line: int | None) -> None:
+        self.path, self.line, self.problem = str(path), line, message
+        super().__init__(f"{path}:{line if line is not None else '?'}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    role: str
+    purpose: str
+    binding: str
+    case_kinds: frozenset[str]
+    event_types: frozenset[str]
+    field_classes: frozenset[str]
+    legal_basis: str
+    consent_event_types: frozenset[str] = frozenset()
+    consent_field_classes: frozenset[str] = frozenset()
+    line: int | None = None
+
+    @property
+    def requires_consent(self) -> bool:
+        return self.legal_basis == CONSENT_BASIS
+
+
+@dataclass(frozen=True, slots=True)
+class BreakGlassPolicy:
+    roles: frozenset[str]
+    max_per_user: int
+    window_hours: float
+    min_reason_chars: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    roles: dict[str, str]
+    purposes: dict[str, str]
+    event_groups: dict[str, frozenset[str]]
+    rules: dict[tuple[str, str], Rule]
+    break_glass: BreakGlassPolicy
+    restricted_visibility: dict[str, frozenset[str]]
+    source: str = "<policy>"
+
+    def rule_for(self, role: str, purpose: str) -> Rule | None:
+        return self.rules.get((role, purpose))
+
+    def visible_restrictions(self, role: str) -> frozenset[str]:
+        """Restriction kinds whose records `role` may see."""
+        return frozenset(kind for kind, roles in self.restricted_visibility.items() if role in roles)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        return frozenset().union(*self.event_groups.values()) if self.event_groups else frozenset()
+
+
+# --- locating keys in the source text -------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
+
+
+def _split_dotted(text: str) -> list[str]:
+    parts = re.findall(r"""[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'""", text)
+    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+
+
+def _bracket_balance(line: str) -> int:
+    """Open minus close brackets/braces outside strings and comments."""
+    depth, quote, i = 0, "", 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            break
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        i += 1
+    return depth
+
+
+def locate_keys(text: str) -> dict[KeyPath, int]:
+    """Map every table and key path in a TOML text to its 1-based line number. Arrays of
+    tables get an index component: ("rule", 2, "role")."""
+    lines: dict[KeyPath, int] = {}
+    array_counts: dict[KeyPath, int] = {}
+    current: KeyPath = ()
+    depth = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if depth > 0:  # inside a multi-line array or inline table
+            depth += _bracket_balance(raw)
+            continue
+        header = _HEADER.match(raw)
+        if header:
+            names = _split_dotted(header.group(2))
+            path: list[str | int] = []
+            for name in names:
+                path.append(name)
+                if tuple(path) in array_counts and len(path) < len(names):
+                    path.append(array_counts[tuple(path)] - 1)
+            if header.group(1) == "[[":
+                key = tuple(path)
+                array_counts[key] = array_counts.get(key, 0) + 1
+                path.append(array_counts[key] - 1)
+            current = tuple(path)
+            lines.setdefault(current, number)
+            continue
+        key = _KEY.match(raw)
+        if key:
+            lines.setdefault(current + tuple(_split_dotted(key.group(1))), number)
+            depth = _bracket_balance(raw[key.end():])
+    return lines
+
+
+class _Checker:
+    def __init__(self, source: Path | str, text: str) -> None:
+        self.source = source
+        self.lines = locate_keys(text)
+
+    def line(self, path: KeyPath) -> int | None:
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+    def fail(self, path: KeyPath, message: str) -> PolicyError:
+        dotted = ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
+        return PolicyError(f"{dotted}: {message}" if dotted else message, self.source, self.line(path))
+
+    def table(self, data: Any, path: KeyPath) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(path, f"expected a table, got {type(data).__name__}")
+        return data
+
+    def string(self, data: Any, path: KeyPath) -> str:
+        if not isinstance(data, str) or not data.strip():
+            raise self.fail(path, f"expected a non-empty string, got {data!r}")
+        return data
+
+    def string_list(self, data: Any, path: KeyPath) -> list[str]:
+        if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+            raise self.fail(path, f"expected a list of strings, got {data!r}")
+        return data
+
+    def integer(self, data: Any, path: KeyPath, minimum: int) -> int:
+        if not isinstance(data, int) or isinstance(data, bool) or data < minimum:
+            raise self.fail(path, f"expected an integer >= {minimum}, got {data!r}")
+        return data
+
+    def keys(self, data: dict[str, Any], path: KeyPath, required: set[str], optional: set[str] = frozenset()) -> None:
+        for name in data:
+            if name not in required | optional:
+                allowed = ", ".join(sorted(required | optional))
+                raise self.fail(path + (name,), f"unknown key {name!r} (expected one of: {allowed})")
+        for name in sorted(required - set(data)):
+            raise self.fail(path, f"missing key {name!r}")
+
+
+def load_policy(path: Path | str | None = None, *, known_event_types: set[str] | None = None) -> Policy:
+    """Load and validate a policy file (default: the packaged consent/policy.toml).
+    `known_event_types`, when given (e.g. the schema registry's names), makes an event type
+    the schemas do not define an error."""
+    source = Path(path) if path is not None else DEFAULT_POLICY_PATH
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy: {exc.strerror}", source, None) from None
+    return parse_policy(text, source=source, known_event_types=known_event_types)
+
+
+def parse_policy(text: str, *, source: Path | str = "<policy>",
+                 known_event_types: set[str] | None = None) -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        raise PolicyError(f"not valid TOML: {exc}", source, int(found.group(1)) if found else None) from None
+    check = _Checker(source, text)
+    check.keys(data, (), {"version", "field_classes", "roles", "purposes", "event_groups", "break_glass",
+                          "restricted_visibility", "rule"})
+    if data["version"] != 1:
+        raise check.fail(("version",), f"unsupported policy version {data['version']!r} (expected 1)")
+    classes = check.string_list(data["field_classes"], ("field_classes",))
+    if sorted(classes) != sorted(FIELD_CLASSES):
+        raise check.fail(("field_classes",), f"must list exactly {list(FIELD_CLASSES)}")
+
+    roles = {name: check.string(desc, ("roles", name)) for name, desc in check.table(data["roles"], ("roles",)).items()}
+    purposes = {name: check.string(desc, ("purposes", name))
+                for name, desc in check.table(data["purposes"], ("purposes",)).items()}
+    groups: dict[str, frozenset[str]] = {}
+    for name, members in check.table(data["event_groups"], ("event_groups",)).items():
+        names = check.string_list(members, ("event_groups", name))
+        for index, event_type in enumerate(names):
+            if known_event_types is not None and event_type not in known_event_types:
+                raise check.fail(("event_groups", name, index), f"unknown event type {event_type!r}")
+        groups[name] = frozenset(names)
+
+    break_glass = _break_glass(check, check.table(data["break_glass"], ("break_glass",)), roles)
+    restricted = {}
+    for kind, allowed in check.table(data["restricted_visibility"], ("restricted_visibility",)).items():
+        for role in check.string_list(allowed, ("restricted_visibility", kind)):
+            if role not in roles:
+                raise check.fail(("restricted_visibility", kind), f"unknown role {role!r}")
+        restricted[kind] = frozenset(allowed)
+
+    rules: dict[tuple[str, str], Rule] = {}
+    if not isinstance(data["rule"], list):
+        raise check.fail(("rule",), "expected [[rule]] tables")
+    for index, raw in enumerate(data["rule"]):
+        rule = _rule(check, check.table(raw, ("rule", index)), ("rule", index), roles, purposes, groups,
+                     known_event_types)
+        if any(other.id == rule.id for other in rules.values()):
+            raise check.fail(("rule", index, "id"), f"duplicate rule id {rule.id!r}")
+        if (rule.role, rule.purpose) in rules:
+            first = rules[(rule.role, rule.purpose)]
+            raise check.fail(("rule", index, "purpose"),
+                             f"second rule for {rule.role} x {rule.purpose} (first is {first.id!r} "
+                             f"on line {first.line})")
+        rules[(rule.role, rule.purpose)] = rule
+    return Policy(roles, purposes, groups, rules, break_glass, restricted, str(source))
+
+
+def _break_glass(check: _Checker, raw: dict[str, Any], roles: dict[str, str]) -> BreakGlassPolicy:
+    path: KeyPath = ("break_glass",)
+    check.keys(raw, path, {"roles", "max_per_user", "window_hours", "min_reason_chars"})
+    for role in check.string_list(raw["roles"], path + ("roles",)):
+        if role not in roles:
+            raise check.fail(path + ("roles",), f"unknown role {role!r}")
+    window = raw["window_hours"]
+    if not isinstance(window, int | float) or isinstance(window, bool) or window <= 0:
+        raise check.fail(path + ("window_hours",), f"expected a positive number, got {window!r}")
+    return BreakGlassPolicy(frozenset(raw["roles"]), check.integer(raw["max_per_user"], path + ("max_per_user",), 1),
+                            float(window), check.integer(raw["min_reason_chars"], path + ("min_reason_chars",), 1))
+
+
+def _resolve_events(check: _Checker, names: list[str], path: KeyPath, groups: dict[str, frozenset[str]],
+                    known: set[str] | None) -> frozenset[str]:
+    resolved: set[str] = set()
+    for name in names:
+        if name.startswith("@"):
+            if name[1:] not in groups:
+                raise check.fail(path, f"unknown event group {name!r} (groups: {', '.join(sorted(groups))})")
+            resolved |= groups[name[1:]]
+        elif known is not None and name not in known:
+            raise check.fail(path, f"unknown event type {name!r}")
+        else:
+            resolved.add(name)
+    return frozenset(resolved)
+
+
+def _classes(check: _Checker, names: list[str], path: KeyPath) -> frozenset[str]:
+    for name in names:
+        if name not in FIELD_CLASSES:
+            raise check.fail(path, f"unknown field class {name!r} (expected one of {', '.join(FIELD_CLASSES)})")
+    return frozenset(names)
+
+
+def _rule(check: _Checker, raw: dict[str, Any], path: KeyPath, roles: dict[str, str], purposes: dict[str, str],
+          groups: dict[str, frozenset[str]], known: set[str] | None) -> Rule:
+    check.keys(raw, path, {"id", "role", "purpose", "binding", "case_kinds", "event_types", "field_classes",
+                           "legal_basis"}, {"with_consent"})
+    rule_id = check.string(raw["id"], path + ("id",))
+    role = check.string(raw["role"], path + ("role",))
+    if role not in roles:
+        raise check.fail(path + ("role",), f"unknown role {role!r}")
+    purpose = check.string(raw["purpose"], path + ("purpose",))
+    if purpose not in purposes:
+        raise check.fail(path + ("purpose",), f"unknown purpose {purpose!r}")
+    binding = check.string(raw["binding"], path + ("binding",))
+    if binding not in BINDINGS:
+        raise check.fail(path + ("binding",), f"unknown binding {binding!r} (expected one of {', '.join(BINDINGS)})")
+    kinds = check.string_list(raw["case_kinds"], path + ("case_kinds",))
+    for kind in kinds:
+        if kind not in CASE_KINDS:
+            raise check.fail(path + ("case_kinds",), f"unknown case kind {kind!r} (expected one of "
+                                                     f"{', '.join(CASE_KINDS)})")
+    if (binding == "none") != (not kinds):
+        raise check.fail(path + ("case_kinds",), "binding 'none' takes no case kinds; other bindings need some")
+    events = _resolve_events(check, check.string_list(raw["event_types"], path + ("event_types",)),
+                             path + ("event_types",), groups, known)
+    classes = _classes(check, check.string_list(raw["field_classes"], path + ("field_classes",)),
+                       path + ("field_classes",))
+    if binding == "none" and classes:
+        raise check.fail(path + ("field_classes",), "a rule without case binding may not grant person fields")
+    basis = check.string(raw["legal_basis"], path + ("legal_basis",))
+    if basis != CONSENT_BASIS and not (basis.startswith(STATUTE_PREFIX) and basis[len(STATUTE_PREFIX):].strip()):
+        raise check.fail(path + ("legal_basis",), f"expected 'consent' or 'statute: <law>', got {basis!r}")
+    consent_events: frozenset[str] = frozenset()
+    consent_classes: frozenset[str] = frozenset()
+    if "with_consent" in raw:
+        extra_path = path + ("with_consent",)
+        extra = check.table(raw["with_consent"], extra_path)
+        check.keys(extra, extra_path, set(), {"event_types", "field_classes"})
+        if basis == CONSENT_BASIS:
+            raise check.fail(extra_path, "with_consent only extends a statute basis")
+        consent_events = _resolve_events(check, check.string_list(extra.get("event_types", []),
+                                                                  extra_path + ("event_types",)),
+                                         extra_path + ("event_types",), groups, known)
+        consent_classes = _classes(check, check.string_list(extra.get("field_classes", []),
+                                                            extra_path + ("field_classes",)),
+                                   extra_path + ("field_classes",))
+    return Rule(rule_id, role, purpose, binding, frozenset(kinds), events, classes, basis,
+                consent_events, consent_classes, check.line(path))
