@@ -70,21 +70,15 @@ class Processor(Protocol):
     def handle(self, event: Event, state: State) -> list[Output]: ...
 
 
-# Topics of the pipeline. Agency events are keyed by the first party's subject key.
-AGENCIES = ("court", "police", "civil_affairs", "justice")
-
-
-def agency_topic(agency: str) -> str:
-    return f"justlink.{agency}.events"
-
-
-def dead_letter_topic(agency: str) -> str:
-    return f"justlink.{agency}.deadletter"
-
-
-AGENCY_TOPICS = tuple(agency_topic(a) for a in AGENCIES)
-IDENTITY_TOPIC = "justlink.identity"      # PersonLinked, PersonsMerged, PersonSplit
-DISPUTES_TOPIC = "justlink.disputes"      # DisputeThreaded
-ALERTS_TOPIC = "justlink.alerts"          # AlertRaised, AlertAcknowledged, AlertResolved
-CONSENT_TOPIC = "justlink.consent"        # ConsentGranted, ConsentWithdrawn
-AUDIT_TOPIC = "justlink.audit"            # AccessAudited
+# Topic names live in hub.topics (the bottom layer, shared with connectors and the API).
+from hub.topics import (  # noqa: E402,F401
+    AGENCIES,
+    AGENCY_TOPICS,
+    ALERTS_TOPIC,
+    AUDIT_TOPIC,
+    CONSENT_TOPIC,
+    DISPUTES_TOPIC,
+    IDENTITY_TOPIC,
+    agency_topic,
+    dead_letter_topic,
+)

@@ -1,0 +1,190 @@
+"""What a connector declares: how one source record becomes canonical events.
+
+A connector's `map(record)` returns `MappedEvent`s — event type, the agency's own record
+key, when it happened, the office, and the type's fields (parties as PartyRef dicts).
+The SDK adds the envelope (deterministic event id, times, schema version), validates,
+protects, encodes and publishes. The helpers below turn export text into contract
+values and raise `RecordError` naming the column when the text is not what was expected.
+Error messages never quote personal data, only its shape.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from connectors.sdk.errors import RecordError
+
+EVENT_ID_NAMESPACE = uuid.UUID("8d0b5a4e-4a51-4d69-9a38-6c1b7f0e2a11")
+CHINA_TZ = timezone(timedelta(hours=8))
+
+
+@dataclass
+class MappedEvent:
+    event_type: str
+    record_key: str                  # the agency's own key of this record (+ step), unique per agency
+    occurred_at: datetime
+    fields: dict[str, Any]           # the event type's own fields, parties included
+    office_code: str
+    office_name: str = ""
+    county_code: str = ""
+    version: int = 1
+    related: list[dict[str, str]] = field(default_factory=list)
+    restriction: dict[str, Any] | None = None
+
+
+def event_id_for(agency: str, record_key: str, version: int) -> str:
+    """Same agency + record key + version -> same id, on every run and machine."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{agency}\x1f{record_key}\x1f{version}"))
+
+
+def text(row: Mapping[str, str], column: str, *, required: bool = False) -> str | None:
+    """The cleaned text of a column; None when empty. A missing column is an error."""
+    if column not in row:
+        raise RecordError(column, "column is missing from the export")
+    value = unicodedata.normalize("NFC", row[column]).strip()
+    if not value:
+        if required:
+            raise RecordError(column, "is required but empty")
+        return None
+    return value
+
+
+def required(row: Mapping[str, str], column: str) -> str:
+    value = text(row, column, required=True)
+    assert value is not None
+    return value
+
+
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d",
+                 "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y%m%d")
+_CN_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日(?:\s*(\d{1,2})[:时](\d{1,2})分?)?$")
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def parse_datetime(value: str, column: str, *, pii: bool = False) -> datetime:
+    """Dates and times as agencies write them (2025-03-01, 2025/3/1 08:30, 2025年3月1日),
+    in China Standard Time, returned in UTC. Impossible dates are errors."""
+    shape = "the value" if pii else repr(value)
+    m = _CN_DATE.match(value)
+    if m:
+        y, mo, d, hh, mm = m.groups()
+        try:
+            local = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0))
+        except ValueError:
+            raise RecordError(column, f"{shape} is not a real date") from None
+    else:
+        local = None
+        for fmt in _DATE_FORMATS:
+            try:
+                local = datetime.strptime(value, fmt)
+                break
+            except ValueError:
+                continue
+        if local is None:
+            if re.match(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}", value):
+                raise RecordError(column, f"{shape} is not a real date")
+            raise RecordError(column, f"{shape} is not a date; expected e.g. 2025-03-01 or 2025-03-01 08:30")
+    stamp = local.replace(tzinfo=CHINA_TZ).astimezone(UTC)
+    if stamp < EARLIEST:
+        raise RecordError(column, f"{shape} is before 1900")
+    return stamp
+
+
+def parse_date_text(value: str | None, column: str) -> str | None:
+    """A date of birth as YYYY-MM-DD text (the contract's format), or None."""
+    if value is None:
+        return None
+    return parse_datetime(value, column, pii=True).astimezone(CHINA_TZ).date().isoformat()
+
+
+def lookup(table: Mapping[str, str], value: str | None, column: str, *, default: str | None = None) -> str:
+    """Map an export's label (Chinese or English) to a contract enum symbol."""
+    if value is None:
+        if default is not None:
+            return default
+        raise RecordError(column, "is required but empty")
+    key = value.strip()
+    if key in table:
+        return table[key]
+    if key in table.values():
+        return key
+    known = ", ".join(sorted(set(table)))
+    raise RecordError(column, f"unknown value {key!r}; expected one of: {known}")
+
+
+def flag(value: str | None, column: str) -> bool:
+    if value is None:
+        return False
+    v = value.strip().lower()
+    if v in ("是", "y", "yes", "true", "1", "已"):
+        return True
+    if v in ("否", "n", "no", "false", "0", "未"):
+        return False
+    raise RecordError(column, f"expected 是/否 (yes/no), got {value!r}")
+
+
+def number(value: str | None, column: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value.replace(",", "").replace("元", ""))
+    except ValueError:
+        raise RecordError(column, f"expected a number, got {value!r}") from None
+
+
+GENDERS = {"男": "male", "女": "female", "未知": "unknown", "M": "male", "F": "female"}
+ID_TYPES = {"居民身份证": "resident_id", "身份证": "resident_id", "护照": "passport",
+            "港澳居民来往内地通行证": "hk_macau_permit", "台湾居民来往大陆通行证": "taiwan_permit",
+            "外国人永久居留身份证": "foreign_permanent_id", "其他": "other"}
+
+
+def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[str, str] | None = None,
+          agency_person_column: str | None = None) -> dict[str, Any] | None:
+    """A PartyRef from a numbered column group (e.g. 当事人1姓名, 当事人1证件号码, ...).
+
+    `columns` maps contract fields to column suffixes; the defaults follow the exports
+    in connectors/synthetic/EXPORT_FORMATS.md. Returns None when the group is empty.
+    """
+    cols = {"name": "姓名", "id_type": "证件类型", "id_number": "证件号码", "date_of_birth": "出生日期",
+            "gender": "性别", "phone": "联系电话", "address": "住址", **(columns or {})}
+
+    def col(name: str) -> str | None:
+        suffix = cols.get(name)
+        if suffix is None:
+            return None
+        column = prefix + suffix
+        return text(row, column) if column in row else None
+
+    name = col("name")
+    if name is None:
+        if any(col(f) for f in ("id_number", "phone")):
+            raise RecordError(prefix + cols["name"], "is empty but the party has other details")
+        return None
+    id_number = col("id_number")
+    id_type_label = col("id_type")
+    id_type = lookup(ID_TYPES, id_type_label, prefix + cols["id_type"]) if id_type_label else (
+        ("resident_id_15" if len(id_number) == 15 else "resident_id") if id_number else None)
+    return {
+        "role": role,
+        "name": name,
+        "id_type": id_type,
+        "id_number": id_number,
+        "date_of_birth": parse_date_text(col("date_of_birth"), prefix + cols["date_of_birth"]),
+        "gender": lookup(GENDERS, col("gender"), prefix + cols["gender"], default="unknown"),
+        "phone": col("phone"),
+        "address": col("address"),
+        "agency_person_id": text(row, agency_person_column) if agency_person_column else None,
+    }
+
+
+def ref(agency: str, record_type: str, record_id: str | None, relation: str) -> list[dict[str, str]]:
+    """A RecordRef list with one element, or [] when the referenced id is empty."""
+    if not record_id:
+        return []
+    return [{"agency": agency, "record_type": record_type, "record_id": record_id, "relation": relation}]

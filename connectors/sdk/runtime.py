@@ -1,0 +1,306 @@
+"""Runs a connector: read -> map -> validate -> protect -> encode -> publish.
+
+Per source record, all its events are published or none: a record that fails at any
+stage goes to the dead-letter topic with the stage, the field and the reason, and the
+run continues. Batches are appended together; the checkpoint and the published event
+ids are committed only after the log acknowledged the batch. At the end a summary says
+read = published + dead-lettered + duplicates + filtered (by --since).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from connectors.sdk import metrics
+from connectors.sdk.connector import Connector
+from connectors.sdk.deadletter import ORIGINAL_SCHEMA, DeadLetter, now_iso
+from connectors.sdk.errors import RecordError
+from connectors.sdk.mapping import MappedEvent, event_id_for
+from connectors.sdk.sources import Source, SourceRecord, UnreadableRecord
+from connectors.sdk.state import ConnectorState
+from connectors.sdk.validation import check_event
+from hub.eventlog.base import EventLog
+from hub.topics import agency_topic, dead_letter_topic
+from schemas import loader, models
+from schemas.wire import AvroCodec, default_codec
+
+log = logging.getLogger("justlink.connector")
+BATCH_RECORDS = 2000
+
+
+@dataclass
+class RunSummary:
+    connector: str
+    read: int = 0
+    published: int = 0
+    dead_lettered: int = 0
+    duplicates: int = 0
+    filtered: int = 0
+    events: int = 0
+    seconds: float = 0.0
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.published + self.dead_lettered + self.duplicates + self.filtered
+
+    def line(self) -> str:
+        rate = self.events / self.seconds if self.seconds else 0.0
+        return (f"{self.connector}: read {self.read} = published {self.published} + dead-lettered "
+                f"{self.dead_lettered} + duplicates {self.duplicates}"
+                + (f" + filtered {self.filtered}" if self.filtered else "")
+                + f"; {self.events} events in {self.seconds:.1f}s ({rate:,.0f} events/s)")
+
+    def add(self, other: RunSummary) -> None:
+        for name in ("read", "published", "dead_lettered", "duplicates", "filtered", "events"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.seconds += other.seconds
+        for reason, n in other.dead_letter_reasons.items():
+            self.dead_letter_reasons[reason] = self.dead_letter_reasons.get(reason, 0) + n
+
+
+@dataclass
+class _Pending:
+    record: SourceRecord
+    events: list[dict[str, Any]]   # validated records, in order
+
+
+def describe_validation_error(exc: ValidationError) -> RecordError:
+    """pydantic's first error as field + reason, without the offending value."""
+    err = exc.errors()[0]
+    path = ""
+    for part in err["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return RecordError(path, err["msg"])
+
+
+class ConnectorRunner:
+    def __init__(self, connector: Connector, log_: EventLog, protector, state: ConnectorState, *,
+                 codec: AvroCodec | None = None, dry_run: bool = False, since: datetime | None = None,
+                 progress: bool | None = None, batch_records: int = BATCH_RECORDS) -> None:
+        self.connector = connector
+        self.log = log_
+        self.protector = protector
+        self.state = state
+        self.codec = codec or default_codec()
+        self.dry_run = dry_run
+        self.since = since
+        self.progress = progress
+        self.batch_records = batch_records
+        self.topic = agency_topic(connector.agency)
+        self.dlq_topic = dead_letter_topic(connector.agency)
+        if not dry_run:
+            self.log.create_topic(self.topic)
+            self.log.create_topic(self.dlq_topic)
+
+    # -- one record --------------------------------------------------------------------------
+    def _envelope(self, mapped: MappedEvent, recorded_at: datetime) -> dict[str, Any]:
+        agency = self.connector.agency
+        return {
+            "event_id": event_id_for(agency, mapped.record_key, mapped.version),
+            "event_type": mapped.event_type,
+            "source": {"agency": agency, "office_code": mapped.office_code, "office_name": mapped.office_name,
+                       "county_code": mapped.county_code},
+            "source_record_key": mapped.record_key,
+            "source_record_version": mapped.version,
+            "occurred_at": mapped.occurred_at,
+            "recorded_at": recorded_at,
+            "schema_version": self.codec.registry.lookup(
+                loader.get(mapped.event_type).full_name, loader.get(mapped.event_type).expanded).version,
+            "related": mapped.related,
+            "restriction": mapped.restriction,
+        }
+
+    def _validate(self, record: SourceRecord, recorded_at: datetime) -> list[dict[str, Any]]:
+        """Map and validate; raises (stage, RecordError)."""
+        try:
+            mapped = self.connector.map(record)
+        except RecordError as exc:
+            raise _StageError("map", exc) from None
+        except Exception as exc:  # a connector bug must not stop the run: dead-letter it
+            raise _StageError("map", RecordError("", f"connector raised {type(exc).__name__}")) from exc
+        events = []
+        for m in mapped:
+            raw = {**m.fields, "envelope": self._envelope(m, recorded_at)}
+            try:
+                valid = models.validate(m.event_type, raw)
+            except ValidationError as exc:
+                raise _StageError("validate", describe_validation_error(exc)) from None
+            try:
+                check_event(valid, self.connector.invalid_id_policy)
+            except RecordError as exc:
+                raise _StageError("validate", exc) from None
+            events.append(valid)
+        return events
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self, source: Source, *, resume: bool = True) -> RunSummary:
+        summary = RunSummary(f"{self.connector.name}/{source.name}")
+        started = time.perf_counter()
+        after = self.state.checkpoint(self.connector.name, source.name) if resume else None
+        bar = _progress_bar(source, self.progress)
+        batch: list[_Pending] = []
+        dead: list[DeadLetter] = []
+        last_checkpoint = after
+        recorded_at = datetime.now(UTC)
+        try:
+            for item in source.records(after):
+                summary.read += 1
+                last_checkpoint = item.checkpoint
+                if isinstance(item, UnreadableRecord):
+                    dead.append(self._dead_letter(source, item.position, "read", item.error, item.raw))
+                else:
+                    try:
+                        events = self._validate(item, recorded_at)
+                    except _StageError as exc:
+                        dead.append(self._dead_letter(source, item.position, exc.stage, exc.error,
+                                                      json.dumps(item.data, ensure_ascii=False)))
+                    else:
+                        if self.since and events and all(e["envelope"]["occurred_at"] < self.since for e in events):
+                            summary.filtered += 1
+                        else:
+                            batch.append(_Pending(item, events))
+                if len(batch) + len(dead) >= self.batch_records:
+                    self._flush(source, batch, dead, last_checkpoint, summary)
+                    batch, dead = [], []
+                    if bar is not None:
+                        bar.update(_offset(last_checkpoint) - bar.n)
+            self._flush(source, batch, dead, last_checkpoint, summary)
+        finally:
+            if bar is not None:
+                bar.close()
+        summary.seconds = time.perf_counter() - started
+        metrics.record_run(self.connector.agency, summary)
+        log.info("connector run finished", extra={"summary": summary.line()})
+        return summary
+
+    def _flush(self, source: Source, batch: list[_Pending], dead: list[DeadLetter], checkpoint: str | None,
+               summary: RunSummary) -> None:
+        ids = [e["envelope"]["event_id"] for p in batch for e in p.events]
+        seen = self.state.already_published(ids) if ids else set()
+        fresh = []
+        for pending in batch:
+            if pending.events and all(e["envelope"]["event_id"] in seen for e in pending.events):
+                summary.duplicates += 1
+            else:
+                fresh.append(pending)
+        messages, published_ids = self._protect_and_encode(source, fresh, dead, summary)
+        if not self.dry_run:
+            if messages:
+                self.log.append_many(self.topic, messages)
+            if dead:
+                self.log.append_many(self.dlq_topic, [(d.dead_letter_id.encode(), d.to_bytes()) for d in dead])
+            self.state.commit(self.connector.name, source.name, checkpoint, published_ids)
+        summary.dead_lettered += len(dead)
+        for d in dead:
+            key = f"{d.stage}: {d.field or '-'}: {d.reason}"[:160]
+            summary.dead_letter_reasons[key] = summary.dead_letter_reasons.get(key, 0) + 1
+
+    def _protect_and_encode(self, source: Source, fresh: list[_Pending], dead: list[DeadLetter],
+                            summary: RunSummary) -> tuple[list[tuple[bytes, bytes]], list[str]]:
+        by_type: dict[str, list[tuple[dict, str]]] = defaultdict(list)
+        for pending in fresh:
+            for e in pending.events:
+                by_type[e["envelope"]["event_type"]].append((e, e["envelope"]["event_id"]))
+        protected: dict[str, dict] = {}
+        for event_type, items in by_type.items():
+            schema = loader.get(event_type).expanded
+            try:
+                results = self.protector.protect_many(items, schema, self.connector.agency)
+            except Exception:  # isolate the record that fails
+                results = []
+                for record, event_id in items:
+                    try:
+                        results.append(self.protector.protect(record, schema, event_id, self.connector.agency))
+                    except Exception as exc:
+                        log.warning("protection failed", extra={"event_id": event_id, "error": type(exc).__name__})
+                        results.append(None)
+            for (_, event_id), result in zip(items, results, strict=True):
+                protected[event_id] = result
+        messages: list[tuple[bytes, bytes]] = []
+        published_ids: list[str] = []
+        for pending in fresh:
+            try:
+                encoded = []
+                for e in pending.events:
+                    p = protected[e["envelope"]["event_id"]]
+                    if p is None:
+                        raise _StageError("protect", RecordError("", "the privacy layer could not protect it"))
+                    try:
+                        value = self.codec.encode(e["envelope"]["event_type"], p)
+                    except Exception as exc:
+                        raise _StageError("encode", RecordError("", f"Avro encoding failed: "
+                                                                    f"{type(exc).__name__}")) from None
+                    encoded.append((_partition_key(p), value, e["envelope"]["event_id"]))
+            except _StageError as exc:
+                dead.append(self._dead_letter(source, pending.record.position, exc.stage, exc.error,
+                                              json.dumps(pending.record.data, ensure_ascii=False)))
+                continue
+            summary.published += 1
+            summary.events += len(encoded)
+            for key, value, event_id in encoded:
+                messages.append((key, value))
+                published_ids.append(event_id)
+        return messages, published_ids
+
+    def _dead_letter(self, source: Source, position: str, stage: str, error: RecordError, raw: str) -> DeadLetter:
+        letter_id = event_id_for(self.connector.agency, f"deadletter\x1f{source.name}\x1f{position}", 1)
+        protected = self.protector.protect({"original": raw[:1_000_000]}, ORIGINAL_SCHEMA, letter_id,
+                                           self.connector.agency)
+        return DeadLetter(self.connector.agency, self.connector.name, source.name, position, stage,
+                          error.field, error.reason, protected["original"], letter_id, now_iso())
+
+
+class _StageError(Exception):
+    def __init__(self, stage: str, error: RecordError) -> None:
+        super().__init__(f"{stage}: {error}")
+        self.stage = stage
+        self.error = error
+
+
+def _partition_key(record: dict[str, Any]) -> bytes:
+    """Records about the same subject land in the same partition: key by the first
+    party's subject key (the event id when there are no parties)."""
+    for party in record.get("parties", ()):
+        protection = party.get("protection")
+        if protection:
+            return protection["subject_key"].encode()
+    return record["envelope"]["event_id"].encode()
+
+
+def _offset(checkpoint: str | None) -> int:
+    if not checkpoint or "@" not in checkpoint:
+        return 0
+    try:
+        return int(checkpoint.rsplit("@", 1)[1])
+    except ValueError:
+        return 0
+
+
+def _progress_bar(source: Source, enabled: bool | None):
+    total = source.size_hint()
+    if enabled is False or total is None:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=source.name, file=sys.stderr,
+                disable=None if enabled is None else not enabled, leave=False)
+
+
+def run_connector(connector: Connector, sources: Iterable[Source], log_: EventLog, protector,
+                  state: ConnectorState, **options) -> RunSummary:
+    total = RunSummary(connector.name)
+    runner = ConnectorRunner(connector, log_, protector, state, **options)
+    for source in sources:
+        total.add(runner.run(source))
+    return total
