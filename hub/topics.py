@@ -19,3 +19,4 @@ DISPUTES_TOPIC = "justlink.disputes"      # DisputeThreaded
 ALERTS_TOPIC = "justlink.alerts"          # AlertRaised, AlertAcknowledged, AlertResolved
 CONSENT_TOPIC = "justlink.consent"        # ConsentGranted, ConsentWithdrawn
 AUDIT_TOPIC = "justlink.audit"            # AccessAudited
+RESOLVED_TOPIC = "justlink.resolved"        # EventResolved: agency events with person ids + thread, for the views

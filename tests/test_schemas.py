@@ -26,7 +26,8 @@ EXPECTED_EVENT_TYPES = {
     "justice": {"MediationCaseOpened", "MediationConcluded", "CommunityCorrectionStarted",
                 "CommunityCorrectionEnded", "LegalAidApplied", "LegalAidGranted", "ReleasedPrisonerReceived"},
     "hub": {"PersonLinked", "PersonsMerged", "PersonSplit", "DisputeThreaded", "AlertRaised",
-            "AlertAcknowledged", "AlertResolved", "AccessAudited", "ConsentGranted", "ConsentWithdrawn"},
+            "AlertAcknowledged", "AlertResolved", "AccessAudited", "ConsentGranted", "ConsentWithdrawn",
+            "EventResolved"},
 }
 
 
