@@ -93,6 +93,7 @@ def test_migrations_come_in_version_order() -> None:
 
 def test_insert_and_point_query(migrated_view_store: ViewStore) -> None:
     store = migrated_view_store
+    assert store.ping()
     columns = ["record_key", "person_id", "event_id", "agency", "subject_key", "id_number_bi", "phone_bi",
                "name_dob_bi", "gender", "first_seen", "version"]
     rows = [[f"rk-{i:04d}", f"p-{i % 7}", f"e-{i}", ["court", "police"][i % 2], f"sk-{i}", f"bi-{i}", "", "",
