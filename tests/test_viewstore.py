@@ -7,11 +7,13 @@ test works in its own database).
 
 from __future__ import annotations
 
+import http.client
 import socket
 import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import clickhouse_connect
 import pytest
@@ -281,3 +283,35 @@ def test_http_server_speaks_compressed_and_chunked_bodies(compress: str | bool) 
     finally:
         client.command(f"DROP DATABASE IF EXISTS `{database}`")
         client.close()
+
+
+def test_http_server_protocol_on_one_keep_alive_connection() -> None:
+    server = chdb_http_server()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        def post(body: str, **params: str) -> http.client.HTTPResponse:
+            conn.request("POST", "/?" + urlencode(params), body=body.encode())
+            return conn.getresponse()
+
+        conn.request("GET", "/ping")
+        assert conn.getresponse().read() == b"Ok.\n"
+
+        reply = post("", query="SELECT {n:UInt8} + 1", param_n="1")
+        assert (reply.status, reply.read()) == (200, b"2\n")
+        assert reply.getheader("X-ClickHouse-Format") == "TabSeparated"
+        assert reply.getheader("X-ClickHouse-Query-Id") and reply.getheader("X-ClickHouse-Timezone")
+        assert "read_rows" in reply.getheader("X-ClickHouse-Summary", "")
+
+        reply = post("SELECT 1 WHERE 0")  # an empty result set still names its format
+        assert (reply.read(), reply.getheader("X-ClickHouse-Format")) == (b"", "TabSeparated")
+
+        reply = post("SELECT getSetting('max_threads') = 3", max_threads="3")  # URL parameters are settings
+        assert reply.read() == b"1\n"
+        reply = post("SELECT getSetting('max_threads') = 3")  # ... for that request only
+        assert reply.read() == b"0\n"
+
+        reply = post("SELECT * FROM no_such_table")
+        assert reply.status == 500 and reply.getheader("X-ClickHouse-Exception-Code") == "60"
+        assert b"UNKNOWN_TABLE" in reply.read()
+    finally:
+        conn.close()

@@ -219,10 +219,13 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = decode_body(body, request_encoding)
             result = self.server.execute(params, body)
-        except ClickHouseHttpError as exc:
-            headers["X-ClickHouse-Exception-Code"] = str(exc.code)
+        except (ClickHouseHttpError, ValueError, OSError) as exc:
+            # ValueError/OSError: an undecodable body or a temp-file problem, reported like ClickHouse does.
+            code = exc.code if isinstance(exc, ClickHouseHttpError) else 1001
+            headers["X-ClickHouse-Exception-Code"] = str(code)
             headers["Content-Type"] = "text/plain; charset=UTF-8"
-            self._send(500, f"{exc}\n".encode(), headers)
+            message = str(exc) if isinstance(exc, ClickHouseHttpError) else f"Code: 1001. DB::Exception: {exc!r}"
+            self._send(500, f"{message}\n".encode(), headers)
             return
         headers["X-ClickHouse-Summary"] = json.dumps(result.summary)
         if result.format:
