@@ -426,3 +426,29 @@ def _verify_checkpoints(hashes: list[str], checkpoints: Sequence[bytes],
         last_good = max(last_good, seq)
     return VerifyResult(True, None, f"{count} records and {len(checkpoints)} checkpoints verified; "
                         f"{count - 1 - last_good} records after the last checkpoint", count, len(checkpoints))
+
+
+# --- reading, for the view and for restarts --------------------------------------------------
+
+def view_row(value: bytes) -> dict[str, Any]:
+    """One audit record as a row of the `audit_log` view (hub/viewstore migrations). The
+    break-glass reason stays sealed (ciphertext or digest, as JSON text)."""
+    body = json.loads(value)
+    reason = body.get("break_glass_reason")
+    return {"seq": body["seq"], "at": datetime.fromisoformat(body["at"].replace("Z", "+00:00")),
+            "user_id": body["user"], "role": body["role"], "organisation": body["organisation"],
+            "purpose": body["purpose"], "case_id": body["case_id"], "subject": body["subject"],
+            "decision": body["decision"], "rule": body["rule"], "event_types": body["event_types"],
+            "field_classes": body["field_classes"], "break_glass_reason": json.dumps(reason) if reason else "",
+            "prev_hash": body["prev_hash"], "hash": body["hash"]}
+
+
+def break_glass_uses(records: Iterable[bytes]) -> list[tuple[str, datetime]]:
+    """(user, time) of every granted break-glass access: feed BreakGlassLedger.from_uses at start
+    so a restart does not reset the rate limit."""
+    uses = []
+    for value in records:
+        body = _parse(value)
+        if body and "break_glass" in body.get("flags", ()) and body.get("decision") == "allowed":
+            uses.append((str(body["user"]), datetime.fromisoformat(str(body["at"]).replace("Z", "+00:00"))))
+    return uses

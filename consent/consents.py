@@ -19,6 +19,19 @@ ANY = "*"
 ConsentFeed = Callable[[], Iterable[tuple[str, dict[str, Any]]]]
 
 
+def consumer_feed(consumer: Any, decode: Callable[[Any], tuple[str, dict[str, Any]]]) -> ConsentFeed:
+    """A feed over an event-log consumer of the consent topic: each call drains what arrived
+    (zero-timeout polls) and decodes each record to (event type, fields)."""
+
+    def drain() -> list[tuple[str, dict[str, Any]]]:
+        events = []
+        while batch := consumer.poll(500, timeout_s=0.0):
+            events.extend(decode(record) for record in batch)
+        return events
+
+    return drain
+
+
 @dataclass(frozen=True, slots=True)
 class Consent:
     consent_id: str

@@ -157,3 +157,27 @@ def test_user_db_is_sqlite_in_the_data_dir(tmp_path):
     UserRegistry.open(tmp_path).close()
     tables = {r[0] for r in sqlite3.connect(tmp_path / "users.db").execute("SELECT name FROM sqlite_master")}
     assert {"users", "tokens"} <= tables
+
+
+def test_break_glass_through_the_gate_is_audited_and_survives_restart(tmp_path):
+    from consent.audit import break_glass_uses, view_row
+    from consent.decisions import BreakGlassLedger
+
+    policy = load_policy()
+    reason = "Victim called 110: threat of violence tonight"
+    with EmbeddedEventLog(tmp_path / "log.db") as log, UserRegistry.open(tmp_path) as users:
+        users.create_user("p1", roles=["police_officer"], organisation="police:s", now=NOW)
+        token = users.issue_token("p1", now=NOW).token
+        trail = AuditTrail.open(log, tmp_path)
+        gate = AccessGate(policy, users, InMemoryCaseDirectory(), ConsentStore(), trail, clock=lambda: NOW)
+        results = [gate.check(token, role="police_officer", purpose="risk_prevention", subject="P1",
+                              break_glass_reason=reason) for _ in range(6)]
+        assert [r.status for r in results] == [200] * 5 + [403]
+        trail.close()
+        records, _ = read_trail(log)
+    rows = [view_row(r) for r in records]
+    assert rows[0]["break_glass_reason"] and reason not in rows[0]["break_glass_reason"]
+    assert rows[-1]["decision"] == "denied" and rows[-1]["rule"] == "police_officer.risk_prevention"
+    assert [json.loads(r)["flags"] for r in records][0] == ["break_glass", "notify_dpo"]
+    ledger = BreakGlassLedger.from_uses(break_glass_uses(records))  # after a restart
+    assert ledger.count("p1", NOW, timedelta(hours=24)) == 5

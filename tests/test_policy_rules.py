@@ -329,3 +329,28 @@ def test_decision_carries_the_visible_restriction_kinds(policy):
     decision = decide(AccessRequest("j", "judge", "court", "adjudication", "C-1", "P1"), policy, cases,
                       ConsentStore(), NOW)
     assert decision.visible_restrictions == {"juvenile_sealed", "other"}
+
+
+def test_withdrawal_on_the_log_is_honoured_by_the_next_decision(policy, tmp_path):
+    import json
+
+    from consent.consents import consumer_feed
+    from hub.eventlog.embedded import EmbeddedEventLog
+
+    cases = _cases("MediationCaseOpened", "mediation_case_number", "M-1", ["P1"])
+    with EmbeddedEventLog(tmp_path / "log.db") as log:
+        log.create_topic("consents", 1)
+        consumer = log.consumer("consent-store", ["consents"])
+        consents = ConsentStore(feed=consumer_feed(consumer, lambda r: tuple(json.loads(r.value))))
+
+        def publish(event_type: str, fields: dict) -> None:
+            log.append("consents", json.dumps([event_type, fields]).encode(), key=b"P1")
+
+        request = AccessRequest("m", "mediator", "org", "dispute_mediation", "M-1", "P1")
+        publish("ConsentGranted", {"consent_id": "C-1", "subject": "P1", "grantee_role": "mediator",
+                                   "purpose": "dispute_mediation", "field_classes": ["sensitive"],
+                                   "valid_from": int((NOW - timedelta(days=1)).timestamp() * 1000)})
+        assert "sensitive" in decide(request, policy, cases, consents, NOW).field_classes
+        publish("ConsentWithdrawn", {"consent_id": "C-1", "subject": "P1"})
+        assert "sensitive" not in decide(request, policy, cases, consents, NOW).field_classes
+        consumer.close()
