@@ -89,8 +89,10 @@ class AuditEntry:
     @classmethod
     def from_decision(cls, request: AccessRequest, decision: AccessDecision, at: datetime, *,
                       returned_event_types: Iterable[str] | None = None,
-                      refused_event_types: Iterable[str] = (), hidden_restricted: int = 0) -> AuditEntry:
+                      refused_event_types: Iterable[str] | None = None, hidden_restricted: int = 0) -> AuditEntry:
         returned = decision.event_types if returned_event_types is None else returned_event_types
+        if refused_event_types is None:
+            refused_event_types = decision.refused_event_types
         return cls(at, request.user, request.role, request.organisation, request.purpose, decision.status,
                    "allowed" if decision.allowed else "denied", decision.rule, decision.reason,
                    request.case_id, request.subject, decision.legal_basis, tuple(sorted(returned)),

@@ -40,6 +40,7 @@ class AccessDecision:
     flags: frozenset[str] = frozenset()
     visible_restrictions: frozenset[str] = frozenset()
     consent_id: str | None = None
+    refused_event_types: frozenset[str] = frozenset()  # what the rule offers but this request does not get
 
     @property
     def status(self) -> int:
@@ -88,8 +89,9 @@ class BreakGlassLedger:
         return ledger
 
 
-def _deny(rule: str, reason: str, flags: Iterable[str] = ()) -> AccessDecision:
-    return AccessDecision(False, rule, reason, flags=frozenset(flags))
+def _deny(rule: str, reason: str, flags: Iterable[str] = (), offered: Rule | None = None) -> AccessDecision:
+    refused = offered.event_types | offered.consent_event_types if offered else frozenset()
+    return AccessDecision(False, rule, reason, flags=frozenset(flags), refused_event_types=refused)
 
 
 def _binding_failure(request: AccessRequest, rule: Rule, cases: CaseDirectory) -> str | None:
@@ -137,7 +139,7 @@ def decide(request: AccessRequest, policy: Policy, cases: CaseDirectory, consent
     if failure is not None:
         if wants_break_glass:
             return _break_glass(request, policy, rule, failure, now, break_glass)
-        return _deny(rule.id, failure)
+        return _deny(rule.id, failure, offered=rule)
 
     visible = policy.visible_restrictions(request.role)
     if rule.requires_consent:
@@ -151,7 +153,7 @@ def decide(request: AccessRequest, policy: Policy, cases: CaseDirectory, consent
         classes = classes | (rule.consent_field_classes & consent.field_classes)
         basis = f"{basis}; consent: {consent.consent_id}"
     return AccessDecision(True, rule.id, "allowed", basis, events, classes, frozenset(), visible,
-                          consent.consent_id if consent else None)
+                          consent.consent_id if consent else None, rule.consent_event_types - events)
 
 
 def _break_glass(request: AccessRequest, policy: Policy, rule: Rule, failure: str, now: datetime,
@@ -161,14 +163,15 @@ def _break_glass(request: AccessRequest, policy: Policy, rule: Rule, failure: st
     limits = policy.break_glass
     refused = ["break_glass_refused", "notify_dpo"]
     if request.role not in limits.roles:
-        return _deny(rule.id, "break_glass_role_not_permitted", refused)
+        return _deny(rule.id, "break_glass_role_not_permitted", refused, rule)
     reason = (request.break_glass_reason or "").strip()
     if len(reason) < limits.min_reason_chars:
-        return _deny(rule.id, "break_glass_reason_too_short", refused)
+        return _deny(rule.id, "break_glass_reason_too_short", refused, rule)
     if ledger is None:
-        return _deny(rule.id, "break_glass_unavailable", refused)
+        return _deny(rule.id, "break_glass_unavailable", refused, rule)
     if not ledger.try_use(request.user, now, limits.max_per_user, timedelta(hours=limits.window_hours)):
-        return _deny(rule.id, "break_glass_rate_limited", refused)
+        return _deny(rule.id, "break_glass_rate_limited", refused, rule)
     return AccessDecision(True, rule.id, f"break_glass_over_{failure}", f"break-glass; {rule.legal_basis}",
                           rule.event_types, rule.field_classes, frozenset({"break_glass", "notify_dpo"}),
-                          policy.visible_restrictions(request.role))
+                          policy.visible_restrictions(request.role),
+                          refused_event_types=rule.consent_event_types - rule.event_types)

@@ -119,7 +119,9 @@ def test_gate_audits_401_403_and_200(tmp_path):
     assert [b["reason"] for b in bodies] == ["unknown_token", "expired_token", "role_not_held", "no_rule",
                                             "not_party", "allowed"]
     assert bodies[1]["user"] == "m1" and bodies[0]["user"] == "(unauthenticated)"
+    assert "DomesticViolenceWarningIssued" in bodies[4]["refused_event_types"] and not bodies[4]["event_types"]
     allowed = bodies[-1]
+    assert allowed["refused_event_types"] == ["DomesticViolenceWarningIssued", "ProtectionOrderIssued"]
     assert allowed["rule"] == "mediator.dispute_mediation" and allowed["subject"] == "P1"
     assert allowed["field_classes"] == ["basic", "contact"]
     assert allowed["refused_field_classes"] == ["identifier", "sensitive"]

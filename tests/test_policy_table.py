@@ -182,6 +182,8 @@ def test_decision(policy, protector, protected_sample, role, purpose, case_state
         assert decision.rule == (DEFAULT_DENY if cell == "x:no_rule" else f"{role}.{purpose}")
         assert decision.event_types == frozenset() and decision.field_classes == frozenset()
         assert decision.refused_field_classes == frozenset(FIELD_CLASSES)
+        offered = set().union(*EVENTS[(role, purpose)]) if (role, purpose) in EVENTS else set()
+        assert decision.refused_event_types == offered
         return
 
     classes = frozenset() if cell.rstrip("+") == "0" else frozenset(LETTERS[c] for c in cell.rstrip("+").split("."))
@@ -189,6 +191,7 @@ def test_decision(policy, protector, protected_sample, role, purpose, case_state
     assert decision.allowed and decision.status == 200 and decision.rule == f"{role}.{purpose}"
     assert decision.field_classes == classes
     assert decision.event_types == (statute_events | consent_events if cell.endswith("+") else statute_events)
+    assert decision.refused_event_types == (set() if cell.endswith("+") else consent_events - statute_events)
     assert decision.legal_basis
     assert ("consent" in decision.legal_basis) == (consent_state == "granted" and bool(classes)
                                                    and (cell.endswith("+") or role == "legal_aid_officer"))
