@@ -12,6 +12,8 @@ Speed: one ``cryptography`` HMAC template per kind, ``.copy()``-ed per value (ab
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -31,12 +33,16 @@ def derive_subkey(matching_key: bytes, label: str) -> bytes:
 
 
 class _KeyedHash:
-    __slots__ = ("_template",)
+    """HMAC-SHA256 under one sub-key, truncated to 16 bytes, hex. Results are memoised (bounded):
+    the same people recur across events."""
 
-    def __init__(self, key: bytes) -> None:
+    __slots__ = ("_template", "hex16")
+
+    def __init__(self, key: bytes, cache_size: int) -> None:
         self._template = hmac.HMAC(key, hashes.SHA256())
+        self.hex16 = lru_cache(maxsize=cache_size)(self._hex16)
 
-    def hex16(self, value: str) -> str:
+    def _hex16(self, value: str) -> str:
         mac = self._template.copy()
         mac.update(value.encode())
         return mac.finalize()[:BLIND_INDEX_BYTES].hex()
@@ -45,8 +51,10 @@ class _KeyedHash:
 class BlindIndexer:
     """Computes blind indexes of raw values (normalising them first). Safe to share across threads."""
 
-    def __init__(self, matching_key: bytes) -> None:
-        self._hashes = {kind: _KeyedHash(derive_subkey(matching_key, f"bi {kind}")) for kind in INDEX_KINDS}
+    def __init__(self, matching_key: bytes, cache_size: int = 65536) -> None:
+        self._hashes = {
+            kind: _KeyedHash(derive_subkey(matching_key, f"bi {kind}"), cache_size) for kind in INDEX_KINDS
+        }
         self._id = self._hashes["id_number"]
         self._phone = self._hashes["phone"]
         self._name_dob = self._hashes["name_dob"]

@@ -32,6 +32,16 @@ _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _BLOCK = 16
 _MIN_RAW = _HEADER_BYTES + _NONCE_BYTES + _BLOCK + _TAG_BYTES
+_PADS = tuple(b"\x80" + bytes(_BLOCK - 1 - n) for n in range(_BLOCK))
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_PREFIX_BYTES = TOKEN_PREFIX.encode()
+_urandom = os.urandom
+_b2a = binascii.b2a_base64
+
+
+def aad_context(event_id: str, path: str) -> bytes:
+    """The part of the associated data that names where a value belongs."""
+    return event_id.encode() + b"\x00" + path.encode()
 
 
 class FieldDecryptionError(Exception):
@@ -55,7 +65,7 @@ def is_token(value: object) -> bool:
 
 
 def _pad(data: bytes) -> bytes:
-    return data + b"\x80" + b"\x00" * (_BLOCK - 1 - len(data) % _BLOCK)
+    return data + _PADS[len(data) % _BLOCK]
 
 
 def _unpad(data: bytes) -> bytes:
@@ -106,10 +116,16 @@ class FieldKey:
         self._aad_prefix = _VERSION_TAG + self._header
 
     def encrypt(self, value: str, event_id: str, path: str) -> str:
-        nonce = os.urandom(_NONCE_BYTES)
-        aad = self._aad_prefix + event_id.encode() + b"\x00" + path.encode()
-        sealed = self._aead.encrypt(nonce, _pad(value.encode()), aad)
-        return TOKEN_PREFIX + base64.urlsafe_b64encode(self._header + nonce + sealed).rstrip(b"=").decode("ascii")
+        return self.encrypt_in(value, aad_context(event_id, path))
+
+    def encrypt_in(self, value: str, context: bytes) -> str:
+        """Encrypt with a precomputed `aad_context(event_id, path)`. (Hot path: module-level aliases.)"""
+        data = value.encode()
+        nonce = _urandom(_NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, data + _PADS[len(data) & 15], self._aad_prefix + context)
+        return (_PREFIX_BYTES + _b2a(self._header + nonce + sealed, newline=False).translate(_URLSAFE)).rstrip(
+            b"="
+        ).decode()
 
     def decrypt_raw(self, raw: bytes, event_id: str, path: str) -> str:
         header = raw[:_HEADER_BYTES]

@@ -81,6 +81,7 @@ class _LRU:
             self._data.clear()
 
 
+_PARTY_TEXT_FIELDS = ("name", "id_number", "date_of_birth", "phone", "address", "agency_person_id")
 _ERASED_KEY = object()  # cache marker for a DEK version known to be destroyed
 
 
@@ -99,6 +100,7 @@ class Protector:
         *,
         named_types: Mapping[str, Any] | None = None,
         dek_cache_size: int = 200_000,
+        protection_cache_size: int = 100_000,
         epoch_check_interval: float = 1.0,
     ) -> None:
         self.keystore = keystore
@@ -108,6 +110,7 @@ class Protector:
         self._named_types = named_types
         self._current = _LRU(dek_cache_size)  # subject_key -> FieldKey (its live version)
         self._versions = _LRU(dek_cache_size)  # (subject_key, version) -> FieldKey | _ERASED_KEY
+        self._protections = _LRU(protection_cache_size)  # (agency, *party values) -> (protection, keyed?)
         self._epoch_interval = epoch_check_interval
         self._epoch = keystore.erasure_epoch()
         self._epoch_checked = time.monotonic()
@@ -162,32 +165,49 @@ class Protector:
     # -- matching material -----------------------------------------------------------------------
 
     def party_protection(self, party: Mapping[str, Any], agency: str, event_id: str, path: str) -> dict:
-        """PartyProtection of one party (plaintext in, no plaintext out)."""
-
-        def text(name: str) -> str | None:
+        """PartyProtection of one party (plaintext in, no plaintext out). Memoised by the party's
+        values (bounded LRU): the same people recur across events."""
+        values = []
+        for name in _PARTY_TEXT_FIELDS:
             value = party.get(name)
-            if value is None or value == "":
-                return None
-            if not isinstance(value, str):
+            if value is not None and value.__class__ is not str:
                 raise ProtectionError(event_id, _child(path, name), f"expected a string, got {type(value).__name__}")
-            return value
+            values.append(value or None)
+        cache_key = (agency, *values)
+        cached = self._protections.get(cache_key)
+        if cached is None:
+            cached = self._compute_protection(agency, *values)
+            self._protections.put(cache_key, cached)
+        protection, record_keyed = cached
+        protection = dict(protection)
+        if record_keyed:  # no identifier to key on: a key of its own for this record and position
+            protection["subject_key"] = self.blind.subject_key(f"{agency}|rec|{event_id}|{path}")
+        return protection
 
-        name, id_number, dob = text("name"), text("id_number"), text("date_of_birth")
-        phone, address, agency_person_id = text("phone"), text("address"), text("agency_person_id")
+    def _compute_protection(
+        self,
+        agency: str,
+        name: str | None,
+        id_number: str | None,
+        dob: str | None,
+        phone: str | None,
+        address: str | None,
+        agency_person_id: str | None,
+    ) -> tuple[dict, bool]:
         blind = self.blind
         id_bi, id_valid = blind.id_number(id_number) if id_number else (None, None)
         name_dob_bi = blind.name_dob(name, dob) if name and dob else None
         agency_person_bi = blind.agency_person(agency, agency_person_id) if agency_person_id else None
         if id_bi:
-            material = f"{agency}|id|{id_bi}"
+            subject_key = blind.subject_key(f"{agency}|id|{id_bi}")
         elif agency_person_bi:
-            material = f"{agency}|ap|{agency_person_bi}"
+            subject_key = blind.subject_key(f"{agency}|ap|{agency_person_bi}")
         elif name_dob_bi:
-            material = f"{agency}|nd|{name_dob_bi}"
+            subject_key = blind.subject_key(f"{agency}|nd|{name_dob_bi}")
         else:
-            material = f"{agency}|rec|{event_id}|{path}"
-        return {
-            "subject_key": blind.subject_key(material),
+            subject_key = None
+        protection = {
+            "subject_key": subject_key,
             "id_number_bi": id_bi,
             "id_number_valid": id_valid,
             "phone_bi": blind.phone(phone) if phone else None,
@@ -198,6 +218,7 @@ class Protector:
             "name_pinyin_clk": self.linkage.name_pinyin(name) if name else None,
             "address_clk": self.linkage.address(address) if address else None,
         }
+        return protection, subject_key is None
 
     def _collect_parties(self, value: Mapping, plan: RecordPlan, path: str, out: list) -> None:
         if plan.is_party:
@@ -260,27 +281,36 @@ class Protector:
         event_id: str,
         protections: dict,
         keys: dict[str, FieldKey],
+        event_context: bytes | None = None,
     ) -> dict:
+        if event_context is None:
+            event_context = event_id.encode() + b"\x00"
         out = dict(value)
         if plan.is_party:
             protection = protections[path]
             out[PROTECTION_FIELD] = protection
             subject_key = protection["subject_key"]
         key = keys[subject_key]
+        prefix = path + "." if path else ""
         for step in plan.steps:
             child = value.get(step.name)
             if child is None:
                 continue
-            child_path = _child(path, step.name)
-            if step.kind == PROTECT:
-                if not isinstance(child, str):
+            child_path = prefix + step.name
+            kind = step.kind
+            if kind == PROTECT:
+                if child.__class__ is not str:
                     raise ProtectionError(event_id, child_path, f"expected a string, got {type(child).__name__}")
-                out[step.name] = key.encrypt(child, event_id, child_path)
-            elif step.kind == RECORD:
-                out[step.name] = self._encrypt(child, step.plan, child_path, subject_key, event_id, protections, keys)
-            elif step.kind == ARRAY:
+                out[step.name] = key.encrypt_in(child, event_context + child_path.encode())
+            elif kind == RECORD:
+                out[step.name] = self._encrypt(
+                    child, step.plan, child_path, subject_key, event_id, protections, keys, event_context
+                )
+            elif kind == ARRAY:
                 out[step.name] = [
-                    self._encrypt(item, step.plan, f"{child_path}[{i}]", subject_key, event_id, protections, keys)
+                    self._encrypt(
+                        item, step.plan, f"{child_path}[{i}]", subject_key, event_id, protections, keys, event_context
+                    )
                     for i, item in enumerate(child)
                 ]
         return out
