@@ -9,6 +9,7 @@ from connectors.sdk.mapping import (
     lookup,
     number,
     parse_datetime,
+    parties,
     party,
     ref,
     required,
@@ -28,5 +29,5 @@ from connectors.sdk.state import ConnectorState
 __all__ = [
     "Connector", "ConnectorRunner", "ConnectorState", "CsvSource", "JsonLinesSource", "MappedEvent", "RecordError",
     "RunSummary", "Source", "SourceRecord", "SqlSource", "UnreadableRecord", "event_id_for", "flag", "lookup",
-    "number", "parse_datetime", "party", "ref", "required", "run_connector", "text",
+    "number", "parse_datetime", "parties", "party", "ref", "required", "run_connector", "text",
 ]

@@ -33,7 +33,9 @@ class Connector(ABC):
 
     def sources(self, path: Path) -> list[Source]:
         """The sources to read under `path` (a file, or a directory of exports).
-        Default: every .csv / .jsonl file, sorted by name."""
+        Default: every .csv / .jsonl file, sorted by name, in `path` or in `path/<agency>`."""
+        if path.is_dir() and (path / self.agency).is_dir():
+            path = path / self.agency  # a county export directory with one folder per agency
         files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix in (".csv", ".jsonl"))
         return [JsonLinesSource(f) if f.suffix == ".jsonl" else CsvSource(f) for f in files]
 

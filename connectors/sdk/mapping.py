@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from connectors.sdk.errors import RecordError
@@ -61,35 +62,26 @@ def required(row: Mapping[str, str], column: str) -> str:
     return value
 
 
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d",
-                 "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y%m%d")
 _CN_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日(?:\s*(\d{1,2})[:时](\d{1,2})分?)?$")
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 
 
+_NUMERIC_DATE = re.compile(r"^(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+@lru_cache(maxsize=65536)
 def parse_datetime(value: str, column: str, *, pii: bool = False) -> datetime:
-    """Dates and times as agencies write them (2025-03-01, 2025/3/1 08:30, 2025年3月1日),
-    in China Standard Time, returned in UTC. Impossible dates are errors."""
+    """Dates and times as agencies write them (2025-03-01, 2025/3/1 08:30, 20250301,
+    2025年3月1日), in China Standard Time, returned in UTC. Impossible dates are errors."""
     shape = "the value" if pii else repr(value)
-    m = _CN_DATE.match(value)
-    if m:
-        y, mo, d, hh, mm = m.groups()
-        try:
-            local = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0))
-        except ValueError:
-            raise RecordError(column, f"{shape} is not a real date") from None
-    else:
-        local = None
-        for fmt in _DATE_FORMATS:
-            try:
-                local = datetime.strptime(value, fmt)
-                break
-            except ValueError:
-                continue
-        if local is None:
-            if re.match(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}", value):
-                raise RecordError(column, f"{shape} is not a real date")
-            raise RecordError(column, f"{shape} is not a date; expected e.g. 2025-03-01 or 2025-03-01 08:30")
+    m = _NUMERIC_DATE.match(value) or _CN_DATE.match(value)
+    if m is None:
+        raise RecordError(column, f"{shape} is not a date; expected e.g. 2025-03-01 or 2025-03-01 08:30")
+    y, mo, d, hh, mm, *ss = m.groups()
+    try:
+        local = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss[0] or 0) if ss else 0)
+    except ValueError:
+        raise RecordError(column, f"{shape} is not a real date") from None
     stamp = local.replace(tzinfo=CHINA_TZ).astimezone(UTC)
     if stamp < EARLIEST:
         raise RecordError(column, f"{shape} is before 1900")
@@ -144,12 +136,17 @@ ID_TYPES = {"居民身份证": "resident_id", "身份证": "resident_id", "护�
             "外国人永久居留身份证": "foreign_permanent_id", "其他": "other"}
 
 
-def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[str, str] | None = None,
-          agency_person_column: str | None = None) -> dict[str, Any] | None:
-    """A PartyRef from a numbered column group (e.g. 当事人1姓名, 当事人1证件号码, ...).
+_USCC = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+_RESIDENT_ID = re.compile(r"^\d{17}[\dXx]$|^\d{15}$")
+PARTY_KINDS = {"自然人": "person", "法人": "organisation", "非法人组织": "organisation", "其他组织": "organisation"}
 
-    `columns` maps contract fields to column suffixes; the defaults follow the exports
-    in connectors/synthetic/EXPORT_FORMATS.md. Returns None when the group is empty.
+
+def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[str, str] | None = None,
+          gender: str | None = None, agency_person_column: str | None = None) -> dict[str, Any] | None:
+    """A PartyRef from a column group (e.g. 当事人1姓名, 当事人1证件号码, ...).
+
+    `columns` maps contract fields (name, kind, id_type, id_number, date_of_birth, gender,
+    phone, address) to column suffixes. Returns None when the group is empty.
     """
     cols = {"name": "姓名", "id_type": "证件类型", "id_number": "证件号码", "date_of_birth": "出生日期",
             "gender": "性别", "phone": "联系电话", "address": "住址", **(columns or {})}
@@ -158,29 +155,49 @@ def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[st
         suffix = cols.get(name)
         if suffix is None:
             return None
-        column = prefix + suffix
-        return text(row, column) if column in row else None
+        return text(row, prefix + suffix) if prefix + suffix in row else None
 
     name = col("name")
     if name is None:
         if any(col(f) for f in ("id_number", "phone")):
             raise RecordError(prefix + cols["name"], "is empty but the party has other details")
         return None
+    kind = lookup(PARTY_KINDS, col("kind"), prefix + (cols.get("kind") or ""), default="person")
     id_number = col("id_number")
+    if id_number and kind == "person" and _USCC.match(id_number) and not _RESIDENT_ID.match(id_number):
+        kind = "organisation"  # exports without a party-type column still carry company codes
     id_type_label = col("id_type")
-    id_type = lookup(ID_TYPES, id_type_label, prefix + cols["id_type"]) if id_type_label else (
-        ("resident_id_15" if len(id_number) == 15 else "resident_id") if id_number else None)
+    if kind == "organisation":
+        id_type = "uscc" if id_number else None
+    elif id_type_label:
+        id_type = lookup(ID_TYPES, id_type_label, prefix + cols["id_type"])
+    else:
+        id_type = ("resident_id_15" if len(id_number) == 15 else "resident_id") if id_number else None
     return {
         "role": role,
+        "kind": kind,
         "name": name,
         "id_type": id_type,
         "id_number": id_number,
-        "date_of_birth": parse_date_text(col("date_of_birth"), prefix + cols["date_of_birth"]),
-        "gender": lookup(GENDERS, col("gender"), prefix + cols["gender"], default="unknown"),
+        "date_of_birth": parse_date_text(col("date_of_birth"), prefix + (cols["date_of_birth"] or "")),
+        "gender": gender or lookup(GENDERS, col("gender"), prefix + (cols.get("gender") or ""), default="unknown"),
         "phone": col("phone"),
         "address": col("address"),
         "agency_person_id": text(row, agency_person_column) if agency_person_column else None,
     }
+
+
+def parties(row: Mapping[str, str], prefixes: list[str], role_column: str | None, roles: Mapping[str, str],
+            *, columns: Mapping[str, str], default_role: str = "other") -> list[dict[str, Any]]:
+    """All non-empty numbered party groups; each one's role from its role column."""
+    found = []
+    for prefix in prefixes:
+        role_label = text(row, prefix + role_column) if role_column and prefix + role_column in row else None
+        role = lookup(roles, role_label, prefix + (role_column or ""), default=default_role)
+        p = party(row, prefix, role, columns=columns)
+        if p is not None:
+            found.append(p)
+    return found
 
 
 def ref(agency: str, record_type: str, record_id: str | None, relation: str) -> list[dict[str, str]]:

@@ -97,6 +97,7 @@ class ConnectorRunner:
         self.since = since
         self.progress = progress
         self.batch_records = batch_records
+        self._versions: dict[str, int] = {}
         self.topic = agency_topic(connector.agency)
         self.dlq_topic = dead_letter_topic(connector.agency)
         if not dry_run:
@@ -104,6 +105,16 @@ class ConnectorRunner:
             self.log.create_topic(self.dlq_topic)
 
     # -- one record --------------------------------------------------------------------------
+    def _schema_version(self, event_type: str) -> int:
+        version = self._versions.get(event_type)
+        if version is None:
+            schema = loader.get(event_type)
+            registered = self.codec.registry.lookup(schema.full_name, schema.expanded)
+            if registered is None:
+                raise loader.SchemaError(f"{schema.path}: not registered; run `justlink schemas register`")
+            version = self._versions[event_type] = registered.version
+        return version
+
     def _envelope(self, mapped: MappedEvent, recorded_at: datetime) -> dict[str, Any]:
         agency = self.connector.agency
         return {
@@ -115,8 +126,7 @@ class ConnectorRunner:
             "source_record_version": mapped.version,
             "occurred_at": mapped.occurred_at,
             "recorded_at": recorded_at,
-            "schema_version": self.codec.registry.lookup(
-                loader.get(mapped.event_type).full_name, loader.get(mapped.event_type).expanded).version,
+            "schema_version": self._schema_version(mapped.event_type),
             "related": mapped.related,
             "restriction": mapped.restriction,
         }
