@@ -343,10 +343,13 @@ def _police_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
     return row
 
 
+COOLING_OFF_FROM = datetime(2021, 1, 1)
+
+
 def _registration_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
     row = {"登记类型": "结婚登记" if rec.kind == "marriage" else "离婚登记", "登记日期": ev.when.strftime("%Y/%m/%d"),
            "登记机关": rec.attrs["office"], "证字号": rec.attrs["certificate"]}
-    if rec.kind == "divorce":
+    if rec.kind == "divorce" and ev.when >= COOLING_OFF_FROM:  # the 30-day cooling-off began in 2021
         applied: date = ev.data["applied"]
         row["离婚申请日期"] = applied.strftime("%Y/%m/%d")
         row["冷静期届满日期"] = date.fromordinal(applied.toordinal() + 30).strftime("%Y/%m/%d")
