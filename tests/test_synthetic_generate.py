@@ -175,11 +175,23 @@ def test_references_resolve_to_earlier_records(exports: dict) -> None:
     assert referred and all(r["来源单号"] in police_ids for r in referred)
 
 
-def test_steps_of_a_record_are_in_time_order(exports: dict) -> None:
+@pytest.mark.parametrize(("rel", "id_column", "time_column", "first_step"), [
+    ("court/court_case_nodes.csv", "案号", "节点日期", ("立案", "司法确认", "保护令")),
+    ("police/police_incidents.csv", "警情编号", "环节时间", ("接警登记",)),
+    ("justice/mediation_cases.csv", "调解案件编号", "环节日期", ("受理",)),
+    ("justice/community_corrections.csv", "矫正编号", "环节日期", ("接收",)),
+    ("justice/legal_aid.csv", "援助案件编号", "环节日期", ("申请",)),
+])
+def test_steps_of_a_record_are_in_time_order(exports: dict, rel: str, id_column: str, time_column: str,
+                                             first_step: tuple[str, ...]) -> None:
     last: dict[str, str] = {}
-    for row in exports["court/court_case_nodes.csv"]:
-        assert row["节点日期"] >= last.get(row["案号"], ""), row["流程节点ID"]
-        last[row["案号"]] = row["节点日期"]
+    step_column = "节点名称" if "节点名称" in exports[rel][0] else "环节"
+    for row in exports[rel]:
+        record = row[id_column]
+        if record not in last:
+            assert row[step_column] in first_step, record
+        assert row[time_column] >= last.get(record, ""), record
+        last[record] = row[time_column]
 
 
 def _story_index(out: Path) -> tuple[dict, dict]:

@@ -36,8 +36,10 @@ def office_time(when: datetime, rng: random.Random) -> datetime:
 
 
 def police_time(when: datetime, rng: random.Random) -> datetime:
+    """A time on the same day, more often in the evening; never before ``when``."""
     hour = rng.choices(range(24), weights=(3, 2, 1, 1, 1, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 7, 8, 8, 7, 6, 4))[0]
-    return datetime(when.year, when.month, when.day, hour, rng.randrange(60), rng.randrange(60))
+    moment = datetime(when.year, when.month, when.day, hour, rng.randrange(60), rng.randrange(60))
+    return moment if moment >= when else when + timedelta(minutes=rng.randrange(1, 120))
 
 
 class Chunk:
@@ -160,7 +162,8 @@ def incident(s: Story, when: datetime, category: str, parties: list[tuple[Entity
                 location=place or _place_of(s, first),
                 summary=s.rng.choice(INCIDENT_SUMMARIES[category]),
                 channel=s.rng.choice(("110报警", "110报警", "110报警", "电话报警", "现场报警")))
-    s.ev(police_time(when, s.rng), rec, "接警", "IncidentReported")
+    rec.attrs["at"] = police_time(when, s.rng)
+    s.ev(rec.attrs["at"], rec, "接警", "IncidentReported")
     return rec
 
 
@@ -173,7 +176,7 @@ def _place_of(s: Story, who: Entity) -> str:
 
 def refer_to_mediation(s: Story, when: datetime, inc: Rec, committee: str) -> datetime:
     """Police hand the dispute over (警调对接); returns the time of the referral."""
-    t = when + timedelta(hours=s.rng.uniform(1, 48))
+    t = max(when, inc.attrs["at"]) + timedelta(hours=s.rng.uniform(1, 48))
     s.ev(t, inc, "移交调解", "DisputeReferredToMediation", committee=committee)
     return t
 
@@ -531,7 +534,7 @@ def register(s: Story, when: datetime, kind: str, husband: Person, wife: Person)
 def dv_episode(s: Story, when: datetime, husband: Person, wife: Person, overdue: bool) -> datetime:
     """A domestic-violence call, a warning letter, and (unless overdue) mediation within 72 hours."""
     inc = incident(s, when, "domestic_violence", [(wife, "报警人"), (husband, "加害人")])
-    warned = when + timedelta(hours=s.rng.uniform(2, 60))
+    warned = inc.attrs["at"] + timedelta(hours=s.rng.uniform(2, 60))
     s.ev(warned, inc, "告诫", "DomesticViolenceWarningIssued")
     if overdue:
         return warned
