@@ -90,17 +90,18 @@ class TansuBroker:
         raise BrokerError(f"Tansu did not answer Kafka requests on {self.bootstrap} within {timeout_s:g} s "
                           f"({last_error!r}); see {self.log_path}")
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in `timeout_s`."""
+    def stop(self, grace_s: float = 1.0) -> None:
+        """SIGTERM, then SIGKILL after `grace_s` (Tansu lingers ~5 s on SIGTERM while
+        clients are connected; its storage is memory, so there is nothing to save)."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout_s)
+            process.wait(grace_s)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout_s)
+            process.wait(10)
         self._wait_port_free()
 
     def kill(self) -> None:

@@ -266,9 +266,27 @@ def test_kafka_broker_down_is_a_clear_error(kafka_broker: str) -> None:
     from tests.kafka_broker import free_port
 
     nowhere = f"127.0.0.1:{free_port()}"
-    with KafkaEventLog(nowhere, timeout_s=2) as log:
+    with KafkaEventLog(nowhere, timeout_s=1) as log:
         with pytest.raises(EventLogError, match=nowhere):
             log.create_topic("t", 1)
+
+
+@pytest.mark.kafka
+def test_kafka_append_while_broker_down_names_topic_and_broker(kafka_broker: str) -> None:
+    from tests.kafka_broker import TansuBroker
+
+    with TansuBroker() as broker, KafkaEventLog(broker.bootstrap, timeout_s=2) as log:
+        log.create_topic("cases", 2)
+        assert log.append("cases", b"before", key=b"k").offset == 0
+        broker.stop()
+        with pytest.raises(EventLogError) as failure:
+            log.append("cases", b"during", key=b"k")
+        assert "'cases'" in str(failure.value) and broker.bootstrap in str(failure.value)
+        broker.start()  # same port; this broker keeps topics in memory only, so they are gone
+        with pytest.raises(EventLogError, match="'cases' does not exist"):
+            log.append("cases", b"lost", key=b"k")
+        log.create_topic("cases", 2)
+        assert log.append("cases", b"after", key=b"k").offset == 0  # the same handle recovers
 
 
 @pytest.mark.kafka

@@ -338,12 +338,16 @@ class _WriteTransaction:
                 self._db.execute("COMMIT")
                 return
             except sqlite3.Error as commit_error:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise EventLogError(f"cannot commit to the embedded event log {self._path}: "
                                     f"{commit_error}") from commit_error
-        self._db.execute("ROLLBACK")
+        self._rollback()
         if isinstance(exc, sqlite3.Error):
             raise EventLogError(f"write to the embedded event log {self._path} failed: {exc}") from exc
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+            self._db.execute("ROLLBACK")
 
 
 class EmbeddedConsumer(Consumer):

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
@@ -41,8 +42,22 @@ from hub.eventlog.base import (
 )
 from hub.eventlog.partitioner import RoundRobin, partitions_for
 
+T = TypeVar("T")
+
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 2000
+
+
+def _close_producer(producer: KafkaProducer, timeout_s: float) -> None:
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError:
+        # kafka-python's close() stops at its flush when records are stuck (broker gone);
+        # stop the sender thread anyway, failing what it still holds
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(1)
 
 
 class KafkaEventLog(EventLog):
@@ -73,8 +88,8 @@ class KafkaEventLog(EventLog):
         if self._partition_count(topic, refresh=True) is not None:
             return
         try:
-            self._admin_client().create_topics([NewTopic(topic, count, 1)],
-                                               timeout_ms=int(self._timeout_s * 1000))
+            self._admin_call(lambda admin: admin.create_topics([NewTopic(topic, count, 1)],
+                                                               timeout_ms=int(self._timeout_s * 1000)))
         except TopicAlreadyExistsError:
             pass
         except KafkaError as exc:
@@ -88,15 +103,17 @@ class KafkaEventLog(EventLog):
             time.sleep(0.05)
 
     def topics(self) -> dict[str, int]:
-        admin = self._admin_client()
-        try:
+        def list_and_describe(admin: KafkaAdminClient) -> list[dict]:
             names = [name for name in admin.list_topics() if not name.startswith("__")]
-            described = admin.describe_topics(names) if names else []
+            return admin.describe_topics(names) if names else []
+
+        try:
+            described = self._admin_call(list_and_describe)
         except KafkaError as exc:
             raise EventLogError(f"cannot list topics on broker {self._where}: {exc!r}") from exc
         found = {d.get("name", d.get("topic")): len(d["partitions"]) for d in described if d.get("error_code", 0) == 0}
         with self._lock:
-            self._known_topics.update(found)
+            self._known_topics = dict(found)
         return found
 
     def end_offsets(self, topic: str) -> dict[int, int]:
@@ -132,21 +149,28 @@ class KafkaEventLog(EventLog):
                     headers: Headers = ()) -> list[Appended]:
         count = self._require_topic(topic)
         items = list(records)
+        placed = self._place(topic, items, count)
         producer = self._producer_client()
         header_list = list(headers) or None
         try:
             futures = [producer.send(topic, value=value, key=key, headers=header_list, partition=partition)
-                       for (key, value), partition in zip(items, self._place(topic, items, count), strict=True)]
-            if len(futures) > 1:
-                producer.flush(timeout=self._timeout_s)
-            appended = []
-            for future in futures:
-                meta = future.get(timeout=self._timeout_s)
-                appended.append(Appended(meta.topic, meta.partition, meta.offset))
-            return appended
+                       for (key, value), partition in zip(items, placed, strict=True)]
+            producer.flush(timeout=self._timeout_s)  # send now rather than after linger_ms
         except KafkaError as exc:
-            raise EventLogError(f"append to topic {topic!r} was not acknowledged by broker {self._where} "
-                                f"within {self._timeout_s:g} s: {exc!r}") from exc
+            self._forget_broker_state()
+            raise EventLogError(f"append of {len(items)} records to topic {topic!r} (partitions "
+                                f"{sorted(set(placed))}) was not acknowledged by broker {self._where} within "
+                                f"{self._timeout_s:g} s: {exc!r}") from exc
+        appended = []
+        for future, partition in zip(futures, placed, strict=True):
+            try:
+                meta = future.get(timeout=self._timeout_s)
+            except KafkaError as exc:
+                self._forget_broker_state()
+                raise EventLogError(f"append to topic {topic!r} partition {partition} was not acknowledged "
+                                    f"by broker {self._where}: {exc!r}") from exc
+            appended.append(Appended(meta.topic, meta.partition, meta.offset))
+        return appended
 
     # --- reading ----------------------------------------------------------------
     def consumer(self, group: str, topics: Sequence[str], *,
@@ -167,7 +191,7 @@ class KafkaEventLog(EventLog):
             producer, admin = self._producer, self._admin
             self._producer = self._admin = None
         if producer is not None:
-            producer.close(timeout=self._timeout_s)
+            _close_producer(producer, self._timeout_s)
         if admin is not None:
             admin.close()
 
@@ -180,6 +204,30 @@ class KafkaEventLog(EventLog):
             return partitions_for(keys, count)  # type: ignore[arg-type]
         return [self._round_robin.next(topic, count) if key is None else partitions_for([key], count)[0]
                 for key in keys]
+
+    def _forget_broker_state(self) -> None:
+        """After a failed append: the next one starts a fresh producer (an idempotent
+        producer that lost its broker may be stuck in a fatal state, e.g. when the broker
+        restarted and no longer knows its producer id) and re-reads the topics."""
+        with self._lock:
+            producer, self._producer = self._producer, None
+            self._known_topics = {}
+        if producer is not None:
+            _close_producer(producer, 0)
+
+    def _admin_call(self, call: Callable[[KafkaAdminClient], T]) -> T:
+        """`call(admin)`, retried once on a fresh admin client when the connection is bad
+        (after a broker restart the old client can stay stuck on a dead node)."""
+        try:
+            return call(self._admin_client())
+        except TopicAlreadyExistsError:
+            raise
+        except KafkaError:
+            with self._lock:
+                stale, self._admin = self._admin, None
+            if stale is not None:
+                stale.close()
+            return call(self._admin_client())
 
     def _admin_client(self) -> KafkaAdminClient:
         with self._lock:
@@ -199,7 +247,7 @@ class KafkaEventLog(EventLog):
                     self._producer = KafkaProducer(
                         bootstrap_servers=self._servers, client_id=self._client_id,
                         acks="all", enable_idempotence=True, retries=10, max_in_flight_requests_per_connection=5,
-                        linger_ms=5, batch_size=512 * 1024,
+                        linger_ms=5, batch_size=256 * 1024,
                         max_request_size=8 * 1024 * 1024,
                         request_timeout_ms=int(self._timeout_s * 1000),
                         delivery_timeout_ms=int(self._timeout_s * 2000),
@@ -217,20 +265,21 @@ class KafkaEventLog(EventLog):
                 bootstrap_servers=self._servers, client_id=self._client_id, group_id=group,
                 enable_auto_commit=False, auto_offset_reset="earliest" if from_beginning else "latest",
                 session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-                fetch_max_wait_ms=fetch_max_wait_ms, request_timeout_ms=max(int(self._timeout_s * 1000), 30000),
+                fetch_max_wait_ms=fetch_max_wait_ms, max_partition_fetch_bytes=4 * 1024 * 1024,
+                request_timeout_ms=max(int(self._timeout_s * 1000), 30000),
                 bootstrap_timeout_ms=int(self._timeout_s * 1000), allow_auto_create_topics=False)
         except (KafkaError, OSError) as exc:
             raise EventLogError(f"cannot reach Kafka broker {self._where}: {exc!r}") from exc
 
-    def _partition_count(self, topic: str, *, refresh: bool = False) -> int | None:
-        with self._lock:
-            known = self._known_topics.get(topic)
-        if known is not None or not refresh:
-            return known
+    def _partition_count(self, topic: str, *, refresh: bool) -> int | None:
+        """Partitions of `topic`: from what this handle knows, or asking the broker."""
+        if not refresh:
+            with self._lock:
+                return self._known_topics.get(topic)
         return self.topics().get(topic)
 
     def _require_topic(self, topic: str) -> int:
-        count = self._partition_count(topic, refresh=True)
+        count = self._partition_count(topic, refresh=False) or self._partition_count(topic, refresh=True)
         if count is None:
             raise EventLogError(f"topic {topic!r} does not exist on broker {self._where}; create it first")
         return count
