@@ -15,7 +15,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -160,7 +160,7 @@ class ConnectorRunner:
         after = self.state.checkpoint(self.connector.name, source.name) if resume else None
         bar = _progress_bar(source, self.progress)
         batch: list[_Pending] = []
-        dead: list[DeadLetter] = []
+        dead: list[_Dead] = []
         last_checkpoint = after
         recorded_at = datetime.now(UTC)
         try:
@@ -194,7 +194,7 @@ class ConnectorRunner:
         log.info("connector run finished", extra={"summary": summary.line()})
         return summary
 
-    def _flush(self, source: Source, batch: list[_Pending], dead: list[DeadLetter], checkpoint: str | None,
+    def _flush(self, source: Source, batch: list[_Pending], dead: list[_Dead], checkpoint: str | None,
                summary: RunSummary) -> None:
         ids = [e["envelope"]["event_id"] for p in batch for e in p.events]
         seen = self.state.already_published(ids) if ids else set()
@@ -205,18 +205,19 @@ class ConnectorRunner:
             else:
                 fresh.append(pending)
         messages, published_ids = self._protect_and_encode(source, fresh, dead, summary)
+        letters = self._seal(dead)
         if not self.dry_run:
             if messages:
                 self.log.append_many(self.topic, messages)
             if dead:
-                self.log.append_many(self.dlq_topic, [(d.dead_letter_id.encode(), d.to_bytes()) for d in dead])
+                self.log.append_many(self.dlq_topic, [(d.dead_letter_id.encode(), d.to_bytes()) for d in letters])
             self.state.commit(self.connector.name, source.name, checkpoint, published_ids)
-        summary.dead_lettered += len(dead)
-        for d in dead:
+        summary.dead_lettered += len(letters)
+        for d in letters:
             key = f"{d.stage}: {d.field or '-'}: {d.reason}"[:160]
             summary.dead_letter_reasons[key] = summary.dead_letter_reasons.get(key, 0) + 1
 
-    def _protect_and_encode(self, source: Source, fresh: list[_Pending], dead: list[DeadLetter],
+    def _protect_and_encode(self, source: Source, fresh: list[_Pending], dead: list[_Dead],
                             summary: RunSummary) -> tuple[list[tuple[bytes, bytes]], list[str]]:
         by_type: dict[str, list[tuple[dict, str]]] = defaultdict(list)
         for pending in fresh:
@@ -263,12 +264,24 @@ class ConnectorRunner:
                 published_ids.append(event_id)
         return messages, published_ids
 
-    def _dead_letter(self, source: Source, position: str, stage: str, error: RecordError, raw: str) -> DeadLetter:
+    def _dead_letter(self, source: Source, position: str, stage: str, error: RecordError, raw: str) -> _Dead:
         letter_id = event_id_for(self.connector.agency, f"deadletter\x1f{source.name}\x1f{position}", 1)
-        protected = self.protector.protect({"original": raw[:1_000_000]}, ORIGINAL_SCHEMA, letter_id,
-                                           self.connector.agency)
-        return DeadLetter(self.connector.agency, self.connector.name, source.name, position, stage,
-                          error.field, error.reason, protected["original"], letter_id, now_iso())
+        return _Dead(DeadLetter(self.connector.agency, self.connector.name, source.name, position, stage,
+                                error.field, error.reason, "", letter_id, now_iso()), raw[:1_000_000])
+
+    def _seal(self, dead: list[_Dead]) -> list[DeadLetter]:
+        """Encrypt the originals of a batch of dead letters in one keystore transaction."""
+        if not dead:
+            return []
+        protected = self.protector.protect_many(
+            [({"original": d.raw}, d.letter.dead_letter_id) for d in dead], ORIGINAL_SCHEMA, self.connector.agency)
+        return [replace(d.letter, original=p["original"]) for d, p in zip(dead, protected, strict=True)]
+
+
+@dataclass
+class _Dead:
+    letter: DeadLetter      # without its original yet
+    raw: str
 
 
 class _StageError(Exception):

@@ -1,0 +1,281 @@
+"""The connector test kit: point it at a connector and sample exports; it tells you
+whether the connector is right.
+
+    from connectors.testing import ConnectorTestKit
+    def test_my_connector(tmp_path):
+        ConnectorTestKit(MyConnector(), Path("samples/"), tmp_path).assert_ok()
+
+Checks (each returns a list of problems, [] when fine):
+- mapping: every sample record maps and validates; reports each event type's field coverage
+  (fields never filled in the sample) so gaps in a mapping are visible;
+- round_trip: every published event decodes from the wire format to the same record;
+- protection: every field tagged identifier/contact/sensitive is a ciphertext token, and no
+  source value of a personal column appears in the published bytes;
+- idempotency: re-running over the same input publishes nothing new, and the event ids
+  are the same as the first run's;
+- dead_letters: malformed variants of the sample (blanked columns, garbled dates, bad
+  bytes, a 10 MB field, a truncated line) never crash the run, counts add up, and every
+  dead letter names its stage, field and reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors.sdk.connector import Connector
+from connectors.sdk.deadletter import DeadLetter
+from connectors.sdk.runtime import ConnectorRunner, RunSummary
+from connectors.sdk.sources import CsvSource
+from connectors.sdk.state import ConnectorState
+from consent.fields import is_token
+from consent.keys import init_keystore, open_keystore
+from consent.protect import Protector
+from hub.eventlog.embedded import EmbeddedEventLog
+from hub.topics import agency_topic, dead_letter_topic
+from schemas import loader
+from schemas.pii import ENCRYPTED_CLASSES, pii_fields
+from schemas.wire import default_codec
+
+PERSONAL_COLUMN_HINTS = ("姓名", "名称", "证件号码", "身份证号", "联系电话", "住址", "地址", "出生日期")
+NOT_PERSONAL = {"节点名称"}
+
+
+@dataclass
+class KitReport:
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    coverage: dict[str, dict[str, int]] = field(default_factory=dict)   # event type -> field -> filled count
+    summaries: dict[str, RunSummary] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.problems.values())
+
+    def text(self) -> str:
+        lines = []
+        for check, problems in self.problems.items():
+            lines.append(f"{check}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+            lines += [f"  - {p}" for p in problems[:20]]
+        return "\n".join(lines)
+
+
+class ConnectorTestKit:
+    def __init__(self, connector: Connector, sample: Path, work_dir: Path) -> None:
+        self.connector = connector
+        self.sample = Path(sample)
+        self.work_dir = Path(work_dir)
+        self.codec = default_codec()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _hub(self, name: str):
+        data = self.work_dir / name
+        if data.exists():
+            shutil.rmtree(data)
+        data.mkdir(parents=True)
+        init_keystore(data)
+        keystore = open_keystore(data)
+        return data, EmbeddedEventLog(data / "log.db"), Protector(keystore), ConnectorState(data / "state.db"), keystore
+
+    def _run(self, log, protector, state, sources) -> RunSummary:
+        runner = ConnectorRunner(self.connector, log, protector, state, progress=False)
+        total = RunSummary(self.connector.name)
+        for source in sources:
+            total.add(runner.run(source))
+        return total
+
+    @staticmethod
+    def _read(log, topic: str) -> list[bytes]:
+        if topic not in log.topics():
+            return []
+        consumer = log.consumer("connector-test-kit", [topic])
+        values = []
+        while batch := consumer.poll(2000, timeout_s=0.1):
+            values += [r.value for r in batch]
+        consumer.close()
+        return values
+
+    # -- checks --------------------------------------------------------------------------------
+    def run_all(self) -> KitReport:
+        report = KitReport()
+        data, log, protector, state, keystore = self._hub("main")
+        try:
+            sources = self.connector.sources(self.sample)
+            summary = self._run(log, protector, state, sources)
+            report.summaries["first run"] = summary
+            values = self._read(log, agency_topic(self.connector.agency))
+            report.problems["mapping"] = self._mapping(summary, values, report)
+            report.problems["round_trip"] = self._round_trip(values)
+            report.problems["protection"] = self._protection(values, data)
+            report.problems["idempotency"] = self._idempotency(log, protector, state, values)
+        finally:
+            log.close()
+            state.close()
+            keystore.close()
+        report.problems["dead_letters"] = self._dead_letters(report)
+        return report
+
+    def assert_ok(self) -> KitReport:
+        report = self.run_all()
+        assert report.ok, "connector test kit found problems:\n" + report.text()
+        return report
+
+    def _mapping(self, summary: RunSummary, values: list[bytes], report: KitReport) -> list[str]:
+        problems = []
+        if summary.read == 0:
+            problems.append(f"no records read from {self.sample}")
+        if not summary.balanced:
+            problems.append("counts do not add up: " + summary.line())
+        if summary.published == 0:
+            problems.append("nothing was published")
+        for reason, count in summary.dead_letter_reasons.items():
+            problems.append(f"{count} sample record(s) dead-lettered: {reason}")
+        for value in values:
+            event_type, record = self.codec.decode(value)
+            cov = report.coverage.setdefault(event_type, {})
+            for name, v in record.items():
+                cov[name] = cov.get(name, 0) + (0 if v in (None, "", []) else 1)
+        return problems
+
+    def _round_trip(self, values: list[bytes]) -> list[str]:
+        problems = []
+        for value in values:
+            event_type, record = self.codec.decode(value)
+            if self.codec.encode(event_type, record) != value:
+                problems.append(f"{record['envelope']['source_record_key']}: re-encoding differs from the bytes")
+        return problems
+
+    def _protection(self, values: list[bytes], data: Path) -> list[str]:
+        problems = []
+        for value in values:
+            event_type, record = self.codec.decode(value)
+            for pf in pii_fields(loader.get(event_type).expanded):
+                if pf.pii_class not in ENCRYPTED_CLASSES:
+                    continue
+                for v in _values_at(record, pf.path):
+                    if v is not None and not is_token(v):
+                        problems.append(f"{record['envelope']['source_record_key']}: {pf.path} is not encrypted")
+        raw = b"".join(p.read_bytes() for p in data.glob("log.db*"))
+        for secret in self._personal_values():
+            for encoding in ("utf-8", "gb18030"):
+                if secret.encode(encoding) in raw:
+                    problems.append(f"a personal value of {len(secret)} characters appears in clear in the log")
+                    break
+        return problems
+
+    def _personal_values(self) -> set[str]:
+        found: set[str] = set()
+        for source in self.connector.sources(self.sample):
+            for item in source.records():
+                data = getattr(item, "data", None) or {}
+                for column, value in data.items():
+                    if column in NOT_PERSONAL or not column.endswith(PERSONAL_COLUMN_HINTS):
+                        continue
+                    if (len(value) >= 2 and not value.isascii()) or len(value) >= 7:
+                        found.add(value)
+        return found
+
+    def _idempotency(self, log, protector, state, first_values: list[bytes]) -> list[str]:
+        problems = []
+        again = self._run(log, protector, state, self.connector.sources(self.sample))
+        if again.published:
+            problems.append(f"resumed re-run published {again.published} records again")
+        runner = ConnectorRunner(self.connector, log, protector, state, progress=False)
+        replay = RunSummary(self.connector.name)
+        for source in self.connector.sources(self.sample):
+            replay.add(runner.run(source, resume=False))
+        if replay.published:
+            problems.append(f"re-run from the start published {replay.published} records again")
+        data2, log2, protector2, state2, ks2 = self._hub("fresh")
+        try:
+            self._run(log2, protector2, state2, self.connector.sources(self.sample))
+            ids1 = sorted(self.codec.decode(v)[1]["envelope"]["event_id"] for v in first_values)
+            ids2 = sorted(self.codec.decode(v)[1]["envelope"]["event_id"]
+                          for v in self._read(log2, agency_topic(self.connector.agency)))
+            if ids1 != ids2:
+                problems.append("a run on a fresh hub produced different event ids")
+        finally:
+            log2.close()
+            state2.close()
+            ks2.close()
+        return problems
+
+    def _dead_letters(self, report: KitReport) -> list[str]:
+        problems = []
+        csv_sources = [s for s in self.connector.sources(self.sample) if isinstance(s, CsvSource)]
+        for source in csv_sources:
+            malformed = self.work_dir / "malformed" / source.path.name
+            malformed.parent.mkdir(parents=True, exist_ok=True)
+            expected_dead = _write_malformed(source, malformed)
+            data, log, protector, state, keystore = self._hub("malformed-" + source.path.stem)
+            try:
+                runner = ConnectorRunner(self.connector, log, protector, state, progress=False)
+                summary = runner.run(CsvSource(malformed, encoding=source.encoding))
+                report.summaries[f"malformed {source.name}"] = summary
+                if not summary.balanced:
+                    problems.append(f"{source.name}: counts do not add up: {summary.line()}")
+                letters = [DeadLetter.from_bytes(v) for v in self._read(log, dead_letter_topic(self.connector.agency))]
+                dead_positions = {d.position.split(":")[1].split(" ")[0] for d in letters}
+                for line_no, what in expected_dead.items():
+                    if str(line_no) not in dead_positions:
+                        problems.append(f"{source.name}: line {line_no} ({what}) was not dead-lettered")
+                for d in letters:
+                    if not d.reason or not d.stage:
+                        problems.append(f"{source.name}: dead letter at {d.position} has no reason")
+                    if not is_token(d.original):
+                        problems.append(f"{source.name}: dead letter at {d.position} keeps the original in clear")
+            finally:
+                log.close()
+                state.close()
+                keystore.close()
+        return problems
+
+
+def _values_at(record: Any, path: str) -> list[Any]:
+    parts = path.split(".")
+    current = [record]
+    for part in parts:
+        nxt = []
+        array = part.endswith("[]")
+        name = part.removesuffix("[]")
+        for value in current:
+            if isinstance(value, dict) and value.get(name) is not None:
+                nxt += value[name] if array else [value[name]]
+        current = nxt
+    return current
+
+
+def _write_malformed(source: CsvSource, target: Path) -> dict[int, str]:
+    """Variants of the first data row that must be dead-lettered; returns line -> what."""
+    with source.path.open(encoding=source.encoding, newline="") as fh:
+        rows = list(csv.reader(fh))
+    header, first = rows[0], rows[1]
+    expected: dict[int, str] = {}
+    lines = [header]
+
+    def add(row: list[str], what: str | None) -> None:
+        lines.append(row)
+        if what:
+            expected[len(lines)] = what
+
+    date_columns = [i for i, h in enumerate(header) if ("日期" in h or "时间" in h) and first[i]]
+    for i in date_columns[:1]:
+        add([v if j != i else "2025-02-30" for j, v in enumerate(first)], f"impossible date in {header[i]}")
+    add(first[: len(first) // 2], "missing columns")
+    add([v if j != 1 else "X" * 10_500_000 for j, v in enumerate(first)], "a 10 MB field")
+    for i in range(len(header)):  # each column blanked: must publish or dead-letter, never crash
+        add([v if j != i else "" for j, v in enumerate(first)], None)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(lines)
+    body = buf.getvalue().encode(source.encoding.replace("-sig", ""))
+    bad_bytes_line = len(lines) + 1
+    body += b"\xff\xfe\xfd," + b",".join(v.encode("utf-8") for v in first[1:]) + b"\r\n"
+    expected[bad_bytes_line] = "bytes that are not valid in the file's encoding"
+    truncated = ",".join(first)[: max(8, len(",".join(first)) // 3)]
+    body += truncated.encode(source.encoding.replace("-sig", ""))
+    expected[bad_bytes_line + 1] = "a truncated last line"
+    target.write_bytes(body)
+    return expected
