@@ -39,6 +39,26 @@ _urandom = os.urandom
 _b2a = binascii.b2a_base64
 
 
+class NoncePool:
+    """Fresh random nonces for one batch of encryptions, one OS call per 64 of them. Create one per
+    call on one thread and drop it after: never shared, so never handed out twice (nor across fork)."""
+
+    __slots__ = ("_buffer", "_pos")
+    _SIZE = _NONCE_BYTES * 64
+
+    def __init__(self) -> None:
+        self._buffer = _urandom(self._SIZE)
+        self._pos = 0
+
+    def take(self) -> bytes:
+        pos = self._pos
+        if pos >= self._SIZE:
+            self._buffer = _urandom(self._SIZE)
+            pos = 0
+        self._pos = pos + _NONCE_BYTES
+        return self._buffer[pos : pos + _NONCE_BYTES]
+
+
 def aad_context(event_id: str, path: str) -> bytes:
     """The part of the associated data that names where a value belongs."""
     return event_id.encode() + b"\x00" + path.encode()
@@ -118,10 +138,12 @@ class FieldKey:
     def encrypt(self, value: str, event_id: str, path: str) -> str:
         return self.encrypt_in(value, aad_context(event_id, path))
 
-    def encrypt_in(self, value: str, context: bytes) -> str:
-        """Encrypt with a precomputed `aad_context(event_id, path)`. (Hot path: module-level aliases.)"""
+    def encrypt_in(self, value: str, context: bytes, nonce: bytes | None = None) -> str:
+        """Encrypt with a precomputed `aad_context(event_id, path)` and, optionally, a fresh nonce from a
+        `NoncePool`. (Hot path: module-level aliases.)"""
         data = value.encode()
-        nonce = _urandom(_NONCE_BYTES)
+        if nonce is None:
+            nonce = _urandom(_NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, data + _PADS[len(data) & 15], self._aad_prefix + context)
         return (_PREFIX_BYTES + _b2a(self._header + nonce + sealed, newline=False).translate(_URLSAFE)).rstrip(
             b"="

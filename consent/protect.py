@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from consent.blind_index import BlindIndexer
-from consent.fields import FieldDecryptionError, FieldKey, decode_token
+from consent.fields import FieldDecryptionError, FieldKey, NoncePool, decode_token
 from consent.keys.base import KeyErased, KeyNotFound, Keystore
 from consent.linkage import LinkageEncoder
 from consent.pii_plan import (
@@ -267,8 +267,9 @@ class Protector:
         subjects = [p["subject_key"] for _, _, prots, _ in prepared for p in prots.values()]
         subjects += [event_subject for *_, event_subject in prepared]
         keys = self._keys_for(subjects, agency)
+        nonces = NoncePool()
         return [
-            self._encrypt(record, plan, "", event_subject, event_id, protections, keys)
+            self._encrypt(record, plan, "", event_subject, event_id, protections, keys, nonces)
             for record, event_id, protections, event_subject in prepared
         ]
 
@@ -281,6 +282,7 @@ class Protector:
         event_id: str,
         protections: dict,
         keys: dict[str, FieldKey],
+        nonces: NoncePool,
         event_context: bytes | None = None,
     ) -> dict:
         if event_context is None:
@@ -301,15 +303,16 @@ class Protector:
             if kind == PROTECT:
                 if child.__class__ is not str:
                     raise ProtectionError(event_id, child_path, f"expected a string, got {type(child).__name__}")
-                out[step.name] = key.encrypt_in(child, event_context + child_path.encode())
+                out[step.name] = key.encrypt_in(child, event_context + child_path.encode(), nonces.take())
             elif kind == RECORD:
                 out[step.name] = self._encrypt(
-                    child, step.plan, child_path, subject_key, event_id, protections, keys, event_context
+                    child, step.plan, child_path, subject_key, event_id, protections, keys, nonces, event_context
                 )
             elif kind == ARRAY:
                 out[step.name] = [
                     self._encrypt(
-                        item, step.plan, f"{child_path}[{i}]", subject_key, event_id, protections, keys, event_context
+                        item, step.plan, f"{child_path}[{i}]", subject_key, event_id, protections, keys, nonces,
+                        event_context,
                     )
                     for i, item in enumerate(child)
                 ]

@@ -89,3 +89,11 @@ def test_malformed_tokens_name_the_field_not_the_value(key: FieldKey, bad: str) 
 def test_subject_key_must_be_32_hex() -> None:
     with pytest.raises(ValueError):
         FieldKey("not-hex", 1, os.urandom(32))
+
+
+def test_nonce_pool_never_repeats_across_refills() -> None:
+    from consent.fields import NoncePool
+
+    pool = NoncePool()
+    nonces = [pool.take() for _ in range(1000)]  # crosses 15 refills
+    assert len(set(nonces)) == 1000 and all(len(n) == 12 for n in nonces)
