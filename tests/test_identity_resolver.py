@@ -123,7 +123,7 @@ LIU_BRIDGE = {**LIU_PHONE, **LIU_ADDRESS}
 def liu_yang_bridge(feed: Feed) -> tuple[str, str, str]:
     """Other people named 刘洋 make the name common; then two records of one 刘洋 that share only the
     name and the date of birth stay apart. Returns their persons and the next record key."""
-    for i in range(3):
+    for i in range(8):
         feed.handle({"name": "刘洋", "date_of_birth": f"19{70 + i}-01-0{i + 1}", "phone": f"1350000000{i}"})
     _, [d] = feed.handle(LIU_PHONE)
     _, [e] = feed.handle(LIU_ADDRESS)
@@ -201,12 +201,12 @@ def test_removing_a_bridge_record_splits_the_person(feed: Feed) -> None:
     d, e, bridge_key = liu_yang_bridge(feed)
     feed.handle(LIU_BRIDGE)
     assert feed.processor.person_of(e, feed.state) == d
-    e_key = "ev-0005#0"
+    e_key = "ev-0010#0"
     outputs = feed.processor.remove(bridge_key, feed.state, at_millis=5)
     records = [o.record for o in outputs]
     assert records[0]["new_person_id"] == "" and records[0]["record_keys"] == [bridge_key]
     assert records[1]["person_id"] == d and records[1]["record_keys"] == [e_key]
-    assert feed.processor.person_of("ev-0004#0", feed.state) == d
+    assert feed.processor.person_of("ev-0009#0", feed.state) == d
     assert feed.processor.person_of(e_key, feed.state) == records[1]["new_person_id"]
     assert feed.processor.person_of(bridge_key, feed.state) is None
 

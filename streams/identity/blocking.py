@@ -4,7 +4,8 @@ Keys (short strings, so the block table stays small and any table backend can ho
 - exact blind indexes: ID number, phone, agency person id, name + date of birth
   (``<kind letter><first 16 hex of the index>``; a truncation collision only adds a comparison);
 - fuzzy names: the date-of-birth index plus one MinHash band of the pinyin CLK's set bits
-  (``b<band><16 hex>``). Two names whose pinyin bigram sets have Jaccard J share a band with
+  (``b<dob><band>``), and, for records without a birth date (police records give an age only),
+  band i of the pinyin CLK together with band i of the address CLK (``a<band><band>``). Two names whose pinyin bigram sets have Jaccard J share a band with
   probability 1 - (1 - J^rows)^bands, so homophones and one-letter slips with the same birth
   date meet, while the common-name crowd does not, as the date is part of the key.
 """
@@ -39,10 +40,14 @@ class Blocker:
             value = getattr(profile, field)
             if value:
                 out.append(kind + value[:16])
-        if profile.dob and profile.name_pinyin and self.blocking.name_bands:
-            dob = profile.dob[:16]
-            for band in self._bands(profile.name_pinyin):
-                out.append(f"b{dob}{band}")
+        if profile.name_pinyin and self.blocking.name_bands:
+            names = self._bands(profile.name_pinyin)
+            if profile.dob:
+                dob = profile.dob[:16]
+                out.extend(f"b{dob}{band}" for band in names)
+            if profile.address and self.blocking.address_bands:
+                addresses = self._bands(profile.address)
+                out.extend(f"a{n}{a}" for n, a in zip(names[: self.blocking.address_bands], addresses, strict=False))
         return out
 
     def _bands(self, clk: int) -> tuple[str, ...]:

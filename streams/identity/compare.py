@@ -85,6 +85,7 @@ class Scorer:
         self.config = config
         self._fns = [(_exact_fn(c) if c.kind == "exact" else _clk_fn(c)) for c in config.comparisons]
         self._tf = [c.tf_adjust for c in config.comparisons]
+        self._self_cache: dict[tuple[Any, ...], tuple[float, list[dict[str, Any]]]] = {}
 
     def score(self, a: Profile, b: Profile, tf_weight: float | None = None) -> float:
         total = 0.0
@@ -100,6 +101,18 @@ class Scorer:
             total += w
             evidence.extend(_evidence(comparison, a, b, w, tf_weight if tf else None))
         return Explanation(total, total == CONFLICT, evidence)
+
+
+    def self_evidence(self, a: Profile, tf_weight: float | None = None) -> tuple[float, list[dict[str, Any]]]:
+        """explain(a, a), cached by which attributes are present (the only thing it depends on)."""
+        key = (tuple(x is not None and x != 0 for x in a), a.id_valid, tf_weight)
+        cached = self._self_cache.get(key)
+        if cached is None:
+            explanation = self.explain(a, a, tf_weight)
+            if len(self._self_cache) > 4096:
+                self._self_cache.clear()
+            cached = self._self_cache[key] = (explanation.score, explanation.evidence)
+        return cached[0], [dict(e) for e in cached[1]]
 
 
 def _outcome(comparison: Comparison, w: float, top_weight: float | None) -> str:
@@ -120,7 +133,7 @@ def _evidence(comparison: Comparison, a: Profile, b: Profile, w: float, top_weig
         else:
             outcome = "agree" if a[idx] == b[idx] else "disagree"
         weight = comparison.otherwise.weight if w == CONFLICT else w
-        return [{"attribute": comparison.attribute, "outcome": outcome, "weight": round(weight, 4),
+        return [{"attribute": comparison.attribute, "outcome": outcome, "weight": weight,
                  "similarity": None}]
     names = list(dict.fromkeys(n for level in comparison.levels for n, _ in level.conditions))
     out = []
@@ -128,10 +141,8 @@ def _evidence(comparison: Comparison, a: Profile, b: Profile, w: float, top_weig
         sim = dice(a[_INDEX[name]], b[_INDEX[name]])
         if i == 0:
             outcome = "missing" if sim is None else _outcome(comparison, w, top_weight)
-            out.append({"attribute": name, "outcome": outcome, "weight": round(w, 4),
-                        "similarity": None if sim is None else round(sim, 4)})
+            out.append({"attribute": name, "outcome": outcome, "weight": w, "similarity": sim})
         else:  # a secondary similarity of the same comparison: shown, its weight is in the first entry
             outcome = "missing" if sim is None else "agree" if sim >= 0.98 else "partial" if sim >= 0.6 else "disagree"
-            out.append({"attribute": name, "outcome": outcome, "weight": 0.0,
-                        "similarity": None if sim is None else round(sim, 4)})
+            out.append({"attribute": name, "outcome": outcome, "weight": 0.0, "similarity": sim})
     return out

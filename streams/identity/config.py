@@ -52,6 +52,7 @@ class Blocking:
     exact: tuple[str, ...] = ("id_number", "phone", "agency_person_id", "name_dob")
     name_bands: int = 4
     band_rows: int = 2
+    address_bands: int = 4
     max_block_size: int = 40
     max_candidates: int = 64
 

@@ -24,7 +24,7 @@ from streams.identity.blocking import Blocker
 from streams.identity.clusters import Tables, survivor_order
 from streams.identity.compare import CONFLICT, Explanation, Scorer
 from streams.identity.config import MatchConfig, load_config
-from streams.identity.profile import Profile, digest, from_protection, pack, unpack
+from streams.identity.profile import Profile, from_protection, pack, profile_digest, unpack
 from streams.processor import AGENCY_TOPICS, Event, Output, State
 
 _PROFILE_CACHE_SIZE = 300_000
@@ -139,14 +139,14 @@ class IdentityProcessor:
             person = tables.find(seen.person_id)
             outputs.extend(Output(*m) for m in tables.merges.get(record_key, ()))
             outputs.append(events.person_linked(record_key, person, subject_key, agency, "replay", 0.0,
-                                                None, [], dict(env)))
+                                                None, [], env))
             return person
 
         profile = from_protection(protection, party.get("gender"), agency)
-        blob = pack(profile)
-        digest_hex = digest(blob).hex()
+        digest_hex = profile_digest(profile)
         occurred_ms = events.to_millis(env["occurred_at"])
         valid_id = profile.id_number if profile.id_valid and profile.id_number else ""
+        tf_weight = self.name_weight(tables, profile)
 
         stored = tables.profiles.get(digest_hex)
         if stored is not None and stored[1] in tables.occurrences:
@@ -155,12 +155,12 @@ class IdentityProcessor:
             assert person is not None
             tables.occurrences[record_key] = (digest_hex, person, occurred_ms, (rep,))
             tables.add_member(person, record_key, valid_id)
-            explanation = self.scorer.explain(profile, profile, self.name_weight(tables, profile))
+            score, evidence = self.scorer.self_evidence(profile, tf_weight)
             outputs.append(events.person_linked(record_key, person, subject_key, agency, "exact",
-                                                explanation.score, rep, explanation.evidence, dict(env)))
+                                                score, rep, evidence, env))
             return person
 
-        tf_weight = self.name_weight(tables, profile)
+        blob = pack(profile)
         best = self._best_per_person(tables, profile, tf_weight)
         tables.profiles[digest_hex] = (blob, record_key)
         self._cache[digest_hex] = profile
@@ -180,7 +180,7 @@ class IdentityProcessor:
                 continue
             explanation = self.scorer.explain(profile, self._stored_profile(tables, rep), tf_weight)
             tables.merge(survivor, pid)
-            merged = events.persons_merged(survivor, pid, record_key, score, explanation.evidence, dict(env))
+            merged = events.persons_merged(survivor, pid, record_key, score, explanation.evidence, env)
             merges.append(_as_tuple(merged))
             outputs.append(merged)
         if merges:
@@ -193,7 +193,7 @@ class IdentityProcessor:
         strong = any(e["attribute"] in _STRONG and e["outcome"] == "agree" for e in explanation.evidence)
         outputs.append(events.person_linked(record_key, survivor, subject_key, agency,
                                             "exact" if strong else "probabilistic", top_score, top_rep,
-                                            explanation.evidence, dict(env)))
+                                            explanation.evidence, env))
         return survivor
 
     def _best_per_person(self, tables: Tables, profile: Profile, tf_weight: float | None
@@ -262,10 +262,10 @@ class IdentityProcessor:
             tables.possible[record_key] = (rep, round(score, 4))
             explanation = self.scorer.explain(profile, self._stored_profile(tables, rep), tf_weight)
             outputs.append(events.person_linked(record_key, person, subject_key, agency, "new_person", score,
-                                                rep, explanation.evidence, dict(env)))
+                                                rep, explanation.evidence, env))
         else:
             outputs.append(events.person_linked(record_key, person, subject_key, agency, "new_person", 0.0,
-                                                None, [], dict(env)))
+                                                None, [], env))
         return person
 
     # -- corrections -----------------------------------------------------------------------------------
