@@ -87,21 +87,8 @@ class DisputeProcessor:
         store.persons.pop(retired, None)
         at = to_millis(occurred_at)
         outputs: list[Output] = []
-        changed = True
-        while changed:   # merging two threads may make the result linkable to a third
-            changed = False
-            mine = sorted({store.find(d) for d in retired_threads})
-            theirs = store.threads_of_person(survivor)
-            for a in mine:
-                for b in theirs:
-                    a, b = store.find(a), store.find(b)
-                    if a != b and _linkable(store.threads[a], store.threads[b]):
-                        _merge(store, a, b, f"person merge of {retired} into {survivor} links the threads",
-                               at, at, outputs)
-                        changed = True
-                        break
-                if changed:
-                    break
+        _relink(store, retired_threads, survivor, f"person merge of {retired} into {survivor} links the threads",
+                at, at, outputs)
         return outputs
 
     # -- queries for the views ----------------------------------------------------------------
@@ -144,6 +131,8 @@ def _event_info(event: Event, person_ids: list[str | None]) -> dict[str, Any]:
         "at": to_millis(env["occurred_at"]), "rec": to_millis(env.get("recorded_at") or env["occurred_at"]),
         "persons": list(dict.fromkeys(p for p in person_ids if p)),
         "first_person": person_ids[0] if person_ids else None,
+        # a legal-aid applicant links the thread to the applicant's own dispute even alone
+        "anchor": person_ids[0] if person_ids and rules.RULES[event.event_type].applicant_only else None,
         "own": own, "refs": refs, "restriction": env.get("restriction"),
     }
 
@@ -169,6 +158,12 @@ def _place(store: Store, target: str, info: dict[str, Any], method: str, evidenc
         thread["last"] = max(thread["last"], item["at"])
         thread["persons"] = list(dict.fromkeys(thread["persons"] + item["persons"]))
         thread["members"] = [*thread["members"], item["eid"]]
+        if item["stage"] not in thread["stages"]:
+            thread["stages"] = [*thread["stages"], item["stage"]]
+        if item["anchor"]:
+            thread["anchors"] = [*thread["anchors"], [item["anchor"], item["at"]]]
+        if item["first_person"] and item["first_person"] not in thread["leads"]:
+            thread["leads"] = [*thread["leads"], item["first_person"]]
         for person in item["persons"]:
             store.add_person_thread(person, target)
         for key in item["own"] + item["refs"]:
@@ -184,6 +179,9 @@ def _place(store: Store, target: str, info: dict[str, Any], method: str, evidenc
                      "restriction": item["restriction"]}
         store.events[item["eid"]] = placement
         outputs.append(_placement_output(item["eid"], placement))
+        if item["anchor"]:   # the applicant's other threads of this matter may now be linkable
+            _relink(store, [target], item["anchor"], f"legal aid {item['eid']} links the applicant's threads",
+                    item["at"], item["rec"], outputs)
 
 
 def _wait(store: Store, info: dict[str, Any]) -> None:
@@ -197,36 +195,69 @@ def _wait(store: Store, info: dict[str, Any]) -> None:
 def _infer(store: Store, info: dict[str, Any], rule: rules.Rule) -> tuple[str, str] | None:
     """The best thread sharing resolved parties with the event, of a compatible type, within the window."""
     persons = set(info["persons"])
-    best: tuple[tuple[int, int], str, str] | None = None
+    best: tuple[tuple[int, int, int], str, str] | None = None
     for dispute_id in sorted({d for p in persons for d in store.threads_of_person(p)}):
         thread = store.threads[dispute_id]
-        if not rules.compatible(info["type"], thread["type"]):
-            continue
         shared = persons & set(thread["persons"])
-        applicant = rule.applicant_only and info["first_person"] in shared
-        if not rules.overlap_is_enough(len(shared), len(persons), len(thread["persons"]), applicant):
+        if not rules.compatible(info["type"], thread["type"], len(shared)):
             continue
-        kind = info["type"] if info["type"] not in (None, *rules.WILDCARD_TYPES) else thread["type"]
+        kind = rules.refine_type(info["type"], thread["type"])
+        if info["stage"] == "incident" and "incident" in thread["stages"] \
+                and not rules.one_story_per_pair(kind, len(shared)):
+            continue   # a new police call is a new dispute, except a couple's
+        own_anchor = rule.applicant_only and info["first_person"] in shared
+        anchored = (own_anchor and rules.anchor_links(info["type"], thread["type"], thread["first"],
+                                                      thread["last"], [info["at"]])) or \
+            rules.anchor_links(thread["type"], info["type"], info["at"], info["at"],
+                               [at for p, at in thread["anchors"] if p in shared])
+        if not rules.overlap_is_enough(len(shared), len(persons), len(thread["persons"]), anchored):
+            continue
         gap = rules.gap_ms(info["at"], thread["first"], thread["last"])
         if gap > rules.window_ms(kind, len(shared)):
             continue
-        score = (len(shared), -gap)
+        lead = info["first_person"] in thread["leads"]   # same first party (reporter, plaintiff, applicant)
+        score = (len(shared), int(lead), -gap)
         if best is None or score > best[0]:   # ties: the smallest id, seen first
             evidence = (f"shares {len(shared)} resolved part{'y' if len(shared) == 1 else 'ies'} "
-                        f"({', '.join(sorted(shared))}); type {info['type'] or 'unknown'} fits "
-                        f"{thread['type'] or 'unknown'}; {gap // DAY_MS} days from the thread")
+                        f"({', '.join(sorted(shared))}){' with a legal-aid applicant' if anchored else ''}; "
+                        f"type {info['type'] or 'unknown'} fits {thread['type'] or 'unknown'}; "
+                        f"{gap // DAY_MS} days from the thread")
             best = (score, dispute_id, evidence)
     return (best[1], best[2]) if best is not None else None
 
 
+def _relink(store: Store, threads: list[str], person: str, evidence: str, at: int, rec: int,
+            outputs: list[Output]) -> None:
+    """Merge each of `threads` with the threads of `person` it is now linkable to."""
+    changed = True
+    while changed:   # merging two threads may make the result linkable to a third
+        changed = False
+        for a in sorted({store.find(d) for d in threads}):
+            for b in store.threads_of_person(person):
+                a = store.find(a)
+                if a != b and _linkable(store.threads[a], store.threads[b]):
+                    _merge(store, a, b, evidence, at, rec, outputs)
+                    changed = True
+                    break
+            if changed:
+                break
+
+
 def _linkable(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two threads would have been linked by inference had their parties been known as one."""
-    if not rules.compatible(a["type"], b["type"]):
-        return False
     shared = set(a["persons"]) & set(b["persons"])
-    if not rules.overlap_is_enough(len(shared), len(a["persons"]), len(b["persons"]), False):
+    if not rules.compatible(a["type"], b["type"], len(shared)):
         return False
-    kind = a["type"] if a["type"] not in (None, *rules.WILDCARD_TYPES) else b["type"]
+    kind = rules.refine_type(a["type"], b["type"])
+    if "incident" in a["stages"] and "incident" in b["stages"] \
+            and not rules.one_story_per_pair(kind, len(shared)):
+        return False
+    anchored = rules.anchor_links(a["type"], b["type"], b["first"], b["last"],
+                                  [at for p, at in a["anchors"] if p in shared]) or \
+        rules.anchor_links(b["type"], a["type"], a["first"], a["last"],
+                           [at for p, at in b["anchors"] if p in shared])
+    if not rules.overlap_is_enough(len(shared), len(a["persons"]), len(b["persons"]), anchored):
+        return False
     gap = max(0, b["first"] - a["last"], a["first"] - b["last"])
     return gap <= rules.window_ms(kind, len(shared))
 
@@ -245,6 +276,9 @@ def _merge(store: Store, a: str, b: str, evidence: str, at: int, rec: int, outpu
     kept["persons"] = list(dict.fromkeys(kept["persons"] + gone["persons"]))
     kept["members"] = kept["members"] + gone["members"]
     kept["keys"] = kept["keys"] + gone["keys"]
+    kept["anchors"] = kept["anchors"] + gone["anchors"]
+    kept["stages"] = list(dict.fromkeys(kept["stages"] + gone["stages"]))
+    kept["leads"] = list(dict.fromkeys(kept["leads"] + gone["leads"]))
     store.threads[survivor] = kept
     store.threads[retired] = {"founder": gone["founder"], "merged_into": survivor, "first": gone["first"]}
     for person in gone["persons"]:

@@ -71,12 +71,14 @@ INCIDENT_CATEGORY_TYPES: dict[str, str] = {
 }
 
 # Types that are often the same dispute under another label (a neighbours' quarrel over a
-# homestead boundary, a fight between neighbours claimed as damages). "other" and unknown
-# types are compatible with everything.
+# homestead boundary, a fight between neighbours claimed as damages). An unknown type (None:
+# the event says nothing about it) is compatible with everything. "other" is what a connector
+# writes when no type fits (e.g. a court cause of action outside its vocabulary), so it fits
+# any type, but only between the same two parties (`compatible(..., shared)`).
 _RELATED_TYPES: tuple[frozenset[str], ...] = (
     frozenset({"neighbour", "land_homestead", "damages"}),
 )
-WILDCARD_TYPES = frozenset({"other"})
+UNSPECIFIC = "other"
 
 
 def rule_of(event_type: str) -> Rule | None:
@@ -137,15 +139,18 @@ def dispute_type_of(event_type: str, record: dict[str, Any]) -> str | None:
     return value
 
 
-def compatible(a: str | None, b: str | None) -> bool:
-    if a is None or b is None or a == b or a in WILDCARD_TYPES or b in WILDCARD_TYPES:
+def compatible(a: str | None, b: str | None, shared: int = 0) -> bool:
+    """Whether two dispute types may be one dispute; `shared`: resolved parties in common."""
+    if a is None or b is None or a == b:
         return True
+    if UNSPECIFIC in (a, b):
+        return shared >= 2
     return any(a in group and b in group for group in _RELATED_TYPES)
 
 
 def refine_type(current: str | None, new: str | None) -> str | None:
-    """A thread's type: the first specific type seen; "other" only until something specific comes."""
-    if current is None or (current in WILDCARD_TYPES and new is not None and new not in WILDCARD_TYPES):
+    """A thread's type: the first specific type seen; "other" only until a specific one comes."""
+    if current is None or (current == UNSPECIFIC and new is not None):
         return new if new is not None else current
     return current
 
@@ -153,10 +158,16 @@ def refine_type(current: str | None, new: str | None) -> str | None:
 # --- inference ------------------------------------------------------------------------------------
 WINDOW_DAYS = 180            # a record joins a thread at most this long after its last (before its first) event
 FAMILY_PAIR_WINDOW_DAYS = 5 * 365   # a couple's marriage & family troubles are one story for years
+ANCHOR_WINDOW_DAYS = 60      # a legal-aid applicant alone links threads this close to the application
+
+
+def one_story_per_pair(dispute_type: str | None, shared: int) -> bool:
+    """A couple's marriage & family records are one dispute, however many police calls."""
+    return dispute_type == "marriage_family" and shared >= 2
 
 
 def window_ms(dispute_type: str | None, shared: int) -> int:
-    if dispute_type == "marriage_family" and shared >= 2:
+    if one_story_per_pair(dispute_type, shared):
         return FAMILY_PAIR_WINDOW_DAYS * DAY_MS
     return WINDOW_DAYS * DAY_MS
 
@@ -170,11 +181,21 @@ def gap_ms(at: int, first: int, last: int) -> int:
     return 0
 
 
-def overlap_is_enough(shared: int, record_persons: int, thread_persons: int, applicant_only: bool) -> bool:
+def anchor_links(type_a: str | None, type_b: str | None, first_b: int, last_b: int, anchor_times: list[int]) -> bool:
+    """Whether one shared party suffices because it is a legal-aid applicant whose application
+    (at one of `anchor_times`, on side a) lies close to side b's span [first_b, last_b]; both
+    types must be known and compatible (legal aid for wages joins that worker's wage dispute)."""
+    if type_a is None or type_b is None or not compatible(type_a, type_b):
+        return False
+    limit = ANCHOR_WINDOW_DAYS * DAY_MS
+    return any(gap_ms(at, first_b, last_b) <= limit for at in anchor_times)
+
+
+def overlap_is_enough(shared: int, record_persons: int, thread_persons: int, anchored: bool) -> bool:
     """Two parties in common; or one, when one side has only one resolved party (the other party
-    is an organisation or unresolved) or the record is a legal-aid application (its applicant)."""
+    is an organisation or unresolved) or that party is a legal-aid applicant (`anchor_links`)."""
     if shared >= 2:
         return True
     if shared == 1:
-        return record_persons <= 1 or thread_persons <= 1 or applicant_only
+        return record_persons <= 1 or thread_persons <= 1 or anchored
     return False

@@ -3,7 +3,8 @@
 Values are plain dicts and lists, always written back whole (faust tables persist on assignment).
 
   dispute_threads   dispute id -> {"type", "first", "last", "persons", "founder", "members", "keys",
-                                   "merged_into"}  (a merged thread keeps only a redirect)
+                                   "stages" (distinct), "leads" (first parties), "anchors" ([person, at]: legal-aid
+                                   applicants, who link to the thread alone), "merged_into"}  (a merged thread keeps only a redirect)
   dispute_events    event id   -> placement: {"d" (thread at placement), "stage", "method", "evidence",
                                    "persons", "at", "rec" (recorded at), "agency", "event_type", "type",
                                    "restriction"}
@@ -74,7 +75,9 @@ class Store:
     def new_thread(self, founder: str, dispute_type: str | None, at: int) -> str:
         dispute_id = dispute_id_for(founder)
         self.threads[dispute_id] = {"type": dispute_type, "first": at, "last": at, "persons": [],
-                                    "founder": founder, "members": [], "keys": [], "merged_into": None}
+                                    "founder": founder, "members": [], "keys": [], "stages": [], "leads": [],
+                                    "anchors": [],
+                                    "merged_into": None}
         return dispute_id
 
     def thread_of_key(self, key: str) -> str | None:
