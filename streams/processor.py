@@ -30,6 +30,7 @@ class Event:
     topic: str = ""
     partition: int = 0
     offset: int = 0
+    raw: bytes = b""          # the wire-format bytes as read, when the runner has them
 
     @property
     def event_id(self) -> str:

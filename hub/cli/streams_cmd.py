@@ -32,3 +32,33 @@ def resolve(input_path: str, output_path: str, match_config: str | None, progres
     click.echo(f"resolved {summary.records} records into {summary.persons} persons "
                f"({summary.merges} merges, {summary.possible_matches} possible matches for review) "
                f"in {seconds:.1f} s -> {output_path}", err=True)
+
+
+@click.command()
+@click.option("--follow", is_flag=True, help="Keep running and process new events as they arrive.")
+@click.option("--no-views", is_flag=True, help="Only run the processors; do not project into the views.")
+@click.pass_obj
+def process(settings, follow: bool, no_views: bool) -> None:
+    """Run the stream processors (identity, disputes, alerts) over the embedded log, then
+    project the views. Resumes from the last snapshot and committed offsets."""
+    from hub.embedded import EmbeddedHub
+
+    hub = EmbeddedHub(settings)
+    try:
+        if follow:
+            hub.start_background()
+            click.echo("processing; Ctrl-C to stop")
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+            return
+        stats = hub.process_until_idle()
+        click.echo(f"processors: {stats.events} events -> {stats.outputs} decisions in {stats.seconds:.1f}s "
+                   f"({stats.rate:,.0f} events/s); {stats.dead_lettered} dead-lettered")
+        if not no_views:
+            p = hub.project_until_idle()
+            click.echo(f"views: {p.records} log records -> {p.rows} rows in {p.seconds:.1f}s")
+    finally:
+        hub.close()

@@ -1,0 +1,74 @@
+"""The processors chained for one agency event: identity -> disputes -> alerts.
+
+Both runners drive this one object, so the embedded deployment and the Kafka/faust
+deployment make the same decisions in the same order. For every agency event it emits
+the processors' decisions (PersonLinked, PersonsMerged, DisputeThreaded, AlertRaised …)
+and one EventResolved — the event with the resolved person of each party and the thread
+it joined — from which the views are projected.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from hub.topics import AGENCY_TOPICS, CONSENT_TOPIC, RESOLVED_TOPIC
+from streams.disputes.processor import DisputeProcessor
+from streams.envelope import hub_envelope
+from streams.identity.processor import IdentityProcessor
+from streams.processor import Event, Output, State
+
+AGENCIES_BY_TOPIC = {t: t.split(".")[1] for t in AGENCY_TOPICS}
+
+
+class AlertsProcessor(Protocol):
+    def handle_resolved(self, event: Event, resolved: dict[str, Any], decisions: list[Output],
+                        state: State) -> list[Output]: ...
+
+
+class Pipeline:
+    name = "pipeline"
+    input_topics: tuple[str, ...] = (*AGENCY_TOPICS, CONSENT_TOPIC)
+
+    def __init__(self, identity: IdentityProcessor | None = None, disputes: DisputeProcessor | None = None,
+                 alerts: AlertsProcessor | None = None) -> None:
+        self.identity = identity or IdentityProcessor()
+        self.disputes = disputes or DisputeProcessor()
+        self.alerts = alerts
+
+    def handle(self, event: Event, state: State) -> list[Output]:
+        if event.record["envelope"]["source"]["agency"] == "hub":
+            return []  # hub events on shared topics (e.g. consents) are for the views, not the processors
+        outputs, person_ids = self.identity.resolve_event(event, state)
+        for out in list(outputs):
+            if out.event_type == "PersonsMerged":
+                rec = out.record
+                outputs += self.disputes.on_persons_merged(rec["surviving_person_id"], rec["retired_person_id"],
+                                                           rec["envelope"]["occurred_at"], state)
+        threaded = self.disputes.handle_resolved(event, list(person_ids), state)
+        outputs += threaded
+        placement = next((o.record for o in threaded if o.event_type == "DisputeThreaded"
+                          and o.record["event_ref"] == event.event_id), None)
+        resolved = self._resolved(event, person_ids, placement)
+        if self.alerts is not None:
+            outputs += self.alerts.handle_resolved(event, resolved, outputs, state)
+        outputs.append(Output("EventResolved", resolved, RESOLVED_TOPIC, event.event_id))
+        return outputs
+
+    @staticmethod
+    def _resolved(event: Event, person_ids: list[str], placement: dict[str, Any] | None) -> dict[str, Any]:
+        env = event.record["envelope"]
+        return {
+            "envelope": hub_envelope("EventResolved", f"resolved\x1f{event.event_id}", env["occurred_at"],
+                                     county_code=env["source"].get("county_code", ""),
+                                     restriction=env.get("restriction")),
+            "event_ref": event.event_id,
+            "source_event_type": event.event_type,
+            "source_agency": env["source"]["agency"],
+            "source_office_code": env["source"].get("office_code", ""),
+            "occurred_at": env["occurred_at"],
+            "person_ids": [p or "" for p in person_ids],
+            "dispute_id": placement["dispute_id"] if placement else None,
+            "stage": placement["stage"] if placement else None,
+            "restricted": env.get("restriction"),
+            "payload": event.raw,
+        }

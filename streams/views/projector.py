@@ -1,0 +1,205 @@
+"""Projects the log into the shared views (ClickHouse / chDB tables).
+
+Inputs: EventResolved (timeline, person lookup, person records, dispute events),
+PersonsMerged (person redirects and aliases), DisputeThreaded with merged_into (dispute
+redirects), Alert* (alerts), and the audit topic (audit_log). Every write is an insert
+into a ReplacingMergeTree keyed by the row's identity, so replaying the log gives the
+same tables (`justlink views rebuild`). Redirect chains are flattened: a retired id
+always points at the live one, and `person_aliases` lists a live person's retired ids
+so a history is two point reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.eventlog.base import Record
+from hub.topics import ALERTS_TOPIC, AUDIT_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from hub.viewstore.store import ViewStore
+from schemas.wire import AvroCodec, default_codec
+
+VIEW_TOPICS = (RESOLVED_TOPIC, IDENTITY_TOPIC, DISPUTES_TOPIC, ALERTS_TOPIC, AUDIT_TOPIC)
+
+TIMELINE_COLUMNS = ["person_id", "occurred_at", "event_id", "party_index", "event_type", "agency", "office_code",
+                    "stage", "dispute_id", "role", "restricted", "payload", "version", "is_deleted"]
+LOOKUP_COLUMNS = ["bi_kind", "bi", "person_id", "version", "is_deleted"]
+RECORD_COLUMNS = ["record_key", "person_id", "event_id", "agency", "subject_key", "id_number_bi", "phone_bi",
+                  "name_dob_bi", "gender", "first_seen", "version"]
+DISPUTE_EVENT_COLUMNS = ["dispute_id", "event_id", "occurred_at", "stage", "agency", "event_type", "version",
+                         "is_deleted"]
+ALERT_COLUMNS = ["alert_id", "person_id", "dispute_id", "rule", "level", "role", "status", "raised_at",
+                 "updated_at", "evidence", "version", "is_deleted"]
+AUDIT_COLUMNS = ["seq", "at", "user_id", "role", "organisation", "purpose", "case_id", "subject", "decision",
+                 "rule", "event_types", "field_classes", "break_glass_reason", "prev_hash", "hash"]
+
+
+class _Version:
+    """Monotonic row versions for this projector (ns clock, never repeating)."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def __call__(self) -> int:
+        self.last = max(self.last + 1, time.time_ns())
+        return self.last
+
+
+class ViewProjector:
+    def __init__(self, store: ViewStore, codec: AvroCodec | None = None) -> None:
+        self.store = store
+        self.codec = codec or default_codec()
+        self.version = _Version()
+        self.person_redirect: dict[str, str] = {}
+        self.person_aliases: dict[str, set[str]] = defaultdict(set)
+        self.dispute_redirect: dict[str, str] = {}
+        self.alerts: dict[str, dict[str, Any]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        """The small maps the projector keeps in memory, read back from the views."""
+        for retired, live in self.store.query_rows("SELECT retired_id, person_id FROM person_redirects FINAL"):
+            self.person_redirect[retired] = live
+            self.person_aliases[live].add(retired)
+        for retired, live in self.store.query_rows("SELECT retired_id, dispute_id FROM dispute_redirects FINAL"):
+            self.dispute_redirect[retired] = live
+        for row in self.store.query_dicts(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts FINAL"):
+            self.alerts[row["alert_id"]] = row
+
+    # -- batches --------------------------------------------------------------------------------
+    def apply_records(self, records: Iterable[Record]) -> int:
+        """Project log records (any of VIEW_TOPICS); returns how many rows were written."""
+        decoded: list[tuple[str, dict[str, Any]]] = []
+        audit: list[bytes] = []
+        for record in records:
+            if record.topic == AUDIT_TOPIC:
+                audit.append(record.value)
+            else:
+                decoded.append(self.codec.decode(record.value))
+        return self.apply(decoded, audit)
+
+    def apply(self, events: Iterable[tuple[str, dict[str, Any]]], audit: Iterable[bytes] = ()) -> int:
+        rows: dict[str, list[list[Any]]] = defaultdict(list)
+        for event_type, record in events:
+            handler = getattr(self, f"_on_{event_type}", None)
+            if handler is not None:
+                handler(record, rows)
+        for value in audit:
+            rows["audit_log"].append(self._audit_row(value))
+        written = 0
+        for table, table_rows in rows.items():
+            if table_rows:
+                written += self.store.insert(table, table_rows, COLUMNS[table])
+        return written
+
+    # -- handlers --------------------------------------------------------------------------------
+    def _live_person(self, person_id: str) -> str:
+        return self.person_redirect.get(person_id, person_id)
+
+    def _on_EventResolved(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        event_type, event = self.codec.decode(r["payload"])
+        payload = base64.b64encode(r["payload"]).decode("ascii")
+        occurred = _utc(r["occurred_at"])
+        restricted = 1 if r.get("restricted") else 0
+        v = self.version()
+        dispute_id = self.dispute_redirect.get(r["dispute_id"], r["dispute_id"]) if r["dispute_id"] else ""
+        for index, (party, person_id) in enumerate(zip(event.get("parties") or [], r["person_ids"], strict=False)):
+            if not person_id:
+                continue
+            rows["timeline"].append([person_id, occurred, r["event_ref"], index, event_type, r["source_agency"],
+                                     r["source_office_code"], r["stage"] or "", dispute_id, party["role"],
+                                     restricted, payload, v, 0])
+            protection = party.get("protection") or {}
+            live = self._live_person(person_id)
+            for kind, field in (("id_number", "id_number_bi"), ("phone", "phone_bi"), ("name_dob", "name_dob_bi")):
+                bi = protection.get(field)
+                if bi and (kind != "id_number" or protection.get("id_number_valid") is not False):
+                    rows["person_lookup"].append([kind, bi, live, v, 0])
+            rows["person_records"].append([
+                f"{r['event_ref']}#{index}", live, r["event_ref"], r["source_agency"],
+                protection.get("subject_key", ""), protection.get("id_number_bi") or "",
+                protection.get("phone_bi") or "", protection.get("name_dob_bi") or "", party.get("gender") or "",
+                occurred, v])
+        if dispute_id:
+            rows["dispute_events"].append([dispute_id, r["event_ref"], occurred, r["stage"] or "other",
+                                           r["source_agency"], event_type, v, 0])
+
+    def _on_PersonsMerged(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        survivor = self._live_person(r["surviving_person_id"])
+        retired = r["retired_person_id"]
+        moved = {retired} | self.person_aliases.pop(retired, set())
+        moved.discard(survivor)
+        v = self.version()
+        for old in sorted(moved):
+            self.person_redirect[old] = survivor
+            self.person_aliases[survivor].add(old)
+            rows["person_redirects"].append([old, survivor, v])
+            rows["person_aliases"].append([survivor, old, v, 0])
+            rows["person_aliases"].append([retired, old, v, 1])
+
+    def _on_DisputeThreaded(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        merged_into = r.get("merged_into")
+        if not merged_into:
+            return
+        live = self.dispute_redirect.get(merged_into, merged_into)
+        retired = r["dispute_id"]
+        v = self.version()
+        for old, target in list(self.dispute_redirect.items()):
+            if target == retired:
+                self.dispute_redirect[old] = live
+                rows["dispute_redirects"].append([old, live, v])
+        self.dispute_redirect[retired] = live
+        rows["dispute_redirects"].append([retired, live, v])
+
+    def _alert_row(self, alert: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        alert["version"] = self.version()
+        self.alerts[alert["alert_id"]] = alert
+        rows["alerts"].append([alert[c] for c in ALERT_COLUMNS])
+
+    def _on_AlertRaised(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        at = _utc(r["envelope"]["occurred_at"])
+        self._alert_row({"alert_id": r["alert_id"], "person_id": self._live_person(r.get("person_id") or ""),
+                         "dispute_id": r.get("dispute_id") or "", "rule": r["rule"], "level": r["level"],
+                         "role": r["role"], "status": "open", "raised_at": at, "updated_at": at,
+                         "evidence": list(r["evidence_event_ids"]), "version": 0, "is_deleted": 0}, rows)
+
+    def _on_AlertAcknowledged(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        alert = self.alerts.get(r["alert_id"])
+        if alert is not None:
+            self._alert_row({**alert, "status": "acknowledged", "updated_at": _utc(r["envelope"]["occurred_at"])},
+                            rows)
+
+    def _on_AlertResolved(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        alert = self.alerts.get(r["alert_id"])
+        if alert is not None:
+            self._alert_row({**alert, "status": r["resolution"], "updated_at": _utc(r["envelope"]["occurred_at"])},
+                            rows)
+
+    @staticmethod
+    def _audit_row(value: bytes) -> list[Any]:
+        from consent.audit import view_row
+
+        row = view_row(value)
+        return [row[c] for c in AUDIT_COLUMNS]
+
+
+COLUMNS = {"timeline": TIMELINE_COLUMNS, "person_lookup": LOOKUP_COLUMNS, "person_records": RECORD_COLUMNS,
+           "dispute_events": DISPUTE_EVENT_COLUMNS, "alerts": ALERT_COLUMNS, "audit_log": AUDIT_COLUMNS,
+           "person_redirects": ["retired_id", "person_id", "version"],
+           "person_aliases": ["person_id", "retired_id", "version", "is_deleted"],
+           "dispute_redirects": ["retired_id", "dispute_id", "version"]}
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
+
+
+def resolved_json(value: dict[str, Any]) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
