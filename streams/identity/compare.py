@@ -86,6 +86,9 @@ class Scorer:
         self._fns = [(_exact_fn(c) if c.kind == "exact" else _clk_fn(c)) for c in config.comparisons]
         self._tf = [c.tf_adjust for c in config.comparisons]
         self._self_cache: dict[tuple[Any, ...], tuple[float, list[dict[str, Any]]]] = {}
+        # per comparison: the similarity inputs it shows, as (name, profile index), primary first
+        self._shown = [tuple((n, _INDEX[n]) for n in dict.fromkeys(n for lv in c.levels for n, _ in lv.conditions))
+                       for c in config.comparisons]
 
     def score(self, a: Profile, b: Profile, tf_weight: float | None = None) -> float:
         total = 0.0
@@ -96,12 +99,11 @@ class Scorer:
     def explain(self, a: Profile, b: Profile, tf_weight: float | None = None) -> Explanation:
         evidence: list[dict[str, Any]] = []
         total = 0.0
-        for comparison, fn, tf in zip(self.config.comparisons, self._fns, self._tf, strict=True):
+        for comparison, fn, tf, shown in zip(self.config.comparisons, self._fns, self._tf, self._shown, strict=True):
             w = fn(a, b, tf_weight if tf else None)
             total += w
-            evidence.extend(_evidence(comparison, a, b, w, tf_weight if tf else None))
+            _evidence(evidence, comparison, shown, a, b, w, tf_weight if tf else None)
         return Explanation(total, total == CONFLICT, evidence)
-
 
     def self_evidence(self, a: Profile, tf_weight: float | None = None) -> tuple[float, list[dict[str, Any]]]:
         """explain(a, a), cached by which attributes are present (the only thing it depends on)."""
@@ -124,25 +126,23 @@ def _outcome(comparison: Comparison, w: float, top_weight: float | None) -> str:
     return "disagree"
 
 
-def _evidence(comparison: Comparison, a: Profile, b: Profile, w: float, top_weight: float | None
-              ) -> list[dict[str, Any]]:
+def _evidence(out: list[dict[str, Any]], comparison: Comparison, shown: tuple[tuple[str, int], ...],
+              a: Profile, b: Profile, w: float, top_weight: float | None) -> None:
     if comparison.kind == "exact":
         idx = _INDEX[comparison.field]
-        if not a[idx] or not b[idx] or (w == 0.0 and comparison.same_agency_only and a[idx] != b[idx]):
+        x, y = a[idx], b[idx]
+        if not x or not y or (w == 0.0 and comparison.same_agency_only and x != y):
             outcome = "missing"
         else:
-            outcome = "agree" if a[idx] == b[idx] else "disagree"
+            outcome = "agree" if x == y else "disagree"
         weight = comparison.otherwise.weight if w == CONFLICT else w
-        return [{"attribute": comparison.attribute, "outcome": outcome, "weight": weight,
-                 "similarity": None}]
-    names = list(dict.fromkeys(n for level in comparison.levels for n, _ in level.conditions))
-    out = []
-    for i, name in enumerate(names):
-        sim = dice(a[_INDEX[name]], b[_INDEX[name]])
+        out.append({"attribute": comparison.attribute, "outcome": outcome, "weight": weight, "similarity": None})
+        return
+    for i, (name, idx) in enumerate(shown):
+        sim = dice(a[idx], b[idx])
         if i == 0:
             outcome = "missing" if sim is None else _outcome(comparison, w, top_weight)
             out.append({"attribute": name, "outcome": outcome, "weight": w, "similarity": sim})
         else:  # a secondary similarity of the same comparison: shown, its weight is in the first entry
             outcome = "missing" if sim is None else "agree" if sim >= 0.98 else "partial" if sim >= 0.6 else "disagree"
             out.append({"attribute": name, "outcome": outcome, "weight": 0.0, "similarity": sim})
-    return out
