@@ -1,0 +1,39 @@
+"""`justlink serve`: the embedded deployment in one process — processors, views, API, web."""
+
+from __future__ import annotations
+
+import click
+
+
+def serve_hub(hub, host: str, port: int) -> None:
+    """Start the background loops and the HTTP server on an already opened EmbeddedHub."""
+    import uvicorn
+
+    from hub.api.app import create_app
+    from hub.api.services import ApiServices
+
+    services = ApiServices.for_embedded(hub)
+    app = create_app(services)
+    hub.start_background()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        hub.stop_background()
+        services.close()
+
+
+@click.command()
+@click.option("--host", default=None, help="Bind address (default settings.api_host, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default settings.api_port, 8000).")
+@click.pass_obj
+def serve(settings, host: str | None, port: int | None) -> None:
+    """Run processors, views and the API + web page in one process (chDB allows one per data dir)."""
+    from hub.embedded import EmbeddedHub
+
+    hub = EmbeddedHub(settings)
+    try:
+        click.echo(f"JustLink on http://{host or settings.api_host}:{port or settings.api_port}/ "
+                   f"(API docs at /docs); Ctrl-C to stop")
+        serve_hub(hub, host or settings.api_host, port or settings.api_port)
+    finally:
+        hub.close()
