@@ -64,7 +64,7 @@ def _measure(log: EventLog, backend: str, label: str, size: int, n: int, single_
         raise RuntimeError(f"{backend}: consumed {consumed} of {total} records of {topic} in 120 s")
     return {"bench": "eventlog", "backend": backend, "record": label, "n": n,
             "append_rec_s": round(n / append_s), "single_append_rec_s": round(single_n / single_s),
-            "consume_rec_s": round(total / consume_s)}
+            "consume_rec_s": round(total / consume_s), "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 def run(quick: bool, kafka: str | None = None, start_broker: bool = False) -> list[dict[str, Any]]:
@@ -101,6 +101,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         lines.append(f"{row['backend']:<9} {row['record']:<10} {row['n']:>8} {row['append_rec_s']:>13,} "
                      f"{row['single_append_rec_s']:>20,} {row['consume_rec_s']:>14,}")
+    loads = [row["load_avg_1m"] for row in rows]
+    lines.append(f"(1-minute load average during the runs: {min(loads):g}-{max(loads):g} on {os.cpu_count()} cores)")
     return "\n".join(lines)
 
 

@@ -198,6 +198,14 @@ def test_missing_topic_is_a_clear_error(event_log: EventLog) -> None:
         event_log.consumer(unique("g"), [topic])
 
 
+def test_values_must_be_bytes(event_log: EventLog) -> None:
+    topic = unique("bytes")
+    event_log.create_topic(topic, 1)
+    with pytest.raises(EventLogError, match=topic):
+        event_log.append_many(topic, [(b"k", b"fine"), (b"k", "not bytes")])  # type: ignore[list-item]
+    assert event_log.end_offsets(topic) == {0: 0}  # nothing of the batch was appended
+
+
 # --- both backends side by side ------------------------------------------------------
 @pytest.mark.kafka
 def test_backends_put_each_key_in_the_same_partition(kafka_broker: str, tmp_path: Path) -> None:

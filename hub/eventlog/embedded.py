@@ -44,7 +44,7 @@ from hub.eventlog.base import (
     Record,
     TopicPartition,
 )
-from hub.eventlog.partitioner import RoundRobin, partitions_for
+from hub.eventlog.partitioner import RoundRobin, partitions_for, require_bytes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -277,6 +277,8 @@ class EmbeddedEventLog(EventLog):
                       header_blob: bytes | None) -> list[Appended]:
         topic_id, count = self._topic(topic)
         keys = [key for key, _ in items]
+        values = [value for _, value in items]
+        require_bytes(topic, keys, values)
         if None not in keys:
             chosen = partitions_for(keys, count)  # type: ignore[arg-type]
         else:
@@ -295,8 +297,8 @@ class EmbeddedEventLog(EventLog):
         offsets = [next(counters[p]) for p in chosen]
         seqs = range(first_seq, first_seq + len(items))
         now_ms = time.time_ns() // 1_000_000
-        self._db.executemany(_INSERT, zip(seqs, repeat(topic_id), chosen, offsets, repeat(now_ms), keys,
-                                          [value for _, value in items], repeat(header_blob)))
+        self._db.executemany(_INSERT, zip(seqs, repeat(topic_id), chosen, offsets, repeat(now_ms), keys, values,
+                                          repeat(header_blob)))
         batch_starts: dict[int, tuple[int, int]] = {}
         for seq, partition, offset in zip(seqs, chosen, offsets, strict=True):
             if partition not in batch_starts:

@@ -40,7 +40,7 @@ from hub.eventlog.base import (
     Record,
     TopicPartition,
 )
-from hub.eventlog.partitioner import RoundRobin, partitions_for
+from hub.eventlog.partitioner import RoundRobin, partitions_for, require_bytes
 
 T = TypeVar("T")
 
@@ -149,6 +149,7 @@ class KafkaEventLog(EventLog):
                     headers: Headers = ()) -> list[Appended]:
         count = self._require_topic(topic)
         items = list(records)
+        require_bytes(topic, [key for key, _ in items], [value for _, value in items])
         placed = self._place(topic, items, count)
         producer = self._producer_client()
         header_list = list(headers) or None

@@ -118,3 +118,15 @@ class RoundRobin:
             start = self._next.get(topic, 0)
             self._next[topic] = start + count
         return [(start + i) % partitions for i in range(count)]
+
+
+def require_bytes(topic: str, keys: Sequence[object], values: Sequence[object]) -> None:
+    """Reject a batch (before any of it is placed) whose keys or values are not bytes."""
+    if all(type(v) is bytes for v in values) and all(k is None or type(k) is bytes for k in keys):
+        return
+    from hub.eventlog.base import EventLogError
+
+    for index, (key, value) in enumerate(zip(keys, values, strict=True)):
+        if not isinstance(value, bytes) or not (key is None or isinstance(key, bytes)):
+            raise EventLogError(f"record {index} for topic {topic!r}: key and value must be bytes "
+                                f"(got {type(key).__name__}, {type(value).__name__})")
