@@ -145,7 +145,7 @@ def score(predicted: dict[RowKey, str | None], truth: dict[RowKey, tuple[str, st
 # --- error analysis -------------------------------------------------------------------------------
 def explain_errors(predicted: dict[RowKey, str | None], truth: dict[RowKey, tuple[str, str]],
                    events: dict[RowKey, Event], ids: dict[RowKey, list[str | None]], state: DictState,
-                   limit: int) -> dict[str, Any]:
+                   limit: int, merged: dict[str, str] | None = None) -> dict[str, Any]:
     """Splits (a true dispute over several threads) and merges (several disputes on one thread),
     worst first, each with the record key where it happens and a reason."""
     placements = state.table("dispute_events")
@@ -181,13 +181,20 @@ def explain_errors(predicted: dict[RowKey, str | None], truth: dict[RowKey, tupl
             groups[truth.get(k, ("", ""))[0] or f"none:{k}"].append(k)
         if len(groups) < 2:
             continue
-        ranked = sorted(groups.items(), key=lambda g: min(at[k] for k in g[1]))
-        for _, fragment in ranked[1:]:
-            first = min(fragment, key=lambda k: at[k])
+        founder = state.table("dispute_threads")[p]["founder"]
+        ranked = sorted(groups.items(), key=lambda g: (not any(events[k].event_id == founder for k in g[1]),
+                                                        min(at[k] for k in g[1])))
+        for _, fragment in ranked[1:]:   # each fragment that is not the founder's: how did it get here?
+            links = [k for k in sorted(fragment, key=lambda k: at[k])
+                     if placements[events[k].event_id]["method"] == "inferred"
+                     or (merged or {}).get(events[k].event_id)]
+            first = links[0] if links else min(fragment, key=lambda k: at[k])
             placement = placements.get(events[first].event_id, {})
-            reason = f"{placement.get('method', '?')}: {_reason_words(placement.get('evidence', ''))}"
-            merge_reasons[reason] += 1
-            merges.append((len(fragment), p, first, placement.get("evidence", "")))
+            method, evidence = placement.get("method", "?"), placement.get("evidence", "")
+            if method != "inferred" and (merged or {}).get(events[first].event_id):
+                method, evidence = "merged", (merged or {})[events[first].event_id]
+            merge_reasons[f"{method}: {_reason_words(evidence)}"] += 1
+            merges.append((len(fragment), p, first, f"{method}: {evidence}"))
     splits.sort(key=lambda s: (-s[0], s[2]))
     merges.sort(key=lambda m: (-m[0], m[2]))
     return {
@@ -205,6 +212,10 @@ def _reason_words(evidence: str) -> str:
         return "shared parties, compatible type, within window"
     if evidence.startswith("number"):
         return "a number on the thread"
+    if evidence.startswith("record") and "together" in evidence:
+        return "a record brought the threads together"
+    if evidence.startswith("person merge"):
+        return "a person merge linked the threads"
     return evidence.split(" (")[0][:60]
 
 
@@ -236,30 +247,79 @@ def _split_reason(first: RowKey, main: list[RowKey], events: dict[RowKey, Event]
 
 # --- the benchmark --------------------------------------------------------------------------------
 def thread(events: list[tuple[RowKey, Event]], truth_persons: dict[RowKey, list[str | None]],
-           resolve_orgs: bool) -> tuple[DictState, dict[RowKey, str | None], float]:
+           resolve_orgs: bool) -> tuple[DictState, dict[RowKey, str | None], float, dict[str, str]]:
     proc = DisputeProcessor()
     state = DictState()
     started = time.perf_counter()
+    outputs = []
     for key, event in events:
-        proc.handle_resolved(event, person_ids(key, event, truth_persons, resolve_orgs), state)
+        outputs += proc.handle_resolved(event, person_ids(key, event, truth_persons, resolve_orgs), state)
     seconds = time.perf_counter() - started
     predicted = {key: proc.thread_of(event.event_id, state) for key, event in events}
-    return state, predicted, seconds
+    return state, predicted, seconds, _merge_evidence(outputs)
 
 
-def run_on(data: Path, limit: int = 12) -> list[dict[str, Any]]:
+def _merge_evidence(outputs: list[Any]) -> dict[str, str]:
+    return {o.record["event_ref"]: o.record["evidence"] for o in outputs if o.record["method"] == "merged"}
+
+
+def thread_resolved(events: list[tuple[RowKey, Event]]) -> tuple[DictState, dict[RowKey, str | None],
+                                                                 dict[RowKey, list[str | None]], float,
+                                                                 dict[str, str]]:
+    """The full chain as streams/pipeline.py runs it: parties protected by the privacy layer, persons
+    resolved by the IdentityProcessor, person merges re-threading, then the dispute processor."""
+    from streams.identity import IdentityProcessor
+    from streams.identity.batch import PartyProtection
+
+    identity, proc, state = IdentityProcessor(), DisputeProcessor(), DictState()
+    protection = PartyProtection()
+    resolved: dict[RowKey, list[str | None]] = {}
+    threaded: list[Any] = []
+    seconds = 0.0
+    try:
+        for key, event in events:
+            env = event.record["envelope"]
+            parties = [{"role": p["role"], "kind": p.get("kind", "person"), "gender": p.get("gender"),
+                        "protection": protection.protect(p, key[0], env["event_id"])}
+                       for p in event.record.get("parties") or ()]
+            protected = Event(event.event_type, {"envelope": env, "parties": parties})
+            started = time.perf_counter()
+            outputs, ids = identity.resolve_event(protected, state)
+            for out in outputs:
+                if out.event_type == "PersonsMerged":
+                    rec = out.record
+                    threaded += proc.on_persons_merged(rec["surviving_person_id"], rec["retired_person_id"],
+                                                       rec["envelope"]["occurred_at"], state)
+            threaded += proc.handle_resolved(event, list(ids), state)
+            seconds += time.perf_counter() - started
+            resolved[key] = list(ids)
+    finally:
+        protection.close()
+    predicted = {key: proc.thread_of(event.event_id, state) for key, event in events}
+    return state, predicted, resolved, seconds, _merge_evidence(threaded)
+
+
+def run_on(data: Path, limit: int = 12, with_identity: bool = True) -> list[dict[str, Any]]:
     events = load_events(data)
     truth_persons, truth_disputes = load_truth(data)
     by_key = dict(events)
     results = []
     for label, order, resolve_orgs in (("time order", "time", True), ("agency by agency", "agency", True),
                                        ("time order, organisations unresolved", "time", False)):
-        state, predicted, seconds = thread(ordered(events, order), truth_persons, resolve_orgs)
+        state, predicted, seconds, merged = thread(ordered(events, order), truth_persons, resolve_orgs)
         ids = {k: person_ids(k, e, truth_persons, resolve_orgs) for k, e in events}
         row = {"input": label, "rows": len(events), **score(predicted, truth_disputes),
                "events_per_s": round(len(events) / seconds) if seconds else None,
                "persons": "true ids from truth/persons.csv (threading isolated from identity resolution)",
-               **explain_errors(predicted, truth_disputes, by_key, ids, state, limit)}
+               **explain_errors(predicted, truth_disputes, by_key, ids, state, limit, merged)}
+        results.append(row)
+    if with_identity:
+        state, predicted, resolved, seconds, merged = thread_resolved(ordered(events, "time"))
+        row = {"input": "time order, persons resolved by the IdentityProcessor (full chain)", "rows": len(events),
+               **score(predicted, truth_disputes),
+               "events_per_s": round(len(events) / seconds) if seconds else None,
+               "persons": "resolved from protected parties (identity errors included)",
+               **explain_errors(predicted, truth_disputes, by_key, resolved, state, limit, merged)}
         results.append(row)
     return results
 

@@ -179,8 +179,9 @@ def _place(store: Store, target: str, info: dict[str, Any], method: str, evidenc
                      "restriction": item["restriction"]}
         store.events[item["eid"]] = placement
         outputs.append(_placement_output(item["eid"], placement))
-        if item["anchor"]:   # the applicant's other threads of this matter may now be linkable
-            _relink(store, [target], item["anchor"], f"legal aid {item['eid']} links the applicant's threads",
+        # the thread grew (span, parties, an applicant): threads of its parties may now be linkable
+        for person in item["persons"]:
+            _relink(store, [target], person, f"record {item['eid']} brings the threads together",
                     item["at"], item["rec"], outputs)
 
 
