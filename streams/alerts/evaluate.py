@@ -16,7 +16,9 @@ from streams.alerts.store import AT, EID, MASK, Entry
 
 def count_holds(rule: Rule, entries: list[Entry]) -> tuple[int, list[str], list[int]] | None:
     """(T, sorted evidence event ids, hits per clause) for the newest T at which the rule holds."""
-    mask = rule.mask
+    mask = 0
+    for clause in rule.clauses:
+        mask |= clause.mask
     relevant = [e for e in entries if e[MASK] & mask]
     if not relevant:
         return None

@@ -45,6 +45,15 @@ class AlertsProcessor:
         self._deadlines = tuple(r for r in self.rules.rules if r.kind == "deadline")
         self._has_roles = any(f.roles for f in self.rules.filters)
         self._follow_mask = sum(r.follow_mask for r in self._deadlines)
+        self._person_rules = tuple((r, r.mask) for r in self._counts + self._co)
+        self._store: tuple[State, Store] | None = None
+
+    def _store_of(self, state: State) -> Store:
+        """The tables of `state` (looked up once per state object: the runner keeps one)."""
+        cached = self._store
+        if cached is None or cached[0] is not state:
+            cached = self._store = (state, Store(state))
+        return cached[1]
 
     # -- entry points ------------------------------------------------------------------------------
     def handle(self, event: Event, state: State) -> list[Output]:
@@ -54,7 +63,7 @@ class AlertsProcessor:
 
     def handle_resolved(self, event: Event, resolved: dict[str, Any], decisions: list[Output],
                         state: State) -> list[Output]:
-        store = Store(state)
+        store = self._store_of(state)
         event_id = event.event_id
         outputs: list[Output] = [records.output("AlertRaised", store.alerts[a]["record"], store.alerts[a]["key"])
                                  for a in store.by_event.get(event_id, ()) if a in store.alerts]
@@ -297,8 +306,8 @@ class AlertsProcessor:
                          outputs: list[Output]) -> None:
         """Evaluate the person rules that an event with filter bits `mask` (-1: any) may change."""
         person = store.find("p", person)
-        for rule in self._counts + self._co:
-            if not mask & rule.mask or f"{rule.name}|{person}" in store.active:
+        for rule, rule_mask in self._person_rules:
+            if not mask & rule_mask or f"{rule.name}|{person}" in store.active:
                 continue
             found = self._holds(store, rule, person)
             if found is None:
