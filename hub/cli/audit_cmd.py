@@ -63,3 +63,65 @@ def export_key(settings: Settings, out: str | None) -> None:
         click.echo(f"public key {key_id(key)} written to {out}", err=True)
     else:
         click.echo(pem.decode("ascii"), nl=False)
+
+
+@audit.command()
+@click.option("--token", envvar="JUSTLINK_TOKEN", required=True, help="A DPO's API token (or JUSTLINK_TOKEN).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None, help="UTC.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None, help="UTC.")
+@click.option("--user", default=None, help="Only this user's accesses.")
+@click.option("--subject", default=None, help="Only accesses to this person (who looked at them, when, why).")
+@click.option("--purpose", default=None, help="Only this purpose.")
+@click.option("--section", type=click.Choice(["summary", "accesses", "by_user", "by_subject", "by_purpose",
+                                              "denials", "break_glass", "anomalies"]), default="summary",
+              show_default=True, help="Which part of the report to print.")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Write the section as CSV to FILE ('-' for stdout).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@click.pass_obj
+def report(settings: Settings, token: str, since, until, user: str | None, subject: str | None,
+           purpose: str | None, section: str, csv_out: str | None, as_json: bool) -> None:
+    """The DPO's report: accesses by user, by subject and by purpose; denials; break-glass uses;
+    anomalies (bursts of lookups, off-hours access, no open case, repeated denials). Needs the dpo
+    role; this look at the trail is itself audited."""
+    import json
+    from datetime import UTC
+
+    from hub.api import dpo
+    from hub.api.access import Caller, PersonAccess, audit_report_for
+    from hub.cli.person_cmd import open_services, run_refusable
+
+    services = open_services(settings)
+    try:
+        access = PersonAccess(services)
+        data = run_refusable(lambda: audit_report_for(
+            access, Caller(token, "dpo", "audit"), since=since.replace(tzinfo=UTC) if since else None,
+            until=until.replace(tzinfo=UTC) if until else None, user=user, subject=subject, purpose=purpose))
+    finally:
+        services.close()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return
+    if csv_out:
+        if section == "summary":
+            raise click.ClickException("--csv needs a --section other than summary")
+        text = dpo.to_csv(section, data[section])
+        if csv_out == "-":
+            click.echo(text, nl=False)
+        else:
+            Path(csv_out).write_text(text, encoding="utf-8")
+            click.echo(f"{len(data[section])} rows of {section} written to {csv_out}", err=True)
+        return
+    if section == "summary":
+        s = data["summary"]
+        click.echo(f"accesses {s['accesses']}  allowed {s['allowed']}  denied {s['denied']}  "
+                   f"unauthenticated {s['unauthenticated']}  break-glass {s['break_glass']}  users {s['users']}  "
+                   f"subjects {s['subjects']}  anomalies {len(data['anomalies'])}")
+        for anomaly in data["anomalies"][:20]:
+            click.echo(f"  {anomaly['kind']:<17} {anomaly['user']:<18} {anomaly['subject'] or '-':<20} "
+                       f"{anomaly['from_at']}  {anomaly['detail']}")
+        return
+    columns = dpo.CSV_COLUMNS[section]
+    click.echo("\t".join(columns))
+    for row in data[section]:
+        click.echo("\t".join(dpo.cell(row.get(c)) for c in columns))

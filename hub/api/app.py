@@ -1,0 +1,176 @@
+"""The query API and the web pages, as one FastAPI app built over ApiServices.
+
+Every data call names its caller and context in headers — `Authorization: Bearer <token>`,
+`X-JustLink-Role`, `X-JustLink-Purpose`, `X-JustLink-Case`, and for break-glass
+`X-JustLink-Break-Glass` (the written reason, percent-encoded UTF-8) — and passes the access gate,
+which audits it: an unknown or expired token is 401, a wrong role, purpose or case 403.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from hub.api import dpo, models
+from hub.api.access import AccessRefused, Caller, PersonAccess, audit_report_for
+from hub.api.metrics import ApiMetrics
+from hub.api.queries import HistoryFilter
+from hub.api.security import BodyLimit, SecurityHeaders
+from hub.api.services import ApiServices
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+MAX_BODY_BYTES = 16 * 1024
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": models.ErrorBody, "description": "Unknown, expired or revoked token (audited)"},
+    403: {"model": models.ErrorBody, "description": "Role, purpose or case does not allow it (audited)"},
+}
+
+
+def caller_from_headers(
+    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
+    x_justlink_role: Annotated[str, Header(description="Role the caller acts in, e.g. mediator")] = "",
+    x_justlink_purpose: Annotated[str, Header(description="Purpose, e.g. dispute_mediation")] = "",
+    x_justlink_case: Annotated[str | None, Header(description="The case the caller works on")] = None,
+    x_justlink_break_glass: Annotated[str | None, Header(
+        description="Break-glass: the written reason, percent-encoded UTF-8 (flagged to the DPO)")] = None,
+) -> Caller:
+    token = ""
+    if authorization and authorization[:7].lower() == "bearer ":
+        token = authorization[7:].strip()
+    reason = unquote(x_justlink_break_glass) if x_justlink_break_glass else None
+    return Caller(token, x_justlink_role.strip(), x_justlink_purpose.strip(), (x_justlink_case or "").strip() or None,
+                  reason)
+
+
+CallerDep = Annotated[Caller, Depends(caller_from_headers)]
+
+
+def create_app(services: ApiServices, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    access = PersonAccess(services)
+    metrics = ApiMetrics()
+    app = FastAPI(title="JustLink query API",
+                  description="One timeline of a person's disputes across court, police, civil affairs and the "
+                              "justice bureau — purpose-bound, field-masked and audited.",
+                  version="1", openapi_tags=[{"name": "persons"}, {"name": "alerts"}, {"name": "audit"}])
+    app.state.services, app.state.access, app.state.metrics = services, access, metrics
+
+    @app.exception_handler(AccessRefused)
+    async def refused(_: Request, exc: AccessRefused) -> JSONResponse:
+        if exc.status in (401, 403):
+            metrics.denied(exc.status, exc.reason)
+        headers = {"WWW-Authenticate": 'Bearer realm="justlink"'} if exc.status == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        if request.url.path.startswith("/api/") and route is not None:
+            metrics.observe(getattr(route, "path", "?"), request.method, response.status_code,
+                            time.perf_counter() - started)
+        return response
+
+    # -- persons ------------------------------------------------------------------------------------
+    @app.post("/api/v1/persons/search", tags=["persons"], response_model=models.FindResponse, responses=ERRORS)
+    def find_person(body: models.SearchRequest, caller: CallerDep) -> dict[str, Any]:
+        """Find a person by resident ID number, phone, or name + date of birth. Only persons the caller
+        may see for this purpose and case are returned; each candidate's check is audited."""
+        return access.find(caller, id_number=body.id_number, phone=body.phone, name=body.name,
+                           date_of_birth=body.date_of_birth)
+
+    @app.get("/api/v1/persons/{person_id}/history", tags=["persons"], response_model=models.HistoryResponse,
+             responses=ERRORS)
+    def person_history(person_id: str, caller: CallerDep,
+                       agency: Annotated[list[str] | None, Query(description="court, police, civil_affairs, justice")] = None,
+                       event_type: Annotated[list[str] | None, Query()] = None,
+                       since: datetime | None = None, until: datetime | None = None,
+                       dispute_id: str | None = None,
+                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                       offset: Annotated[int, Query(ge=0, le=100_000)] = 0) -> dict[str, Any]:
+        """The person's records across agencies, newest first: agency, office, stage, date, dispute thread,
+        the person's role, and the fields the caller may see (the others masked, each saying why)."""
+        flt = HistoryFilter(tuple(agency or ()), tuple(event_type or ()), since, until, dispute_id, limit, offset)
+        return access.history(caller, person_id, flt)
+
+    @app.get("/api/v1/persons/{person_id}/disputes", tags=["persons"], response_model=models.DisputesResponse,
+             responses=ERRORS)
+    def person_disputes(person_id: str, caller: CallerDep) -> dict[str, Any]:
+        """The dispute threads the person is in, each with its stages across agencies."""
+        return access.disputes(caller, person_id)
+
+    @app.get("/api/v1/persons/{person_id}/alerts", tags=["alerts"], response_model=models.AlertsResponse,
+             responses=ERRORS)
+    def person_alerts(person_id: str, caller: CallerDep) -> dict[str, Any]:
+        """The person's alerts for the caller's role (red / yellow / blue)."""
+        return access.alerts(caller, person_id)
+
+    @app.get("/api/v1/case", tags=["persons"], response_model=models.CaseResponse, responses=ERRORS)
+    def current_case(caller: CallerDep) -> dict[str, Any]:
+        """The case named in X-JustLink-Case and those of its parties the caller may see."""
+        return access.case_parties(caller)
+
+    @app.get("/api/v1/alerts", tags=["alerts"], response_model=models.CaseAlertsResponse, responses=ERRORS)
+    def case_alerts(caller: CallerDep) -> dict[str, Any]:
+        """Alerts of the parties of the caller's case, for the caller's role."""
+        return access.case_alerts(caller)
+
+    @app.get("/api/v1/me", tags=["persons"], responses=ERRORS)
+    def whoami(caller: CallerDep) -> dict[str, Any]:
+        """The signed-in user, roles and the purposes the policy offers each role."""
+        return access.whoami(caller.token)
+
+    # -- audit (DPO) ----------------------------------------------------------------------------------
+    def report(caller: Caller, since: datetime | None, until: datetime | None, user: str | None,
+               subject: str | None, purpose: str | None) -> dict[str, Any]:
+        return audit_report_for(access, caller, since=since, until=until, user=user, subject=subject,
+                                purpose=purpose)
+
+    @app.get("/api/v1/audit/report", tags=["audit"], responses=ERRORS)
+    def audit_report(caller: CallerDep, since: datetime | None = None, until: datetime | None = None,
+                     user: str | None = None, subject: str | None = None,
+                     purpose: str | None = None) -> dict[str, Any]:
+        """For the DPO (role dpo, purpose audit): accesses by user, subject and purpose; denials;
+        break-glass uses; anomalies."""
+        return report(caller, since, until, user, subject, purpose)
+
+    @app.get("/api/v1/audit/export.csv", tags=["audit"], responses=ERRORS, response_class=PlainTextResponse)
+    def audit_export(caller: CallerDep, section: Annotated[str, Query(pattern="^(" + "|".join(dpo.SECTIONS) + ")$")],
+                     since: datetime | None = None, until: datetime | None = None, user: str | None = None,
+                     subject: str | None = None, purpose: str | None = None) -> Response:
+        """One section of the DPO report as CSV."""
+        data = report(caller, since, until, user, subject, purpose)
+        return Response(dpo.to_csv(section, data[section]), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="justlink-audit-{section}.csv"'})
+
+    # -- operations ----------------------------------------------------------------------------------
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # -- web pages -----------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    def mediator_page() -> FileResponse:
+        return FileResponse(WEB_DIR / "templates" / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/dpo", include_in_schema=False)
+    def dpo_page() -> FileResponse:
+        """The DPO's page: its data calls need the dpo role and the audit purpose."""
+        return FileResponse(WEB_DIR / "templates" / "dpo.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,134 @@
+// The DPO's page: who looked at whom, when, why; denials, break-glass, anomalies; CSV export.
+"use strict";
+
+const DPO_CONTEXT = { role: "dpo", purpose: "audit" };
+const SECTIONS = [
+  ["anomalies", "异常 Anomalies"], ["by_user", "按用户 By user"], ["by_subject", "按当事人 By subject"],
+  ["by_purpose", "按目的 By purpose"], ["denials", "拒绝 Denials"], ["break_glass", "紧急查询 Break-glass"],
+  ["accesses", "全部访问 Accesses"],
+];
+const COLUMNS = {
+  anomalies: [["kind", "类型"], ["user", "用户"], ["subject", "当事人"], ["from_at", "开始"], ["to_at", "结束"],
+    ["count", "次数"], ["detail", "说明"]],
+  by_user: [["user", "用户"], ["roles", "角色"], ["organisation", "机构"], ["accesses", "访问"], ["allowed", "允许"],
+    ["denied", "拒绝"], ["subjects", "当事人数"], ["break_glass", "紧急查询"], ["last_at", "最近"]],
+  by_subject: [["subject", "当事人"], ["accesses", "访问"], ["allowed", "允许"], ["denied", "拒绝"], ["users", "查看者"],
+    ["purposes", "目的"], ["last_at", "最近"]],
+  by_purpose: [["purpose", "目的"], ["accesses", "访问"], ["allowed", "允许"], ["denied", "拒绝"], ["users", "用户数"],
+    ["subjects", "当事人数"]],
+  denials: [["seq", "#"], ["at", "时间"], ["user", "用户"], ["role", "角色"], ["purpose", "目的"], ["case_id", "案件"],
+    ["subject", "当事人"], ["status", "状态码"], ["reason", "原因"]],
+  break_glass: [["seq", "#"], ["at", "时间"], ["user", "用户"], ["role", "角色"], ["purpose", "目的"], ["case_id", "案件"],
+    ["subject", "当事人"], ["decision", "结果"], ["reason", "原因"], ["justification", "书面理由"]],
+  accesses: [["seq", "#"], ["at", "时间"], ["user", "用户"], ["role", "角色"], ["purpose", "目的"], ["case_id", "案件"],
+    ["subject", "当事人"], ["decision", "结果"], ["reason", "原因"]],
+};
+const state = { token: "", report: null, section: "anomalies" };
+const $ = (id) => document.getElementById(id);
+const ctx = () => Object.assign({ token: state.token }, DPO_CONTEXT);
+
+function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+
+function query() {
+  const form = $("filter-form");
+  const params = new URLSearchParams();
+  if (form.since.value) params.set("since", form.since.value + "T00:00:00+08:00");
+  if (form.until.value) params.set("until", form.until.value + "T23:59:59+08:00");
+  for (const name of ["user", "subject", "purpose"]) if (form[name].value.trim()) params.set(name, form[name].value.trim());
+  return params;
+}
+
+async function signIn(token) {
+  state.token = token;
+  try {
+    const me = await api("/api/v1/me", { token });
+    if (!me.roles.some((r) => r.role === "dpo")) throw { status: 403, reason: "role_not_held" };
+    $("who-name").textContent = `${me.display_name} · ${me.organisation}`;
+  } catch (err) {
+    state.token = "";
+    $("sign-in-error").textContent = errorText(err);
+    return;
+  }
+  sessionStorage.setItem("justlink.dpo.token", token);
+  $("sign-in").hidden = true; $("workspace").hidden = false; $("who").hidden = false;
+  const purposes = document.querySelector("#filter-form select[name=purpose]");
+  for (const p of Object.keys(ZH.purpose)) purposes.append(el("option", { value: p }, label("purpose", p)));
+  await runReport();
+}
+
+async function runReport() {
+  $("report-error").textContent = "";
+  try {
+    state.report = await api(`/api/v1/audit/report?${query()}`, ctx());
+  } catch (err) {
+    $("report-error").textContent = errorText(err);
+    return;
+  }
+  const s = state.report.summary;
+  const tiles = clear($("tiles"));
+  for (const [key, text] of [["accesses", "访问"], ["allowed", "允许"], ["denied", "拒绝"], ["unauthenticated", "未认证"],
+    ["break_glass", "紧急查询"], ["users", "用户"], ["subjects", "当事人"]]) {
+    tiles.append(el("div", { class: "tile", id: `tile-${key}` }, el("strong", {}, s[key]), text));
+  }
+  tiles.append(el("div", { class: "tile", id: "tile-anomalies" }, el("strong", {}, state.report.anomalies.length), "异常"));
+  renderTabs();
+  renderSection();
+}
+
+function renderTabs() {
+  const tabs = clear($("tabs"));
+  for (const [key, text] of SECTIONS) {
+    const count = state.report[key].length;
+    tabs.append(el("button", { type: "button", role: "tab", id: `tab-${key}`, "aria-selected": String(key === state.section),
+      onclick: () => { state.section = key; renderTabs(); renderSection(); } }, `${text} (${count})`));
+  }
+}
+
+function cell(key, value, row) {
+  if (Array.isArray(value)) return value.join("、");
+  if (key === "at" || key.endsWith("_at")) return localDate(value, true);
+  if (key === "kind") return el("span", { class: `kind-${value}`, title: value }, label("anomaly", value));
+  if (key === "decision") return el("span", { class: value }, label("decision", value));
+  if (key === "purpose") return label("purpose", value);
+  if (key === "reason") return el("span", { title: value }, label("reason", value));
+  if (key === "subject" && value) {
+    return el("button", { type: "button", class: "link", onclick: () => { $("filter-form").subject.value = value; runReport(); } }, value);
+  }
+  if (key === "user" && value && row) {
+    return el("button", { type: "button", class: "link", onclick: () => { $("filter-form").user.value = value; runReport(); } }, value);
+  }
+  return value === null || value === undefined || value === "" ? "—" : String(value);
+}
+
+function renderSection() {
+  const columns = COLUMNS[state.section];
+  $("section-title").textContent = SECTIONS.find(([k]) => k === state.section)[1];
+  const table = clear($("section-table"));
+  table.append(el("thead", {}, el("tr", {}, columns.map(([, title]) => el("th", {}, title)))));
+  const body = el("tbody");
+  for (const row of state.report[state.section]) body.append(el("tr", {}, columns.map(([key]) => el("td", {}, cell(key, row[key], row)))));
+  if (!state.report[state.section].length) body.append(el("tr", {}, el("td", { colspan: columns.length, class: "meta" }, "无")));
+  table.append(body);
+}
+
+async function exportCsv() {
+  const params = query();
+  params.set("section", state.section);
+  const response = await fetch(`/api/v1/audit/export.csv?${params}`, {
+    headers: { Authorization: "Bearer " + state.token, "X-JustLink-Role": "dpo", "X-JustLink-Purpose": "audit" } });
+  if (!response.ok) { $("report-error").textContent = `${response.status} 导出失败`; return; }
+  const url = URL.createObjectURL(await response.blob());
+  const link = el("a", { href: url, download: `justlink-audit-${state.section}.csv`, id: "csv-link" });
+  document.body.append(link);
+  link.click();
+  setTimeout(() => { URL.revokeObjectURL(url); link.remove(); }, 1000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("sign-in-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value.trim()); });
+  $("filter-form").addEventListener("submit", (e) => { e.preventDefault(); runReport(); });
+  $("export-csv").addEventListener("click", exportCsv);
+  $("sign-out").addEventListener("click", () => { sessionStorage.removeItem("justlink.dpo.token"); location.reload(); });
+  const saved = sessionStorage.getItem("justlink.dpo.token");
+  if (saved) signIn(saved);
+});
