@@ -219,3 +219,14 @@ def test_mediation_concluded_within_30_days_is_a_near_miss_and_escalation_starts
         (make("MediationCaseOpened", "M3", 70, mediation_case_number="M3"), ["P-o", "P-p"]),
     ])
     assert raised(outputs) == []
+
+
+def test_a_follow_up_exactly_at_the_deadline_is_in_time() -> None:
+    driver = Driver()
+    outputs = driver.run([
+        (make("MediationCaseOpened", "M1", 0, mediation_case_number="M1"), [W, H]),
+        (make("MediationCaseOpened", "M2", 30, mediation_case_number="M2"), ["P-o", "P-p"]),
+        (make("MediationConcluded", "M1/end", 30, mediation_case_number="M1"), [W, H]),
+        (make("MediationConcluded", "M2/end", 31, mediation_case_number="M2"), ["P-o", "P-p"]),
+    ])
+    assert raised(outputs) == []

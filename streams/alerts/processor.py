@@ -110,7 +110,7 @@ class AlertsProcessor:
         outputs: list[Output] = []
         grace = self.rules.grace_ms
         due = sorted((dl["due"], dl_id) for dl_id, dl in store.deadlines.items()
-                     if dl["fired"] is None and dl["due"] + grace <= now_ms)
+                     if dl["fired"] is None and dl["due"] + grace < now_ms)
         for _, dl_id in due:
             self._expire(store, dl_id, None, outputs)
         return outputs
@@ -380,7 +380,7 @@ class AlertsProcessor:
         grace = self.rules.grace_ms
         seen = [a for a in rule.follow_agencies if a in store.clock] or [agency]
         late = at + grace < store.clock.get(agency, 0)   # the opening arrived after its feed moved on
-        wait = [a for a in seen if late or store.clock.get(a, 0) < due + grace]
+        wait = [a for a in seen if late or store.clock.get(a, 0) <= due + grace]
         store.deadlines[dl_id] = {"rule": rule.name, "subject": subject, "person": people[0] if people else None,
                                   "dispute": dispute, "event": event_id, "opened": at, "due": due,
                                   "keys": list(dict.fromkeys(index)), "wait": wait, "fired": None,
@@ -416,11 +416,11 @@ class AlertsProcessor:
         if at > store.clock.get(agency, -1):
             store.clock[agency] = at
         heap = store.due.get(agency)
-        if not heap or heap[0][0] > at:
+        if not heap or heap[0][0] >= at:
             return
         heap = list(heap)
         expired: list[str] = []
-        while heap and heap[0][0] <= at:
+        while heap and heap[0][0] < at:   # a follow-up exactly at the deadline is still in time
             _, dl_id = heapq.heappop(heap)
             dl = store.deadlines.get(dl_id)
             if dl is None or dl["fired"] is not None or agency not in dl["wait"]:
