@@ -142,3 +142,13 @@ def test_organisation_parties_are_never_subjects() -> None:
     record["parties"][1]["kind"] = "organisation"
     driver.feed(Event(event.event_type, record), [W, "O-company"])
     assert "O-company" not in driver.state.table("alerts_history")
+
+
+def test_restored_tables_are_used_after_a_snapshot_restore() -> None:
+    """The embedded runner swaps in the snapshot's tables; the processor must not keep the old ones."""
+    driver = Driver()
+    driver.run([(divorce("G1", 0), [H, W]), (dv_incident("J1", 400), [W, H])])
+    snapshot = copy.deepcopy(driver.state.tables)
+    driver.feed(divorce("G2", 700), [H, W])
+    driver.state.tables = snapshot   # as EmbeddedRunner._restore does
+    assert len(raised(driver.feed(divorce("G2", 700), [H, W]), DIVORCE_DV)) == 2

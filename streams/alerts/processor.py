@@ -49,9 +49,9 @@ class AlertsProcessor:
         self._store: tuple[State, Store] | None = None
 
     def _store_of(self, state: State) -> Store:
-        """The tables of `state` (looked up once per state object: the runner keeps one)."""
+        """The tables of `state`, looked up again only when the state (or its restored tables) changed."""
         cached = self._store
-        if cached is None or cached[0] is not state:
+        if cached is None or cached[0] is not state or cached[1].history is not state.table("alerts_history"):
             cached = self._store = (state, Store(state))
         return cached[1]
 
