@@ -22,7 +22,7 @@ from consent.users import create_demo_users
 from hub.api.services import ApiServices
 from hub.embedded import EmbeddedHub
 from hub.settings import Settings
-from hub.topics import AGENCIES, CONSENT_TOPIC
+from hub.topics import AGENCIES, CONSENT_TOPIC, agency_topic
 from hub.viewstore import ViewStore, open_view_store
 from schemas.wire import default_codec
 from streams.envelope import hub_envelope
@@ -69,16 +69,46 @@ def build_county(data_dir: Path, persons: int = 300, seed: int = 7) -> County:
     with UserRegistry.open(data_dir) as registry:
         tokens = {t.user_id: t.token for t in create_demo_users(registry)}
     county = County(data_dir, settings, hub, store, services, tokens)
-    county.parties = richest_pair(store)
-    # The demo mediator's open case over that pair, on the case directory (as a MediationCaseOpened would).
-    services.cases.apply_event("MediationCaseOpened", {
-        "mediation_case_number": MEDIATION_CASE, "person_ids": county.parties,
-        "envelope": {"occurred_at": datetime.now(UTC) - timedelta(days=1),
-                     "source": {"agency": "justice", "office_code": "demo-township"}}})
+    pair = richest_pair(store)
+    # The demo mediator's open case over that pair: a justice-office record published on the log and
+    # run through the processors and the projector like every other.
+    open_mediation_case(county, MEDIATION_CASE, pair)
+    county.parties = sorted(services.cases.case(MEDIATION_CASE).parties)
+    assert county.parties == sorted(pair), "the new case's parties did not resolve to the same persons"
     county.stranger = store.query_rows(
         "SELECT person_id FROM timeline FINAL WHERE person_id NOT IN {p:Array(String)} "
         "GROUP BY person_id ORDER BY count() DESC, person_id LIMIT 1", {"p": county.parties})[0][0]
     return county
+
+
+def open_mediation_case(county: County, case_number: str, persons: list[str]) -> None:
+    """Publish a MediationCaseOpened of `persons` (their recorded identity, so identity resolution links
+    them) on the justice topic, then process, project and refresh the services' directories."""
+    from connectors.sdk.mapping import event_id_for
+    from schemas import loader
+
+    now = datetime.now(UTC) - timedelta(days=1)
+    parties = [{**party_of(county.store, county.services, p), "role": "mediation_party", "protection": None}
+               for p in persons]
+    event_id = event_id_for("justice", f"test-case\x1f{case_number}", 1)
+    schema = loader.get("MediationCaseOpened")
+    version = default_codec().registry.lookup(schema.full_name, schema.expanded).version
+    record = {
+        "envelope": {"event_id": event_id, "event_type": "MediationCaseOpened",
+                     "source": {"agency": "justice", "office_code": "demo-township", "office_name": "示范镇司法所",
+                                "county_code": ""},
+                     "source_record_key": f"test-case\x1f{case_number}", "source_record_version": 1,
+                     "occurred_at": now, "recorded_at": now, "schema_version": version, "related": [],
+                     "restriction": None},
+        "mediation_case_number": case_number, "level": "township", "source": "walk_in",
+        "dispute_type": "marriage_family", "committee": "示范镇人民调解委员会", "summary": None, "parties": parties,
+    }
+    protected = county.hub.protector.protect(record, schema.expanded, event_id, "justice")
+    key = protected["parties"][0]["protection"]["subject_key"].encode()
+    county.hub.log.append(agency_topic("justice"), default_codec().encode("MediationCaseOpened", protected), key=key)
+    county.hub.process_until_idle()
+    county.hub.project_until_idle()
+    county.services.refresh()
 
 
 def richest_pair(store: ViewStore) -> list[str]:

@@ -267,17 +267,34 @@ class PersonAccess:
         live = queries.live_person_id(self.store, person_id)
         decision = self._allowed(caller, live)
         ids = queries.person_ids_of(self.store, live)
-        return {"person_id": live, "alerts": [_alert(a) for a in queries.alerts_for(self.store, ids, caller.role)],
-                "access": _access(decision)}
+        return {"person_id": live, "alerts": self._alerts_of(ids, caller.role, decision), "access": _access(decision)}
+
+    def _alerts_of(self, ids: list[str], role: str, decision: AccessDecision) -> list[dict[str, Any]]:
+        stored = queries.person_dispute_ids(self.store, ids, decision.event_types)
+        threads = sorted(set(stored) | set(queries.dispute_redirects(self.store, stored).values()))
+        return [_alert(a) for a in queries.alerts_for(self.store, ids, role, threads)]
 
     def case_alerts(self, caller: Caller) -> dict[str, Any]:
         """Alerts of every party of the caller's case that the caller may see."""
-        case = self.case_parties(caller)
-        alerts = []
-        for party in case["parties"]:
-            ids = queries.person_ids_of(self.store, party["person_id"])
-            alerts += [_alert(a) for a in queries.alerts_for(self.store, ids, caller.role)]
-        return {"case_id": case["case_id"], "alerts": alerts}
+        self.services.refresh()
+        case = self.services.cases.case(caller.case_id or "")
+        if case is None:
+            self._allowed(caller, None)  # audited: no_case / case_not_found (or 401)
+            raise AccessRefused(404, "case_not_found")
+        alerts: dict[str, dict[str, Any]] = {}
+        allowed_any, refused = False, None
+        for person_id in sorted(case.parties):
+            result = self.check(caller, person_id)
+            if result.status != 200 or result.decision is None:
+                if refused is None or result.status == 401:
+                    refused = result
+                continue
+            allowed_any = True
+            for alert in self._alerts_of(queries.person_ids_of(self.store, person_id), caller.role, result.decision):
+                alerts[alert["alert_id"]] = alert
+        if not allowed_any and refused is not None:
+            raise _refusal(refused)
+        return {"case_id": case.case_id, "alerts": list(alerts.values())}
 
 
 def audit_report_for(access: PersonAccess, caller: Caller, *, since: datetime | None = None,

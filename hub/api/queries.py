@@ -148,10 +148,13 @@ def thread_events(store: ViewStore, dispute_ids: Sequence[str], event_types: Ite
         "ORDER BY occurred_at, event_id", {"d": list(dispute_ids), "t": types})
 
 
-def alerts_for(store: ViewStore, ids: Sequence[str], role: str | None = None) -> list[dict[str, Any]]:
-    """Alerts about these person ids (for one role, when given), open ones and the newest first."""
-    where = "person_id IN {ids:Array(String)} AND is_deleted = 0"
-    params: dict[str, Any] = {"ids": list(ids)}
+def alerts_for(store: ViewStore, ids: Sequence[str], role: str | None = None,
+               dispute_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Alerts about these person ids, or about these threads with no person named (for one role, when
+    given), open ones and the newest first."""
+    where = ("(person_id IN {ids:Array(String)} OR (person_id = '' AND dispute_id IN {d:Array(String)})) "
+             "AND is_deleted = 0")
+    params: dict[str, Any] = {"ids": list(ids), "d": list(dispute_ids)}
     if role:
         where += " AND role = {role:String}"
         params["role"] = role

@@ -68,6 +68,12 @@ const ZH = {
     repeated_denials: "多次被拒绝",
   },
   decision: { allowed: "允许", denied: "拒绝" },
+  alert_rule: {
+    repeated_divorce_with_domestic_violence: "多次离婚登记且近期有家暴记录",
+    new_incident_under_community_correction: "社区矫正期间发生新警情",
+    urgent_matter_without_response_72h: "紧急事项72小时内未处置（绿色通道）",
+    mediation_overdue: "人民调解超过30天未结",
+  },
   dispute_type: {
     marriage_family: "婚姻家庭", neighbour: "邻里", land_homestead: "土地承包/宅基地", labour_wages: "劳动争议/欠薪",
     private_lending: "民间借贷/债务", traffic_accident: "交通事故", property_management: "物业",

@@ -258,7 +258,7 @@ async function loadAlerts() {
     const data = await api(`/api/v1/persons/${encodeURIComponent(state.person)}/alerts`, ctx());
     for (const alert of data.alerts) {
       box.append(el("div", { class: `alert level-${alert.level}`, title: alert.rule },
-        el("strong", {}, `${label("level", alert.level)}色预警`), " ", alert.rule,
+        el("strong", {}, `${label("level", alert.level)}色预警`), " ", label("alert_rule", alert.rule),
         el("span", { class: "meta" }, ` · ${label("alert_status", alert.status)} · ${localDate(alert.raised_at)}`)));
     }
     if (!data.alerts.length) box.append(el("div", { class: "alert none" }, "无预警 No alerts"));
