@@ -1,0 +1,128 @@
+"""`make bench`: run every benchmark, print its rows, and rewrite the README's
+performance section between the bench-table markers (with the machine they ran on).
+
+    python -m benchmarks.run_all [--quick] [--only connectors,pipeline] [--no-readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import re
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+
+# name -> (module, title, what the issue asks for)
+BENCHMARKS: dict[str, tuple[str, str, str]] = {
+    "eventlog": ("benchmarks.bench_eventlog", "Event log append / consume", "—"),
+    "protection": ("benchmarks.bench_protection", "Protection cost per record", ">= 60k records/s/core"),
+    "connectors": ("benchmarks.bench_connectors", "Connector throughput (CSV -> embedded log)",
+                   ">= 30k events/s/core"),
+    "pipeline": ("benchmarks.bench_pipeline", "Processor throughput, embedded runner", ">= 20k events/s/core"),
+    "identity": ("benchmarks.bench_identity", "Person resolution quality and speed", "F1 >= 0.98"),
+    "disputes": ("benchmarks.bench_disputes", "Dispute threading quality", "F1 >= 0.95"),
+    "alerts": ("benchmarks.bench_alerts", "Alert evaluation", "keeps the processor target"),
+    "access": ("benchmarks.bench_access", "Access decision + audit write", "<= 2 ms p99"),
+    "viewstore": ("benchmarks.bench_viewstore", "View store point queries and inserts", "—"),
+    "query": ("benchmarks.bench_query", "Person history through the API", "p99 <= 20 ms at 1M persons"),
+    "freshness": ("benchmarks.bench_freshness", "Publish -> visible in the timeline", "p99 <= 1 s at 5k events/s"),
+}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}; "
+            f"load average {load:.1f} at start")
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no rows)\n"
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        out.append("| " + " | ".join(_cell(r.get(k, "")) for k in keys) + " |")
+    return "\n".join(out) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value).replace("|", "/").replace("\n", " ")
+
+
+def run(names: list[str], quick: bool) -> str:
+    parts = [f"Measured by `make bench` ({'quick' if quick else 'full'} mode) on {machine()}, "
+             f"{datetime.now(UTC):%Y-%m-%d}, commit {_commit()}. Each section names the command that "
+             "reproduces it. Targets are the issues'.\n"]
+    for name in names:
+        module_name, title, target = BENCHMARKS[name]
+        command = f"python -m {module_name}" + (" --quick" if quick else "")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            parts.append(f"\n### {title}\nnot run: {exc}\n")
+            continue
+        started = time.perf_counter()
+        try:
+            rows = module.run(quick)
+        except Exception as exc:  # report and go on: one broken benchmark must not hide the others
+            parts.append(f"\n### {title}\nfailed: {type(exc).__name__}: {exc}\n")
+            continue
+        seconds = time.perf_counter() - started
+        section = f"\n### {title}\nTarget: {target}. Command: `{command}` ({seconds:.0f} s).\n\n{table(rows)}"
+        print(section, flush=True)
+        parts.append(section)
+    return "".join(parts)
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=README.parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_readme(body: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    README.write_text(pattern.sub(lambda _: f"{START}\n{body}\n{END}", text), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (minutes, not tens of minutes)")
+    parser.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
+    parser.add_argument("--no-readme", action="store_true", help="print only; leave README.md alone")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    body = run(names, args.quick)
+    if not args.no_readme:
+        write_readme(body)
+        print(f"\nREADME.md performance section rewritten ({len(names)} benchmarks).")
+
+
+if __name__ == "__main__":
+    main()
