@@ -48,7 +48,8 @@ class EmbeddedHub(Hub):
             raise RuntimeError("the embedded runner needs log_backend = 'embedded'; use `justlink worker` on Kafka")
         return EmbeddedRunner(self.log, self.pipeline.handle, self.pipeline.input_topics,
                               self.settings.data_dir / "state" / "processors.pickle", group=PROCESSORS_GROUP,
-                              output_topics=(IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC))
+                              output_topics=(IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC),
+                              tick=self.pipeline.tick)
 
     @cached_property
     def view_store(self):

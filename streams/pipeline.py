@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from hub.topics import AGENCY_TOPICS, CONSENT_TOPIC, RESOLVED_TOPIC
+from hub.topics import AGENCY_TOPICS, ALERTS_TOPIC, CONSENT_TOPIC, RESOLVED_TOPIC
 from streams.disputes.processor import DisputeProcessor
 from streams.envelope import hub_envelope
 from streams.identity.processor import IdentityProcessor
@@ -24,10 +24,19 @@ class AlertsProcessor(Protocol):
     def handle_resolved(self, event: Event, resolved: dict[str, Any], decisions: list[Output],
                         state: State) -> list[Output]: ...
 
+    def handle(self, event: Event, state: State) -> list[Output]: ...
+
+    def tick(self, now_ms: int, state: State) -> list[Output]: ...
+
+
+LIFECYCLE_EVENTS = ("AlertAcknowledged", "AlertResolved")
+
 
 class Pipeline:
     name = "pipeline"
-    input_topics: tuple[str, ...] = (*AGENCY_TOPICS, CONSENT_TOPIC)
+    # the alerts topic comes back in so that acknowledgements and resolutions made in the
+    # API reach the alerts processor's state (its own AlertRaised are ignored there)
+    input_topics: tuple[str, ...] = (*AGENCY_TOPICS, CONSENT_TOPIC, ALERTS_TOPIC)
 
     def __init__(self, identity: IdentityProcessor | None = None, disputes: DisputeProcessor | None = None,
                  alerts: AlertsProcessor | None = None) -> None:
@@ -37,7 +46,9 @@ class Pipeline:
 
     def handle(self, event: Event, state: State) -> list[Output]:
         if event.record["envelope"]["source"]["agency"] == "hub":
-            return []  # hub events on shared topics (e.g. consents) are for the views, not the processors
+            if event.event_type in LIFECYCLE_EVENTS and self.alerts is not None:
+                return self.alerts.handle(event, state)
+            return []  # other hub events (consents, the processors' own alerts) are for the views
         outputs, person_ids = self.identity.resolve_event(event, state)
         for out in list(outputs):
             if out.event_type == "PersonsMerged":
@@ -53,6 +64,10 @@ class Pipeline:
             outputs += self.alerts.handle_resolved(event, resolved, outputs, state)
         outputs.append(Output("EventResolved", resolved, RESOLVED_TOPIC, event.event_id))
         return outputs
+
+    def tick(self, now_ms: int, state: State) -> list[Output]:
+        """Deadline rules against the wall clock, for agencies that have gone quiet."""
+        return self.alerts.tick(now_ms, state) if self.alerts is not None else []
 
     @staticmethod
     def _resolved(event: Event, person_ids: list[str], placement: dict[str, Any] | None) -> dict[str, Any]:

@@ -53,7 +53,8 @@ class EmbeddedRunner:
     def __init__(self, event_log: EmbeddedEventLog, handle: Callable[[Event, DictState], list[Output]],
                  input_topics: tuple[str, ...], state_path: Path, *, group: str = "justlink-processors",
                  codec: AvroCodec | None = None, batch_size: int = 2000, snapshot_every_s: float = 5.0,
-                 output_topics: tuple[str, ...] = ()) -> None:
+                 output_topics: tuple[str, ...] = (),
+                 tick: Callable[[int, DictState], list[Output]] | None = None, tick_every_s: float = 60.0) -> None:
         self.log = event_log
         self.handle = handle
         self.input_topics = input_topics
@@ -64,6 +65,8 @@ class EmbeddedRunner:
         self.snapshot_every_s = snapshot_every_s
         for topic in (*input_topics, *output_topics, DEAD_LETTER_TOPIC):
             self.log.create_topic(topic)
+        self.tick = tick
+        self.tick_every_s = tick_every_s
         self.state = DictState()
         self._snapshot_offsets: dict[TopicPartition, int] = {}
         self._suppress_below: dict[TopicPartition, int] = {}
@@ -103,13 +106,16 @@ class EmbeddedRunner:
         consumer = self.log.consumer(self.group, list(self.input_topics))
         self._restore(consumer)
         positions: dict[TopicPartition, int] = {tp: consumer.position(tp) for tp in consumer.assignment()}
-        last_snapshot = time.monotonic()
+        last_snapshot = last_tick = time.monotonic()
         try:
             while not (stop and stop.is_set()):
                 batch = consumer.poll(self.batch_size, timeout_s=idle_timeout_s)
                 if not batch:
                     if until_idle:
                         break
+                    if self.tick is not None and time.monotonic() - last_tick >= self.tick_every_s:
+                        last_tick = time.monotonic()
+                        self._publish_tick(positions, stats)
                     continue
                 outputs, dead = self._process(batch, stats)
                 for record in batch:
@@ -128,6 +134,15 @@ class EmbeddedRunner:
             consumer.close()
         stats.seconds = time.perf_counter() - started
         return stats
+
+    def _publish_tick(self, positions: dict[TopicPartition, int], stats: RunStats) -> None:
+        """Wall-clock work (deadline alerts) while idle; only in continuous runs, since its
+        outputs depend on the time it runs."""
+        outputs = self.tick(int(time.time() * 1000), self.state)
+        if outputs:
+            rows = [(o.topic, o.key.encode(), self.codec.encode(o.event_type, o.record)) for o in outputs]
+            self.log.append_and_commit(rows, self.group, dict(positions))
+            stats.outputs += len(outputs)
 
     def _process(self, batch: list[Record], stats: RunStats) -> tuple[list[Output], list[bytes]]:
         outputs: list[Output] = []
