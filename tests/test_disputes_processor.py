@@ -200,3 +200,32 @@ def test_sealed_records_give_sealed_decisions() -> None:
     _, outputs = run([(event, [A, B])])
     assert outputs[0].record["envelope"]["restriction"] == restriction
     models.validate("DisputeThreaded", outputs[0].record)
+
+
+def test_records_read_out_of_order_still_meet_when_a_thread_grows() -> None:
+    """Court export first: the lawsuit is 200 days after the police call, beyond the window, so they
+    start apart; the mediation case that names the call brings the thread within reach of the lawsuit."""
+    filed = make("CaseFiled", "C1", 200, case_number="C1")
+    incident = make("IncidentReported", "J1", 0, incident_number="J1")
+    opened = make("MediationCaseOpened", "M1", 60, mediation_case_number="M1",
+                  related=[ref("police", "incident", "J1")])
+    closed = make("MediationConcluded", "M1/end", 100, mediation_case_number="M1")
+    state, outputs = run([(filed, [A, B]), (incident, [A, B]), (opened, [A, B]), (closed, [A, B])])
+    assert len({thread_of(e.event_id, state) for e in (filed, incident, opened, closed)}) == 1
+    assert any(o.record["method"] == "merged" for o in outputs)
+
+
+def test_a_legal_aid_application_joins_the_call_and_the_lawsuit_read_in_the_other_order() -> None:
+    filed = make("CaseFiled", "C1", 40, case_number="C1", cause_of_action="labour_wages")
+    incident = make("IncidentReported", "J1", 0, n_parties=3, incident_number="J1", category="wage_arrears",
+                    dispute_type="labour_wages")
+    aid = make("LegalAidApplied", "A1", 10, aid_number="A1")
+    state, _ = run([(filed, [A, "ORG-e"]), (incident, [A, C, B]), (aid, [A, "ORG-e"])])
+    assert len({thread_of(e.event_id, state) for e in (filed, incident, aid)}) == 1
+
+
+def test_a_second_police_call_between_neighbours_is_a_new_dispute() -> None:
+    first = make("IncidentReported", "J1", 0, incident_number="J1")
+    second = make("IncidentReported", "J2", 90, incident_number="J2")
+    state, _ = run([(first, [A, B]), (second, [B, A])])
+    assert thread_of(first.event_id, state) != thread_of(second.event_id, state)

@@ -195,11 +195,12 @@ def _wait(store: Store, info: dict[str, Any]) -> None:
 
 def _infer(store: Store, info: dict[str, Any], rule: rules.Rule) -> tuple[str, str] | None:
     """The best thread sharing resolved parties with the event, of a compatible type, within the window."""
-    persons = set(info["persons"])
+    persons = store.telling(info["persons"])
     best: tuple[tuple[int, int, int], str, str] | None = None
     for dispute_id in sorted({d for p in persons for d in store.threads_of_person(p)}):
         thread = store.threads[dispute_id]
-        shared = persons & set(thread["persons"])
+        thread_persons = store.telling(thread["persons"])
+        shared = persons & thread_persons
         if not rules.compatible(info["type"], thread["type"], len(shared)):
             continue
         kind = rules.refine_type(info["type"], thread["type"])
@@ -211,7 +212,7 @@ def _infer(store: Store, info: dict[str, Any], rule: rules.Rule) -> tuple[str, s
                                                       thread["last"], [info["at"]])) or \
             rules.anchor_links(thread["type"], info["type"], info["at"], info["at"],
                                [at for p, at in thread["anchors"] if p in shared])
-        if not rules.overlap_is_enough(len(shared), len(persons), len(thread["persons"]), anchored):
+        if not rules.overlap_is_enough(len(shared), len(persons), len(thread_persons), anchored):
             continue
         gap = rules.gap_ms(info["at"], thread["first"], thread["last"])
         if gap > rules.window_ms(kind, len(shared)):
@@ -230,13 +231,15 @@ def _infer(store: Store, info: dict[str, Any], rule: rules.Rule) -> tuple[str, s
 def _relink(store: Store, threads: list[str], person: str, evidence: str, at: int, rec: int,
             outputs: list[Output]) -> None:
     """Merge each of `threads` with the threads of `person` it is now linkable to."""
+    if store.is_hub(person):
+        return
     changed = True
     while changed:   # merging two threads may make the result linkable to a third
         changed = False
         for a in sorted({store.find(d) for d in threads}):
             for b in store.threads_of_person(person):
                 a = store.find(a)
-                if a != b and _linkable(store.threads[a], store.threads[b]):
+                if a != b and _linkable(store, store.threads[a], store.threads[b]):
                     _merge(store, a, b, evidence, at, rec, outputs)
                     changed = True
                     break
@@ -244,9 +247,10 @@ def _relink(store: Store, threads: list[str], person: str, evidence: str, at: in
                 break
 
 
-def _linkable(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def _linkable(store: Store, a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two threads would have been linked by inference had their parties been known as one."""
-    shared = set(a["persons"]) & set(b["persons"])
+    persons_a, persons_b = store.telling(a["persons"]), store.telling(b["persons"])
+    shared = persons_a & persons_b
     if not rules.compatible(a["type"], b["type"], len(shared)):
         return False
     kind = rules.refine_type(a["type"], b["type"])
@@ -257,7 +261,7 @@ def _linkable(a: dict[str, Any], b: dict[str, Any]) -> bool:
                                   [at for p, at in a["anchors"] if p in shared]) or \
         rules.anchor_links(b["type"], a["type"], a["first"], a["last"],
                            [at for p, at in b["anchors"] if p in shared])
-    if not rules.overlap_is_enough(len(shared), len(a["persons"]), len(b["persons"]), anchored):
+    if not rules.overlap_is_enough(len(shared), len(persons_a), len(persons_b), anchored):
         return False
     gap = max(0, b["first"] - a["last"], a["first"] - b["last"])
     return gap <= rules.window_ms(kind, len(shared))

@@ -27,6 +27,7 @@ KEYS = "dispute_keys"
 PERSONS = "dispute_persons"
 ALIASES = "dispute_aliases"
 PENDING = "dispute_pending"
+HUB_THREADS = 5   # a party in more threads than this is no evidence of a link (see is_hub)
 
 
 def dispute_id_for(founding_event_id: str) -> str:
@@ -49,6 +50,15 @@ class Store:
             person_id = self.aliases[person_id]
             seen += 1
         return person_id
+
+    def is_hub(self, person_id: str) -> bool:
+        """A party of very many threads (a township government, a property company, or a person
+        the resolver over-merged) says little about which dispute a record belongs to."""
+        return len(self.persons.get(person_id, ())) > HUB_THREADS
+
+    def telling(self, persons: list[str] | set[str]) -> set[str]:
+        """The parties that count as evidence: all but hubs."""
+        return {p for p in persons if not self.is_hub(p)}
 
     def threads_of_person(self, person_id: str) -> list[str]:
         return sorted({self.find(d) for d in self.persons.get(person_id, ())})
