@@ -229,3 +229,17 @@ def test_a_second_police_call_between_neighbours_is_a_new_dispute() -> None:
     second = make("IncidentReported", "J2", 90, incident_number="J2")
     state, _ = run([(first, [A, B]), (second, [B, A])])
     assert thread_of(first.event_id, state) != thread_of(second.event_id, state)
+
+
+def test_a_party_of_very_many_threads_is_no_evidence() -> None:
+    """A township government in every requisition dispute: once it is party to many threads, a case
+    whose only resolved party is the government does not join any of them."""
+    gov = "P-gov"
+    events = [(make("MediationCaseOpened", f"M{i}", i, mediation_case_number=f"M{i}",
+                    dispute_type="land_requisition"), [f"P-resident-{i}", gov]) for i in range(6)]
+    unresolved = make("MediationCaseOpened", "M9", 7, mediation_case_number="M9", dispute_type="land_requisition")
+    filed = make("CaseFiled", "C5", 30, case_number="C5", cause_of_action="land_requisition")
+    state, _ = run([*events, (unresolved, [None, gov]), (filed, ["P-resident-5", gov])])
+    threads = {thread_of(e.event_id, state) for e, _ in events}
+    assert len(threads) == 6 and thread_of(unresolved.event_id, state) not in threads
+    assert thread_of(filed.event_id, state) == thread_of(events[5][0].event_id, state)
