@@ -278,6 +278,19 @@ def test_dpo_report_who_looked_at_this_person(county: County, client: TestClient
     assert refused.status_code == 403
 
 
+def test_concurrent_requests(county: County, client: TestClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> int:
+        person = county.parties[i % len(county.parties)]
+        return client.get(f"/api/v1/persons/{person}/history", headers=mediator(county)).status_code
+
+    before = len(read_trail(county.hub.log)[0])
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(one, range(48))) == {200}
+    assert len(read_trail(county.hub.log)[0]) == before + 48
+
+
 def test_the_audit_trail_verifies_after_all_that(county: County) -> None:
     county.services.trail.checkpoint()
     records, checkpoints = read_trail(county.hub.log)

@@ -177,9 +177,9 @@ class PersonAccess:
     # -- history -------------------------------------------------------------------------------------
     def history(self, caller: Caller, person_id: str, flt: queries.HistoryFilter | None = None) -> dict[str, Any]:
         flt = flt or queries.HistoryFilter()
-        live = queries.live_person_id(self.store, person_id)
+        ids = queries.resolve_person(self.store, person_id)
+        live = ids[0]
         decision = self._allowed(caller, live)
-        ids = queries.person_ids_of(self.store, live)
         rows, total = queries.history_rows(self.store, ids, decision.event_types, flt)
         redirects = queries.dispute_redirects(self.store, (r["dispute_id"] for r in rows))
         now = self.services.now()
@@ -230,9 +230,9 @@ class PersonAccess:
     def disputes(self, caller: Caller, person_id: str) -> dict[str, Any]:
         """The threads the person is in, each with its stages across agencies (events of the types the
         caller may see, restricted ones left out)."""
-        live = queries.live_person_id(self.store, person_id)
+        ids = queries.resolve_person(self.store, person_id)
+        live = ids[0]
         decision = self._allowed(caller, live)
-        ids = queries.person_ids_of(self.store, live)
         stored = queries.person_dispute_ids(self.store, ids, decision.event_types)
         redirects = queries.dispute_redirects(self.store, stored)
         live_ids = sorted({redirects.get(d, d) for d in stored})
@@ -264,9 +264,9 @@ class PersonAccess:
     # -- alerts ------------------------------------------------------------------------------------------
     def alerts(self, caller: Caller, person_id: str) -> dict[str, Any]:
         """The person's alerts addressed to the caller's role (red / yellow / blue)."""
-        live = queries.live_person_id(self.store, person_id)
+        ids = queries.resolve_person(self.store, person_id)
+        live = ids[0]
         decision = self._allowed(caller, live)
-        ids = queries.person_ids_of(self.store, live)
         return {"person_id": live, "alerts": self._alerts_of(ids, caller.role, decision), "access": _access(decision)}
 
     def _alerts_of(self, ids: list[str], role: str, decision: AccessDecision) -> list[dict[str, Any]]:

@@ -30,6 +30,18 @@ class HistoryFilter:
     offset: int = 0
 
 
+def resolve_person(store: ViewStore, person_id: str) -> list[str]:
+    """The live id of a person (a retired id redirects to the person it was merged into), then every
+    retired id merged into it — the ids its timeline rows carry — in one read."""
+    rows = store.query_rows(
+        "WITH (SELECT if(count() = 0, {p:String}, any(person_id)) FROM person_redirects FINAL "
+        "WHERE retired_id = {p:String}) AS live "
+        "SELECT live, arraySort(groupArray(retired_id)) FROM person_aliases FINAL "
+        "WHERE person_id = live AND is_deleted = 0", {"p": person_id})
+    live, retired = (str(rows[0][0]), list(rows[0][1])) if rows else (person_id, [])
+    return [live, *(str(r) for r in retired if r != live)]
+
+
 def live_person_id(store: ViewStore, person_id: str) -> str:
     """The live id of a person (a retired id redirects to the person it was merged into)."""
     rows = store.query_rows("SELECT person_id FROM person_redirects FINAL WHERE retired_id = {p:String}",
@@ -93,20 +105,14 @@ def history_rows(store: ViewStore, ids: Sequence[str], event_types: Iterable[str
         params["d"] = [flt.dispute_id, *retired_dispute_ids(store, flt.dispute_id)]
     # one row per event (a person can be two parties of one event, or appear under a retired id)
     rows = store.query_dicts(
-        f"SELECT {', '.join(TIMELINE_FIELDS)}, count() OVER () AS total FROM ("
-        f" SELECT * FROM timeline FINAL WHERE {' AND '.join(where)}"
-        f" ORDER BY occurred_at DESC, event_id DESC, party_index LIMIT 1 BY event_id)"
-        " ORDER BY occurred_at DESC, event_id DESC LIMIT {limit:UInt32} OFFSET {offset:UInt32}", params)
-    total = int(rows[0]["total"]) if rows else _count_events(store, where, params)
-    return rows, total
-
-
-def _count_events(store: ViewStore, where: list[str], params: dict[str, Any]) -> int:
-    """The total when the page came back empty (an offset past the end)."""
-    if not params.get("offset"):
-        return 0
-    rows = store.query_rows(f"SELECT uniqExact(event_id) FROM timeline FINAL WHERE {' AND '.join(where)}", params)
-    return int(rows[0][0]) if rows else 0
+        f"SELECT {', '.join(TIMELINE_FIELDS)} FROM timeline FINAL WHERE {' AND '.join(where)} "
+        "ORDER BY occurred_at DESC, event_id DESC, party_index LIMIT 1 BY event_id "
+        "LIMIT {limit:UInt32} OFFSET {offset:UInt32}", params)
+    if flt.offset == 0 and len(rows) < flt.limit:
+        return rows, len(rows)  # the whole history fits the page: no count needed
+    counted = store.query_rows(f"SELECT uniqExact(event_id) FROM timeline FINAL WHERE {' AND '.join(where)}",
+                               params)
+    return rows, int(counted[0][0]) if counted else 0
 
 
 def dispute_redirects(store: ViewStore, dispute_ids: Iterable[str]) -> dict[str, str]:
