@@ -90,7 +90,9 @@ class EmbeddedHub(Hub):
             thread.start()
             self._threads.append(thread)
 
-        loop("processors", lambda: self.runner.run(until_idle=False, stop=self._stop))
+        if self.settings.log_backend == "embedded":
+            loop("processors", lambda: self.runner.run(until_idle=False, stop=self._stop))
+        # on Kafka the processors run in `justlink worker`; this process projects and serves
         loop("projector", lambda: run_projector(self.log, self.projector, until_idle=False, stop=self._stop))
 
     def stop_background(self, timeout_s: float = 10.0) -> None:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port] of Kafka brokers.")
     kafka_client_id: str = "justlink"
     topic_partitions: int = Field(4, ge=1, le=1024, description="Partitions per topic when the hub creates one.")
+    kafka_replication_factor: int = Field(1, ge=1, le=16, description="Replicas of topics the hub creates "
+                                          "(3 in production, where brokers require 2 in sync).")
 
     view_backend: Literal["chdb", "clickhouse"] = Field("chdb", description="Where the shared views live.")
     clickhouse_host: str = "127.0.0.1"

@@ -32,5 +32,6 @@ def open_event_log(settings: Settings) -> EventLog:
         from hub.eventlog.kafka import KafkaEventLog
 
         return KafkaEventLog(settings.kafka_servers, client_id=settings.kafka_client_id,
+                             replication_factor=settings.kafka_replication_factor,
                              default_partitions=settings.topic_partitions)
     raise EventLogError(f"setting 'log_backend': unknown event log backend {settings.log_backend!r}")

@@ -65,13 +65,14 @@ class KafkaEventLog(EventLog):
 
     def __init__(self, bootstrap_servers: str | Sequence[str], *, client_id: str = "justlink",
                  default_partitions: int = 4, timeout_s: float = 15.0,
-                 balance_partitions: bool = False) -> None:
+                 balance_partitions: bool = False, replication_factor: int = 1) -> None:
         self._servers = [bootstrap_servers] if isinstance(bootstrap_servers, str) else list(bootstrap_servers)
         self._where = ",".join(self._servers)
         self._client_id = client_id
         self._default_partitions = default_partitions
         self._timeout_s = timeout_s
         self._balance = balance_partitions
+        self._replication = replication_factor
         self._lock = threading.Lock()
         self._admin: KafkaAdminClient | None = None
         self._producer: KafkaProducer | None = None
@@ -88,7 +89,7 @@ class KafkaEventLog(EventLog):
         if self._partition_count(topic, refresh=True) is not None:
             return
         try:
-            self._admin_call(lambda admin: admin.create_topics([NewTopic(topic, count, 1)],
+            self._admin_call(lambda admin: admin.create_topics([NewTopic(topic, count, self._replication)],
                                                                timeout_ms=int(self._timeout_s * 1000)))
         except TopicAlreadyExistsError:
             pass
