@@ -91,13 +91,44 @@ def status_cmd(ctx: click.Context) -> None:
 keys.add_command(status_cmd, "list")
 
 
+def subject_keys_of_person(settings, person_id: str) -> list[str]:
+    """Every subject key of a resolved person: the keys of all their records, under their
+    live id and every id merged into it (the views' person_records and person_aliases)."""
+    from hub.viewstore import open_view_store
+    from hub.viewstore.store import ViewStoreError
+
+    try:
+        store = open_view_store(settings)
+    except ViewStoreError as exc:
+        raise click.ClickException(f"{exc} — stop `justlink serve` first (chDB allows one process), "
+                                   "or erase by --subject") from None
+    try:
+        rows = store.query_rows(
+            "SELECT DISTINCT subject_key FROM person_records FINAL WHERE person_id = {p:String} OR person_id IN "
+            "(SELECT retired_id FROM person_aliases FINAL WHERE person_id = {p:String}) "
+            "OR person_id IN (SELECT person_id FROM person_redirects FINAL WHERE retired_id = {p:String})",
+            {"p": person_id})
+    finally:
+        store.close()
+    return sorted(k for (k,) in rows if k)
+
+
 @click.command()
-@click.option("--subject", "subjects", multiple=True, required=True,
+@click.option("--subject", "subjects", multiple=True,
               help="Subject key (32 hex) to erase; repeat for every key of a person.")
+@click.option("--person", "person_id", default=None,
+              help="A resolved person id: erase every subject key of all their records, in every agency.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
-def erase(ctx: click.Context, subjects: tuple[str, ...], yes: bool) -> None:
+def erase(ctx: click.Context, subjects: tuple[str, ...], person_id: str | None, yes: bool) -> None:
     """Crypto-shred data subjects: destroy their data keys. IRREVERSIBLE; audited."""
+    if person_id:
+        found = subject_keys_of_person(ctx.obj, person_id)
+        if not found:
+            raise click.ClickException(f"no records of person {person_id} in the views")
+        subjects = (*subjects, *found)
+    if not subjects:
+        raise click.UsageError("give --subject KEY (repeatable) or --person ID")
     try:
         keys_to_erase = validate_subject_keys(subjects)
     except ValueError as exc:
