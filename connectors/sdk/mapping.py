@@ -138,6 +138,16 @@ ID_TYPES = {"居民身份证": "resident_id", "身份证": "resident_id", "护�
 
 _USCC = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 _RESIDENT_ID = re.compile(r"^\d{17}[\dXx]$|^\d{15}$")
+ORGANISATION_SUFFIXES = ("公司", "有限公司", "人民政府", "政府", "委员会", "医院", "卫生院", "中心", "学校", "银行",
+                         "合作社", "事务所", "办事处", "管理处", "厂", "局", "站", "所", "店")
+
+
+def _looks_like_organisation(name: str, id_number: str | None) -> bool:
+    if id_number and _USCC.match(id_number) and not _RESIDENT_ID.match(id_number):
+        return True
+    return len(name) >= 5 and name.endswith(ORGANISATION_SUFFIXES)
+
+
 PARTY_KINDS = {"自然人": "person", "法人": "organisation", "非法人组织": "organisation", "其他组织": "organisation"}
 
 
@@ -164,8 +174,8 @@ def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[st
         return None
     kind = lookup(PARTY_KINDS, col("kind"), prefix + (cols.get("kind") or ""), default="person")
     id_number = col("id_number")
-    if id_number and kind == "person" and _USCC.match(id_number) and not _RESIDENT_ID.match(id_number):
-        kind = "organisation"  # exports without a party-type column still carry company codes
+    if kind == "person" and "kind" not in cols and _looks_like_organisation(name, id_number):
+        kind = "organisation"  # exports without a party-type column: tell by the credit code or the name
     id_type_label = col("id_type")
     if kind == "organisation":
         id_type = "uscc" if id_number else None

@@ -5,12 +5,18 @@ stage goes to the dead-letter topic with the stage, the field and the reason, an
 run continues. Batches are appended together; the checkpoint and the published event
 ids are committed only after the log acknowledged the batch. At the end a summary says
 read = published + dead-lettered + duplicates + filtered (by --since).
+
+An append the log does not acknowledge (broker down, disk full, log locked) is retried
+with exponential backoff and jitter (`RetryPolicy`), each wait logged without personal
+data; after the last attempt the run stops with `EventLogUnavailable`, naming the topic
+and the log, and nothing of the unacknowledged batch is checkpointed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import sys
 import time
 from collections import defaultdict
@@ -29,13 +35,54 @@ from connectors.sdk.mapping import MappedEvent, event_id_for
 from connectors.sdk.sources import Source, SourceRecord, UnreadableRecord
 from connectors.sdk.state import ConnectorState
 from connectors.sdk.validation import check_event
-from hub.eventlog.base import EventLog
+from hub.eventlog.base import EventLog, EventLogError
 from hub.topics import agency_topic, dead_letter_topic
 from schemas import loader, models
 from schemas.wire import AvroCodec, default_codec
 
 log = logging.getLogger("justlink.connector")
 BATCH_RECORDS = 2000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a connector keeps trying to append a batch the log did not acknowledge.
+
+    The wait before attempt n+1 is min(max_delay_s, initial_delay_s * multiplier**(n-1)), scaled by a
+    random factor in [1 - jitter, 1]; it stops after `attempts` attempts or once `max_total_s` would pass.
+    """
+
+    attempts: int = 10
+    initial_delay_s: float = 0.5
+    multiplier: float = 2.0
+    max_delay_s: float = 30.0
+    max_total_s: float = 300.0
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        base = min(self.max_delay_s, self.initial_delay_s * self.multiplier ** (attempt - 1))
+        return base * (1.0 - self.jitter * rng.random())
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+class EventLogUnavailable(EventLogError):
+    """The log did not acknowledge a batch within the retry policy; the run stopped, nothing of that
+    batch was checkpointed, and a re-run resumes from the last acknowledged batch."""
+
+    def __init__(self, message: str, *, topic: str, where: str, attempts: int) -> None:
+        super().__init__(message)
+        self.topic, self.where, self.attempts = topic, where, attempts
+
+
+def log_location(event_log: EventLog) -> str:
+    """Where a log lives, for messages: the brokers of a Kafka log, the file of an embedded one."""
+    servers = getattr(event_log, "bootstrap_servers", None)
+    if servers:
+        return "broker " + ",".join(servers)
+    path = getattr(event_log, "path", None)
+    return f"embedded log {path}" if path is not None else type(event_log).__name__
 
 
 @dataclass
@@ -48,6 +95,7 @@ class RunSummary:
     filtered: int = 0
     events: int = 0
     seconds: float = 0.0
+    append_retries: int = 0            # appends the log did not acknowledge at first (outages)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -59,10 +107,12 @@ class RunSummary:
         return (f"{self.connector}: read {self.read} = published {self.published} + dead-lettered "
                 f"{self.dead_lettered} + duplicates {self.duplicates}"
                 + (f" + filtered {self.filtered}" if self.filtered else "")
-                + f"; {self.events} events in {self.seconds:.1f}s ({rate:,.0f} events/s)")
+                + f"; {self.events} events in {self.seconds:.1f}s ({rate:,.0f} events/s)"
+                + (f"; {self.append_retries} append retries (event log unavailable)" if self.append_retries
+                   else ""))
 
     def add(self, other: RunSummary) -> None:
-        for name in ("read", "published", "dead_lettered", "duplicates", "filtered", "events"):
+        for name in ("read", "published", "dead_lettered", "duplicates", "filtered", "events", "append_retries"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.seconds += other.seconds
         for reason, n in other.dead_letter_reasons.items():
@@ -87,7 +137,8 @@ def describe_validation_error(exc: ValidationError) -> RecordError:
 class ConnectorRunner:
     def __init__(self, connector: Connector, log_: EventLog, protector, state: ConnectorState, *,
                  codec: AvroCodec | None = None, dry_run: bool = False, since: datetime | None = None,
-                 progress: bool | None = None, batch_records: int = BATCH_RECORDS) -> None:
+                 progress: bool | None = None, batch_records: int = BATCH_RECORDS,
+                 retry: RetryPolicy | None = None) -> None:
         self.connector = connector
         self.log = log_
         self.protector = protector
@@ -97,6 +148,8 @@ class ConnectorRunner:
         self.since = since
         self.progress = progress
         self.batch_records = batch_records
+        self.retry = retry or RetryPolicy()
+        self._rng = random.Random()
         self._versions: dict[str, int] = {}
         self.topic = agency_topic(connector.agency)
         self.dlq_topic = dead_letter_topic(connector.agency)
@@ -208,14 +261,46 @@ class ConnectorRunner:
         letters = self._seal(dead)
         if not self.dry_run:
             if messages:
-                self.log.append_many(self.topic, messages)
+                self._append(self.topic, messages, summary)
             if dead:
-                self.log.append_many(self.dlq_topic, [(d.dead_letter_id.encode(), d.to_bytes()) for d in letters])
+                self._append(self.dlq_topic, [(d.dead_letter_id.encode(), d.to_bytes()) for d in letters], summary)
             self.state.commit(self.connector.name, source.name, checkpoint, published_ids)
         summary.dead_lettered += len(letters)
         for d in letters:
             key = f"{d.stage}: {d.field or '-'}: {d.reason}"[:160]
             summary.dead_letter_reasons[key] = summary.dead_letter_reasons.get(key, 0) + 1
+
+    def _append(self, topic: str, messages: list[tuple[bytes | None, bytes]], summary: RunSummary) -> None:
+        """Append with retries (see RetryPolicy). Before each retry the topic is created again when
+        missing (a restarted broker without persistent storage has forgotten it)."""
+        policy = self.retry
+        started = time.monotonic()
+        attempt = 1
+        while True:
+            try:
+                if attempt > 1:
+                    self.log.create_topic(topic)
+                self.log.append_many(topic, messages)
+                if attempt > 1:
+                    log.warning("event log available again: %d records appended to topic %s after %d attempts",
+                                len(messages), topic, attempt)
+                return
+            except EventLogError as exc:
+                wait = policy.delay(attempt, self._rng)
+                spent = time.monotonic() - started
+                if attempt >= policy.attempts or spent + wait > policy.max_total_s:
+                    where = log_location(self.log)
+                    raise EventLogUnavailable(
+                        f"gave up appending {len(messages)} records to topic {topic!r} on {where} after "
+                        f"{attempt} attempts over {spent:.1f} s ({type(exc).__name__}: {_first_line(exc)}); "
+                        "nothing of this batch was checkpointed: run the connector again once the event "
+                        "log is back", topic=topic, where=where, attempts=attempt) from exc
+                summary.append_retries += 1
+                metrics.record_retry(self.connector.agency)
+                log.warning("event log unavailable, retrying in %.1fs (attempt %d of %d): topic %s, %s",
+                            wait, attempt, policy.attempts, topic, type(exc).__name__)
+                time.sleep(wait)
+                attempt += 1
 
     def _protect_and_encode(self, source: Source, fresh: list[_Pending], dead: list[_Dead],
                             summary: RunSummary) -> tuple[list[tuple[bytes, bytes]], list[str]]:
@@ -289,6 +374,11 @@ class _StageError(Exception):
         super().__init__(f"{stage}: {error}")
         self.stage = stage
         self.error = error
+
+
+def _first_line(exc: BaseException) -> str:
+    """An event-log error's own message (it names topic, partition and broker; never record values)."""
+    return str(exc).splitlines()[0][:300] if str(exc) else ""
 
 
 def _partition_key(record: dict[str, Any]) -> bytes:

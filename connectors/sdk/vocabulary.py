@@ -24,7 +24,8 @@ CAUSE_KEYWORDS: tuple[tuple[str, str], ...] = (
     ("网络购物", "online_shopping"), ("买卖合同", "online_shopping"), ("消费", "online_shopping"),
     ("医疗", "medical"), ("宅基地", "land_homestead"), ("土地承包", "land_homestead"),
     ("相邻", "neighbour"), ("排除妨害", "neighbour"), ("征收", "land_requisition"), ("拆迁", "land_requisition"),
-    ("伤害", "damages"), ("赔偿", "damages"), ("损害", "damages"),
+    ("伤害", "damages"), ("赔偿", "damages"), ("损害", "damages"), ("生命权", "damages"), ("身体权", "damages"),
+    ("健康权", "damages"), ("寻衅滋事", "damages"), ("故意毁坏财物", "damages"),
 )
 
 
