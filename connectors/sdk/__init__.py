@@ -15,7 +15,13 @@ from connectors.sdk.mapping import (
     required,
     text,
 )
-from connectors.sdk.runtime import ConnectorRunner, RunSummary, run_connector
+from connectors.sdk.runtime import (
+    ConnectorRunner,
+    EventLogUnavailable,
+    RetryPolicy,
+    RunSummary,
+    run_connector,
+)
 from connectors.sdk.sources import (
     CsvSource,
     JsonLinesSource,
@@ -27,7 +33,7 @@ from connectors.sdk.sources import (
 from connectors.sdk.state import ConnectorState
 
 __all__ = [
-    "Connector", "ConnectorRunner", "ConnectorState", "CsvSource", "JsonLinesSource", "MappedEvent", "RecordError",
-    "RunSummary", "Source", "SourceRecord", "SqlSource", "UnreadableRecord", "event_id_for", "flag", "lookup",
+    "Connector", "ConnectorRunner", "ConnectorState", "CsvSource", "EventLogUnavailable", "JsonLinesSource",
+    "MappedEvent", "RecordError", "RetryPolicy", "RunSummary", "Source", "SourceRecord", "SqlSource", "UnreadableRecord", "event_id_for", "flag", "lookup",
     "number", "parse_datetime", "parties", "party", "ref", "required", "run_connector", "text",
 ]

@@ -11,6 +11,12 @@ if TYPE_CHECKING:
 
 RECORDS = Counter("justlink_connector_records_total", "Source records by outcome", ["agency", "outcome"])
 EVENTS = Counter("justlink_connector_events_total", "Events published", ["agency"])
+APPEND_RETRIES = Counter("justlink_connector_append_retries_total",
+                         "Appends the event log did not acknowledge at first and that were retried", ["agency"])
+
+
+def record_retry(agency: str) -> None:
+    APPEND_RETRIES.labels(agency).inc()
 
 
 def record_run(agency: str, summary: RunSummary) -> None:
