@@ -62,3 +62,24 @@ def process(settings, follow: bool, no_views: bool) -> None:
             click.echo(f"views: {p.records} log records -> {p.rows} rows in {p.seconds:.1f}s")
     finally:
         hub.close()
+
+
+@click.command()
+@click.option("--partitions", type=click.IntRange(1, 1024), default=None,
+              help="Partitions of justlink.pipeline.in and the state changelog (default: topic_partitions).")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="Input records handled per batch (one state write-set per batch and partition).")
+@click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+@click.pass_obj
+def worker(settings, partitions: int | None, batch_size: int, loglevel: str) -> None:
+    """Run the stream processors as a faust-streaming worker over Kafka
+    (settings.kafka_bootstrap_servers). Agency events are repartitioned by county to
+    justlink.pipeline.in; state lives in a faust table's changelog. Start more workers
+    with the same settings to share the partitions. Runs until stopped (Ctrl-C)."""
+    from streams.runners.faust_app import WorkerConfig, run_worker
+
+    config = WorkerConfig(bootstrap_servers=settings.kafka_servers,
+                          partitions=partitions or settings.topic_partitions,
+                          datadir=settings.data_dir / "faust", batch_size=batch_size)
+    run_worker(config, loglevel=loglevel)

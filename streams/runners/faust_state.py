@@ -1,0 +1,149 @@
+"""Processor state for the faust runner: one in-memory state per pipeline partition, made
+durable as a journal of per-batch write-sets in ONE faust table's changelog.
+
+Why not one faust Table per processor table: faust sends a changelog record per key write,
+and one event writes keys in a dozen tables (a dozen changelog topics). A worker killed
+mid-batch leaves any subset of those records on the broker, i.e. a state torn in the
+middle of an event, which no idempotent `handle` can repair. Here a batch's writes travel
+as one changelog record (the write-set: every key the batch set or deleted, with its final
+value, and the input offset the state now reflects), so the recovered state is always the
+state after some whole batch. The runner publishes a batch's outputs and waits for the
+broker's acknowledgement before it sends the write-set, so "in the state" implies "its
+outputs were published" (see faust_app.py for the full argument).
+
+The changelog grows with history (its keys are unique, so compaction keeps everything):
+recovery replays every write-set of the partition. Fine for a county; a periodic snapshot
+record would bound it.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable, Iterator, MutableMapping
+from typing import Any
+
+SEEN = "runner.seen"  # event id -> input offset: the events this state has applied (de-duplication)
+
+
+class TrackedTable(MutableMapping[str, Any]):
+    """A dict that remembers which keys were set or deleted since the last write-set.
+    Processors write values back whole (streams/processor.py), so a key write is a change."""
+
+    __slots__ = ("data", "dirty")
+
+    def __init__(self, data: dict[str, Any], dirty: set[str]) -> None:
+        self.data = data
+        self.dirty = dirty
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.data
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        self.dirty.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        del self.data[key]
+        self.dirty.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def keys(self):  # type: ignore[override]
+        return self.data.keys()
+
+    def items(self):  # type: ignore[override]
+        return self.data.items()
+
+    def values(self):  # type: ignore[override]
+        return self.data.values()
+
+
+class PartitionState:
+    """The processors' state for one pipeline partition (the `State` protocol of streams/processor.py)."""
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.next_offset = 0          # the first input offset not yet reflected in the state
+        self.tables: dict[str, dict[str, Any]] = {}
+        self._views: dict[str, TrackedTable] = {}
+        self._dirty: dict[str, set[str]] = {}
+
+    def table(self, name: str) -> TrackedTable:
+        view = self._views.get(name)
+        if view is None:
+            data = self.tables.setdefault(name, {})
+            view = self._views[name] = TrackedTable(data, self._dirty.setdefault(name, set()))
+        return view
+
+    def has_seen(self, event_id: str) -> bool:
+        return event_id in self.tables.get(SEEN, ())
+
+    def mark_seen(self, event_id: str, offset: int) -> None:
+        self.table(SEEN)[event_id] = offset
+
+    @property
+    def has_writes(self) -> bool:
+        return any(self._dirty.values())
+
+    def take_write_set(self) -> bytes:
+        """The pickled write-set of everything changed since the last call (and the offset)."""
+        sets: dict[str, dict[str, Any]] = {}
+        deletes: dict[str, list[str]] = {}
+        for name, keys in self._dirty.items():
+            if not keys:
+                continue
+            data = self.tables[name]
+            for key in keys:
+                if key in data:
+                    sets.setdefault(name, {})[key] = data[key]
+                else:
+                    deletes.setdefault(name, []).append(key)
+            keys.clear()
+        return pickle.dumps({"offset": self.next_offset, "set": sets, "del": deletes},
+                            protocol=pickle.HIGHEST_PROTOCOL)
+
+    def apply_write_set(self, payload: bytes) -> None:
+        """Replay one write-set (recovery). Values are absolute, so replaying a write-set
+        that is already reflected changes nothing once the replay reaches the end."""
+        write_set = pickle.loads(payload)
+        for name, values in write_set["set"].items():
+            self.tables.setdefault(name, {}).update(values)
+        for name, keys in write_set["del"].items():
+            table = self.tables.setdefault(name, {})
+            for key in keys:
+                table.pop(key, None)
+        self.next_offset = write_set["offset"]
+
+
+class PartitionStates:
+    """The states of the partitions this worker holds, filled by changelog recovery."""
+
+    def __init__(self) -> None:
+        self.by_partition: dict[int, PartitionState] = {}
+
+    def get(self, partition: int) -> PartitionState:
+        state = self.by_partition.get(partition)
+        if state is None:
+            state = self.by_partition[partition] = PartitionState(partition)
+        return state
+
+    def keep_only(self, partitions: Iterable[int]) -> None:
+        keep = set(partitions)
+        for partition in [p for p in self.by_partition if p not in keep]:
+            del self.by_partition[partition]
+
+
+def write_set_key(partition: int, next_offset: int) -> bytes:
+    """Unique per partition and batch; a batch redone after a crash re-sends the same key
+    with the same write-set (handling is deterministic)."""
+    return f"{partition}:{next_offset:015d}".encode()

@@ -1,0 +1,262 @@
+"""Helpers for the faust runner's tests: publish a generated county to Kafka, run
+`justlink worker` as a child process, read the outcome back from the output topics, and
+compute the embedded runner's outcome on a given sequence of input records."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from connectors.registry import get_connector
+from connectors.sdk import ConnectorRunner, ConnectorState
+from connectors.synthetic.generator import generate
+from consent.keys import init_keystore, open_keystore
+from consent.protect import Protector
+from hub.eventlog.embedded import EmbeddedEventLog
+from hub.eventlog.kafka import KafkaEventLog
+from hub.topics import AGENCIES, AGENCY_TOPICS, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from schemas.wire import default_codec
+from streams.runners.embedded import EmbeddedRunner
+from streams.runners.faust_app import OUTPUT_TOPICS, PIPELINE_IN_TOPIC, default_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTCOME_TOPICS = (IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC)
+
+
+def publish_county_embedded(base: Path, persons: int, seed: int) -> Path:
+    """A data dir whose embedded log holds a generated county published by the four connectors."""
+    county, data = base / "county", base / "data"
+    generate(county, persons, seed=seed)
+    data.mkdir(parents=True)
+    init_keystore(data)
+    keystore = open_keystore(data)
+    log = EmbeddedEventLog(data / "log.db")
+    state = ConnectorState(data / "connectors.db")
+    try:
+        for agency in AGENCIES:
+            connector = get_connector(agency)
+            runner = ConnectorRunner(connector, log, Protector(keystore), state, progress=False)
+            for source in connector.sources(county):
+                runner.run(source)
+    finally:
+        log.close()
+        state.close()
+        keystore.close()
+    return data
+
+
+def agency_records(data: Path) -> list[tuple[str, bytes | None, bytes]]:
+    """(topic, key, value) of every agency record, in the embedded log's append order."""
+    log = EmbeddedEventLog(data / "log.db")
+    consumer = log.consumer("export", list(AGENCY_TOPICS))
+    rows = []
+    while batch := consumer.poll(5000, timeout_s=0.2):
+        rows.extend((r.topic, r.key, r.value) for r in batch)
+    consumer.close()
+    log.close()
+    return rows
+
+
+def copy_to_kafka(rows: list[tuple[str, bytes | None, bytes]], bootstrap: str, *,
+                  output_partitions: int = 1) -> None:
+    """Publish the agency records (same bytes, same keys) to the broker. The output topics
+    are created first with `output_partitions` so that reading them back gives one order."""
+    log = KafkaEventLog(bootstrap, default_partitions=4)
+    try:
+        for topic in AGENCY_TOPICS:
+            log.create_topic(topic, 4)
+        for topic in OUTPUT_TOPICS:
+            log.create_topic(topic, output_partitions)
+        by_topic: dict[str, list[tuple[bytes | None, bytes]]] = defaultdict(list)
+        for topic, key, value in rows:
+            by_topic[topic].append((key, value))
+        for topic, items in by_topic.items():
+            for start in range(0, len(items), 500):
+                log.append_many(topic, items[start:start + 500])
+    finally:
+        log.close()
+
+
+def start_worker(bootstrap: str, data_dir: Path, log_path: Path, partitions: int = 2,
+                 batch_size: int = 500) -> subprocess.Popen:
+    """`justlink --data-dir DATA worker` in a child process, output appended to `log_path`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JUSTLINK_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+           "JUSTLINK_LOG_BACKEND": "kafka", "JUSTLINK_CONFIG": str(data_dir / "absent.toml")}
+    with log_path.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "hub.cli.main", "--data-dir", str(data_dir), "worker",
+                                 "--partitions", str(partitions), "--batch-size", str(batch_size),
+                                 "--loglevel", "info"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def kill(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGKILL)
+    child.wait(10)
+
+
+def stop(child: subprocess.Popen, grace_s: float = 5.0) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            kill(child)
+
+
+class TopicReader:
+    """Reads topics from the beginning, every partition, with no consumer group."""
+
+    def __init__(self, bootstrap: str, topics: Iterable[str]) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                      fetch_max_wait_ms=100, max_partition_fetch_bytes=8 * 1024 * 1024)
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(self.consumer.partitions_for_topic(t))]
+        self.consumer.assign(partitions)
+        self.consumer.seek_to_beginning()
+        self.records: dict[TopicPartition, list] = defaultdict(list)
+
+    def poll(self, timeout_ms: int = 200) -> int:
+        got = 0
+        for tp, records in self.consumer.poll(timeout_ms=timeout_ms, max_records=50_000).items():
+            self.records[tp].extend(records)
+            got += len(records)
+        return got
+
+    def read_to_idle(self, idle_polls: int = 3) -> None:
+        quiet = 0
+        while quiet < idle_polls:
+            quiet = 0 if self.poll() else quiet + 1
+
+    def values(self, topic: str) -> list[bytes]:
+        """The values of `topic`, partition after partition, each in offset order."""
+        return [r.value for tp in sorted(self.records, key=lambda tp: tp.partition) if tp.topic == topic
+                for r in self.records[tp]]
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
+
+@dataclass
+class ResolvedProgress:
+    """Distinct agency events resolved so far, as seen on justlink.resolved."""
+
+    reader: TopicReader
+    refs: set[str] = field(default_factory=set)
+
+    def update(self) -> int:
+        codec = default_codec()
+        if self.reader.poll(100):
+            self.refs = {codec.decode(v)[1]["event_ref"] for v in self.reader.values(RESOLVED_TOPIC)}
+        return len(self.refs)
+
+    def wait_for(self, count: int, timeout_s: float, child: subprocess.Popen | None = None) -> int:
+        deadline = time.monotonic() + timeout_s
+        while self.update() < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.refs)} of {count} events resolved within {timeout_s:g} s")
+            if child is not None and child.poll() is not None:
+                raise AssertionError(f"the worker exited with code {child.returncode}")
+        return len(self.refs)
+
+
+def first_occurrences(values: Iterable[bytes]) -> list[bytes]:
+    """Records in order with later copies of the same event id dropped (consumer de-duplication)."""
+    codec = default_codec()
+    seen: set[str] = set()
+    kept = []
+    for value in values:
+        event_id = codec.decode(value)[1]["envelope"]["event_id"]
+        if event_id not in seen:
+            seen.add(event_id)
+            kept.append(value)
+    return kept
+
+
+@dataclass
+class Outcome:
+    persons: dict[str, str]           # record key -> live person
+    threads: dict[str, str]           # event id -> live thread
+    decision_ids: set[str]
+    duplicates: int = 0               # records of an event id seen before (at-least-once)
+    conflicting: int = 0              # duplicates whose bytes differ from the first copy (must be 0)
+
+
+def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
+    """Persons and threads from the decisions, each topic's records in order, de-duplicated by
+    event id (as the views do): record -> live person following PersonsMerged; event -> live
+    thread following merged_into."""
+    codec = default_codec()
+    linked, redirect, placed, thread_redirect = {}, {}, {}, {}
+    first: dict[str, bytes] = {}
+    duplicates = conflicting = 0
+    for values in streams.values():
+        for value in values:
+            event_type, r = codec.decode(value)
+            event_id = r["envelope"]["event_id"]
+            if event_id in first:
+                duplicates += 1
+                conflicting += first[event_id] != value
+                continue
+            first[event_id] = value
+            if event_type == "PersonLinked":
+                linked[r["record_key"]] = r["person_id"]
+            elif event_type == "PersonsMerged":
+                redirect[r["retired_person_id"]] = r["surviving_person_id"]
+            elif event_type == "DisputeThreaded":
+                if r.get("merged_into"):
+                    thread_redirect[r["dispute_id"]] = r["merged_into"]
+                else:
+                    placed[r["event_ref"]] = r["dispute_id"]
+
+    def follow(mapping: dict[str, str], key: str) -> str:
+        seen = set()
+        while key in mapping and key not in seen:
+            seen.add(key)
+            key = mapping[key]
+        return key
+
+    return Outcome({k: follow(redirect, p) for k, p in linked.items()},
+                   {e: follow(thread_redirect, d) for e, d in placed.items()}, set(first), duplicates, conflicting)
+
+
+def kafka_outcome(reader: TopicReader) -> Outcome:
+    reader.read_to_idle()
+    return outcome_of({topic: reader.values(topic) for topic in OUTCOME_TOPICS})
+
+
+def embedded_outcome(records: list[bytes], work: Path) -> Outcome:
+    """The embedded runner (same pipeline) over `records` in this order, as one input partition."""
+    work.mkdir(parents=True)
+    log = EmbeddedEventLog(work / "log.db")
+    log.create_topic(PIPELINE_IN_TOPIC, 1)
+    log.append_many(PIPELINE_IN_TOPIC, [(None, value) for value in records])
+    runner = EmbeddedRunner(log, default_pipeline().handle, (PIPELINE_IN_TOPIC,), work / "state.pickle",
+                            output_topics=OUTPUT_TOPICS)
+    stats = runner.run(until_idle=True)
+    assert stats.dead_lettered == 0
+    streams: dict[str, list[bytes]] = {}
+    consumer = log.consumer("outcome", list(OUTCOME_TOPICS))
+    while batch := consumer.poll(5000, timeout_s=0.2):
+        for record in batch:
+            streams.setdefault(record.topic, []).append(record.value)
+    consumer.close()
+    log.close()
+    return outcome_of(streams)
+
+
+def clustering(mapping: dict[str, str]) -> set[frozenset[str]]:
+    """The partition of keys into groups by value (ids forgotten)."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for key, group in mapping.items():
+        groups[group].add(key)
+    return {frozenset(g) for g in groups.values()}

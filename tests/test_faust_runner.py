@@ -1,0 +1,196 @@
+"""The faust runner end to end: a generated county published to a real Kafka-protocol broker
+(Tansu), `justlink worker` run as a child process, the persons and threads read back from the
+output topics; and the worker killed with SIGKILL mid-stream again and again.
+
+Input order. The repartition agent interleaves the 16 agency partitions into
+justlink.pipeline.in in whatever order it fetches them, so each run (and each restart) may
+feed the pipeline another order, and the processors' results depend on the order: ids
+always, and thread clusterings too (in this county one 13-event thread — police incident,
+referral, mediation, legal aid, two court cases — becomes two threads when the legal-aid
+events come first). What an uninterrupted run yields for a given order is what the embedded
+(exactly-once) runner yields for it, so every faust run is checked exactly (ids included)
+against the embedded runner fed the order the worker saw: the first copy of each event in
+justlink.pipeline.in. Person clusterings, which do not depend on the order here, are also
+compared with the embedded runner on the connectors' order and with the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.topics import RESOLVED_TOPIC
+from streams.runners.faust_app import PIPELINE_IN_TOPIC, BatchHandler, default_pipeline
+from streams.runners.faust_state import PartitionStates
+from tests.kafka_broker import TansuBroker
+from tests.support.faust_worker import (
+    OUTCOME_TOPICS,
+    Outcome,
+    ResolvedProgress,
+    TopicReader,
+    agency_records,
+    clustering,
+    copy_to_kafka,
+    embedded_outcome,
+    first_occurrences,
+    kafka_outcome,
+    kill,
+    publish_county_embedded,
+    start_worker,
+    stop,
+)
+
+PERSONS = 1500
+BATCH = 50          # small batches: many batch boundaries for the kills to fall around
+
+
+class Published:
+    def __init__(self, rows: list[tuple[str, bytes | None, bytes]], reference: Outcome) -> None:
+        self.rows = rows
+        self.reference = reference     # the embedded runner on the connectors' order
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> Published:
+    base = tmp_path_factory.mktemp("faust-county")
+    rows = agency_records(publish_county_embedded(base, PERSONS, seed=9))
+    return Published(rows, embedded_outcome([value for _, _, value in rows], base / "reference"))
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    """A broker of the test's own: the topic names are fixed, so runs must not share one."""
+    with TansuBroker(log_path=tmp_path / "tansu.log") as tansu:
+        yield tansu
+
+
+def worker_run(published: Published, broker: TansuBroker, work: Path) -> tuple[Outcome, list[bytes], int]:
+    """Publish, run one worker until every event is resolved, stop it. Returns the outcome,
+    the order the pipeline saw, and the number of records in justlink.pipeline.in."""
+    copy_to_kafka(published.rows, broker.bootstrap)
+    child = start_worker(broker.bootstrap, work, work / "worker.log", batch_size=BATCH)
+    progress = ResolvedProgress(TopicReader(broker.bootstrap, [RESOLVED_TOPIC]))
+    try:
+        progress.wait_for(len(published.rows), timeout_s=90, child=child)
+    finally:
+        stop(child)
+        progress.reader.close()
+    return read_back(broker)
+
+
+def read_back(broker: TansuBroker) -> tuple[Outcome, list[bytes], int]:
+    reader = TopicReader(broker.bootstrap, [*OUTCOME_TOPICS, PIPELINE_IN_TOPIC])
+    try:
+        outcome = kafka_outcome(reader)
+        forwarded = reader.values(PIPELINE_IN_TOPIC)
+        return outcome, first_occurrences(forwarded), len(forwarded)
+    finally:
+        reader.close()
+
+
+def assert_same_as_embedded(got: Outcome, order: list[bytes], published: Published, work: Path) -> None:
+    assert sorted(order) == sorted(value for _, _, value in published.rows), "every agency event, once"
+    same_order = embedded_outcome(order, work)
+    assert got.persons == same_order.persons
+    assert got.threads == same_order.threads
+    assert got.decision_ids == same_order.decision_ids
+    assert got.conflicting == 0, "a decision published twice must be the same bytes"
+    assert clustering(got.persons) == clustering(published.reference.persons)
+    print(f"thread clusters differing from the connectors' order: {threads_differing(got, published.reference)}")
+
+
+def threads_differing(got: Outcome, other: Outcome) -> int:
+    return len(clustering(got.threads) ^ clustering(other.threads))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(published: Published, tmp_path_factory) -> tuple[Outcome, list[bytes], int]:
+    work = tmp_path_factory.mktemp("faust-uninterrupted")
+    with TansuBroker(log_path=work / "tansu.log") as tansu:
+        started = time.perf_counter()
+        result = worker_run(published, tansu, work)
+        print(f"uninterrupted faust run: {len(published.rows)} events in {time.perf_counter() - started:.1f} s "
+              "(worker start included)")
+    return result
+
+
+def test_write_sets_recover_the_state_of_whole_batches(published: Published):
+    """Broker-free: the state rebuilt from a partition's write-sets is the state after the
+    last batch; a batch redone on it publishes the same bytes; applied records and second
+    copies of an event are skipped."""
+    records = list(enumerate(value for _, _, value in published.rows[:300]))
+    live = BatchHandler(PartitionStates(), default_pipeline)
+    write_sets, results = [], []
+    for start in range(0, 300, 100):
+        result = live.handle(0, records[start:start + 100])
+        write_sets.append(result.write_set)
+        results.append(result)
+    assert [r.events for r in results] == [100, 100, 100]
+
+    recovered = PartitionStates()
+    for write_set in write_sets[:2]:
+        recovered.get(0).apply_write_set(write_set)
+    again = BatchHandler(recovered, default_pipeline)
+    redone = again.handle(0, records[100:300])      # crash before batch 3's write-set; older commit
+    assert redone.skipped == 100 and redone.events == 100
+    assert redone.rows == results[2].rows, "a redone batch publishes exactly what it published before"
+    assert recovered.get(0).tables == live.states.get(0).tables
+
+    duplicate = again.handle(0, [(300, records[5][1])])   # the repartition agent forwarded it twice
+    assert duplicate.skipped == 1 and duplicate.rows == [] and recovered.get(0).next_offset == 301
+
+
+@pytest.mark.kafka
+def test_faust_worker_gives_the_embedded_runners_persons_and_threads(published: Published, uninterrupted,
+                                                                    tmp_path: Path):
+    got, order, forwarded = uninterrupted
+    assert len(published.rows) > 1000
+    assert forwarded == len(published.rows)
+    assert got.duplicates == 0
+    assert len(set(got.persons.values())) > 300 and len(set(got.threads.values())) > 100
+    assert_same_as_embedded(got, order, published, tmp_path / "embedded")
+
+
+@pytest.mark.kafka
+def test_sigkill_mid_stream_gives_the_uninterrupted_result(published: Published, uninterrupted,
+                                                           broker: TansuBroker, tmp_path: Path):
+    copy_to_kafka(published.rows, broker.bootstrap)
+    total = len(published.rows)
+    rng = random.Random(7)
+    progress = ResolvedProgress(TopicReader(broker.bootstrap, [RESOLVED_TOPIC]))
+    kills, resolved_at_kill = 0, []
+    try:
+        while kills < 3:
+            before = progress.update()
+            child = start_worker(broker.bootstrap, tmp_path, tmp_path / "worker.log", batch_size=BATCH)
+            try:
+                progress.wait_for(min(total, before + 60), timeout_s=60, child=child)
+                time.sleep(rng.uniform(0.0, 0.6))
+            finally:
+                kill(child)
+            done = progress.update()
+            if done >= total:
+                break
+            kills += 1
+            resolved_at_kill.append(done)
+        child = start_worker(broker.bootstrap, tmp_path, tmp_path / "worker.log", batch_size=BATCH)
+        try:
+            progress.wait_for(total, timeout_s=90, child=child)
+        finally:
+            stop(child)
+    finally:
+        progress.reader.close()
+    assert kills >= 3, f"the worker must be interrupted mid-stream (resolved at the kills: {resolved_at_kill})"
+
+    got, order, forwarded = read_back(broker)
+    print(f"kills at {resolved_at_kill} of {total} resolved; {forwarded - total} records forwarded twice, "
+          f"{got.duplicates} decisions published twice")
+    assert_same_as_embedded(got, order, published, tmp_path / "embedded")
+    expected = uninterrupted[0]
+    assert clustering(got.persons) == clustering(expected.persons)
+    if order == uninterrupted[1]:
+        assert got.persons == expected.persons and got.threads == expected.threads
