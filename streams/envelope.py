@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.sdk.mapping import event_id_for
+from schemas.ids import event_id_for
 
 HUB_AGENCY = "hub"
 

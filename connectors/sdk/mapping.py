@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -20,8 +19,8 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.sdk.errors import RecordError
+from schemas.ids import event_id_for  # noqa: F401 - part of the SDK surface
 
-EVENT_ID_NAMESPACE = uuid.UUID("8d0b5a4e-4a51-4d69-9a38-6c1b7f0e2a11")
 CHINA_TZ = timezone(timedelta(hours=8))
 
 
@@ -37,11 +36,6 @@ class MappedEvent:
     version: int = 1
     related: list[dict[str, str]] = field(default_factory=list)
     restriction: dict[str, Any] | None = None
-
-
-def event_id_for(agency: str, record_key: str, version: int) -> str:
-    """Same agency + record key + version -> same id, on every run and machine."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{agency}\x1f{record_key}\x1f{version}"))
 
 
 def text(row: Mapping[str, str], column: str, *, required: bool = False) -> str | None:
