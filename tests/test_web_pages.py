@@ -24,7 +24,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from hub.api.app import create_app
-from tests.test_api_support import MEDIATION_CASE, County, build_county, party_of
+from tests.test_api_support import MEDIATION_CASE, County, build_county, headers, party_of
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -163,6 +163,11 @@ def test_mediator_page_says_why_a_stranger_is_refused(county: County, server: st
 
 
 def test_dpo_page_report_filters_and_csv(county: County, server: str, browser: WebDriver, tmp_path: Path) -> None:
+    import httpx
+
+    looked = httpx.get(f"{server}/api/v1/persons/{county.parties[0]}/history",
+                       headers=headers(county.tokens["mediator.demo"]), timeout=30)
+    assert looked.status_code == 200  # an access for the DPO to see
     browser.get(server + "/dpo")
     sign_in(browser, county.tokens["mediator.demo"])  # not a DPO
     assert "没有该角色" in wait(browser, lambda d: d.find_element(By.ID, "sign-in-error").text)
@@ -175,8 +180,7 @@ def test_dpo_page_report_filters_and_csv(county: County, server: str, browser: W
     subjects = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#section-table tbody button.link"))
     assert county.parties[0] in [s.text for s in subjects]
     next(s for s in subjects if s.text == county.parties[0]).click()  # who looked at this person
-    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#filter-form input[name=subject]")
-         .get_attribute("value") == county.parties[0])
+    wait(browser, lambda d: d.find_element(By.ID, "tiles").get_attribute("data-subject") == county.parties[0])
     browser.find_element(By.ID, "tab-accesses").click()
     rows = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#section-table tbody tr"))
     assert rows and all(county.parties[0] in r.text for r in rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from hub.wiring import Hub
 
 log = logging.getLogger("justlink.api")
-FEED_GROUP = "justlink.api.directories"  # never committed: every process replays from the start
+FEED_GROUP = "justlink.api.directories"  # + a per-process suffix; never committed: every process replays
 FEED_TOPICS = (RESOLVED_TOPIC, IDENTITY_TOPIC, CONSENT_TOPIC)
 
 
@@ -53,7 +54,9 @@ class DirectoryFeed:
         self._lock = threading.Lock()
         for topic in FEED_TOPICS:
             log.create_topic(topic)
-        self._consumer: Consumer = log.consumer(FEED_GROUP, list(FEED_TOPICS), from_beginning=True)
+        # a group of its own, so that two processes (a server and a CLI) never split the partitions
+        group = f"{FEED_GROUP}.{uuid.uuid4().hex[:12]}"
+        self._consumer: Consumer = log.consumer(group, list(FEED_TOPICS), from_beginning=True)
 
     def drain(self) -> int:
         """Apply whatever arrived since the last call; returns how many records were read."""

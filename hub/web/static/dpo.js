@@ -73,6 +73,7 @@ async function runReport() {
   tiles.append(el("div", { class: "tile", id: "tile-anomalies" }, el("strong", {}, state.report.anomalies.length), "异常"));
   renderTabs();
   renderSection();
+  tiles.dataset.subject = state.report.filters.subject || "";  // which report is on screen
 }
 
 function renderTabs() {
