@@ -114,12 +114,14 @@ class PersonAccess:
         results, refusals = [], []
         for person_id in candidates:
             result = self.check(caller, person_id)
+            if result.status == 401:
+                raise _refusal(result)  # one audited 401 is enough
             if result.status == 200 and result.decision is not None:
                 results.append(self._person_card(person_id, result.decision, kind))
             else:
                 refusals.append(result)
         if not results:
-            raise _refusal(next((r for r in refusals if r.status == 401), refusals[0]))
+            raise _refusal(refusals[0])
         return {"matched_by": kind, "results": results, "problem": problem}
 
     def _blind_index(self, id_number: str | None, phone: str | None, name: str | None,
@@ -165,9 +167,11 @@ class PersonAccess:
         refused = None
         for person_id in sorted(case.parties):
             result = self.check(caller, person_id)
+            if result.status == 401:
+                raise _refusal(result)
             if result.status == 200 and result.decision is not None:
                 parties.append(self._person_card(person_id, result.decision, None))
-            elif refused is None or result.status == 401:
+            elif refused is None:
                 refused = result
         if not parties and refused is not None:
             raise _refusal(refused)
@@ -285,9 +289,10 @@ class PersonAccess:
         allowed_any, refused = False, None
         for person_id in sorted(case.parties):
             result = self.check(caller, person_id)
+            if result.status == 401:
+                raise _refusal(result)
             if result.status != 200 or result.decision is None:
-                if refused is None or result.status == 401:
-                    refused = result
+                refused = refused or result
                 continue
             allowed_any = True
             for alert in self._alerts_of(queries.person_ids_of(self.store, person_id), caller.role, result.decision):
