@@ -29,6 +29,7 @@ def value(i):
 
 log = EmbeddedEventLog(path)
 log.create_topic("events", 4)
+sys.stdout.write("ready\n"); sys.stdout.flush()
 sys.stdin.readline()                # "go": lets a test start several writers together
 i = 0
 while count < 0 or i < count:
@@ -48,6 +49,8 @@ def start_writer(path: Path, name: str, count: int = -1) -> subprocess.Popen[str
 
 
 def go(*writers: subprocess.Popen[str]) -> None:
+    for writer in writers:  # every writer has imported and opened the log before any starts
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
     for writer in writers:
         assert writer.stdin is not None
         writer.stdin.write("go\n")
