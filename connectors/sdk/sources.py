@@ -63,7 +63,11 @@ def detect_encoding(head: bytes) -> str:
         # a multi-byte character cut at the end of the sample is still UTF-8
         if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
             return "utf-8"
-        return "gb18030"
+        # a few bad lines must not turn a UTF-8 export into GB18030 (every line would be garbled):
+        # GB18030 text decoded as UTF-8 is almost all errors, UTF-8 text with a bad line almost none
+        text = head.decode("utf-8", errors="replace")
+        bad = text.count("\ufffd")
+        return "utf-8" if sum(1 for ch in text if ord(ch) > 0x7F) - bad > 4 * bad else "gb18030"
 
 
 class _LineReader:
