@@ -21,7 +21,7 @@ from streams.identity.profile import Profile
 
 _HASH_POSITIONS = 8192  # positions beyond this (CLKs longer than 8192 bits) wrap around
 _EXACT_KINDS = {"id_number": "i", "phone": "p", "agency_person_id": "a", "name_dob": "n"}
-_MINHASH_CACHE_SIZE = 200_000
+_MINHASH_CACHE_SIZE = 50_000
 
 
 class Blocker:

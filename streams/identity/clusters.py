@@ -3,8 +3,9 @@
 Tables (values are plain tuples of str / int / bytes, re-assigned on every change so a faust Table
 records the change in its changelog):
 
-- ``identity.occurrences``  record_key -> (profile digest, person id it was placed in, occurred_ms,
-  links: record keys it was linked through)
+- ``identity.occurrences``  record_key -> packed (profile digest, person id it was placed in,
+  occurred_ms, links: record keys it was linked through) — bytes, see `pack_occurrence`: this is
+  the table with one entry per occurrence, so it is kept small
 - ``identity.persons``      person id -> (first_seen_ms, founding record key, valid ID index or "",
   members, separated: persons an operator split from it, never to be merged again)
 - ``identity.redirects``    retired person id -> the person it was merged into
@@ -40,6 +41,23 @@ class Occurrence(NamedTuple):
     person_id: str
     occurred_ms: int
     links: tuple[str, ...]
+
+
+def pack_occurrence(digest_hex: str, person_id: str, occurred_ms: int, links: tuple[str, ...]) -> bytes:
+    person = person_id.encode()
+    return (bytes.fromhex(digest_hex) + occurred_ms.to_bytes(8, "big", signed=True) + bytes((len(person),))
+            + person + "\x1f".join(links).encode())
+
+
+def unpack_occurrence(raw: bytes) -> Occurrence:
+    n = raw[20]
+    rest = raw[21 + n :]
+    return Occurrence(raw[:12].hex(), raw[21 : 21 + n].decode(), int.from_bytes(raw[12:20], "big", signed=True),
+                      tuple(rest.decode().split("\x1f")) if rest else ())
+
+
+def occurrence_person(raw: bytes) -> str:
+    return raw[21 : 21 + raw[20]].decode()
 
 
 class Person(NamedTuple):
@@ -87,14 +105,18 @@ class Tables:
 
     def person_of_record(self, record_key: str, compress: bool = False) -> str | None:
         occ = self.occurrences.get(record_key)
-        return None if occ is None else self.find(occ[1], compress)
+        return None if occ is None else self.find(occurrence_person(occ), compress)
 
     def person(self, person_id: str) -> Person:
         return Person(*self.persons[person_id])
 
     def occurrence(self, record_key: str) -> Occurrence | None:
         occ = self.occurrences.get(record_key)
-        return None if occ is None else Occurrence(*occ)
+        return None if occ is None else unpack_occurrence(occ)
+
+    def set_occurrence(self, record_key: str, digest_hex: str, person_id: str, occurred_ms: int,
+                       links: tuple[str, ...]) -> None:
+        self.occurrences[record_key] = pack_occurrence(digest_hex, person_id, occurred_ms, links)
 
     # -- changes ---------------------------------------------------------------------------------
 

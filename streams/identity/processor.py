@@ -21,13 +21,13 @@ from typing import Any
 
 from streams.identity import events
 from streams.identity.blocking import Blocker
-from streams.identity.clusters import Tables, survivor_order
+from streams.identity.clusters import Tables, occurrence_person, survivor_order
 from streams.identity.compare import CONFLICT, Explanation, Scorer
 from streams.identity.config import MatchConfig, load_config
 from streams.identity.profile import Profile, from_protection, pack, profile_digest, unpack
 from streams.processor import AGENCY_TOPICS, Event, Output, State
 
-_PROFILE_CACHE_SIZE = 300_000
+_PROFILE_CACHE_SIZE = 30_000
 _STRONG = ("id_number", "agency_person_id")
 
 
@@ -153,7 +153,7 @@ class IdentityProcessor:
             rep = stored[1]
             person = tables.person_of_record(rep, compress=True)
             assert person is not None
-            tables.occurrences[record_key] = (digest_hex, person, occurred_ms, (rep,))
+            tables.set_occurrence(record_key, digest_hex, person, occurred_ms, (rep,))
             tables.add_member(person, record_key, valid_id)
             score, evidence = self.scorer.self_evidence(profile, tf_weight)
             outputs.append(events.person_linked(record_key, person, subject_key, agency, "exact",
@@ -186,7 +186,7 @@ class IdentityProcessor:
         if merges:
             tables.merges[record_key] = tuple(merges)
         links = tuple(rep for _, _, rep in chosen)
-        tables.occurrences[record_key] = (digest_hex, survivor, occurred_ms, links)
+        tables.set_occurrence(record_key, digest_hex, survivor, occurred_ms, links)
         tables.add_member(survivor, record_key, valid_id)
         _, top_score, top_rep = chosen[0]
         explanation = self.scorer.explain(profile, self._stored_profile(tables, top_rep), tf_weight)
@@ -214,7 +214,7 @@ class IdentityProcessor:
             occ = occurrences.get(rep)
             if occ is None:
                 continue  # its only occurrence was removed
-            person = tables.find(occ[1], compress=True)
+            person = tables.find(occurrence_person(occ), compress=True)
             value = score(profile, self._profile(tables, digest_hex), tf_weight)
             current = best.get(person)
             if current is None or value > current[0]:
@@ -254,7 +254,7 @@ class IdentityProcessor:
                       agency: str, env: Mapping[str, Any], outputs: list[Output], tf_weight: float | None
                       ) -> str:
         person = events.new_person_id(record_key)
-        tables.occurrences[record_key] = (digest_hex, person, occurred_ms, ())
+        tables.set_occurrence(record_key, digest_hex, person, occurred_ms, ())
         tables.new_person(person, record_key, occurred_ms, valid_id)
         possible = max(((s, rep) for s, rep in best.values() if s != CONFLICT), default=None)
         if possible is not None and possible[0] >= self.config.possible_threshold:
@@ -332,7 +332,7 @@ class IdentityProcessor:
         for key in keys:
             occ = tables.occurrence(key)
             assert occ is not None
-            tables.occurrences[key] = (occ.digest, new_id, occ.occurred_ms, occ.links)
+            tables.set_occurrence(key, occ.digest, new_id, occ.occurred_ms, occ.links)
         tables.persons[new_id] = (first_seen, keys[0], self._valid_id_of(tables, keys), tuple(keys), (root,))
         tables.persons[root] = (person.first_seen_ms, person.founding_key, self._valid_id_of(tables, remaining),
                                 remaining, person.separated + (new_id,))
