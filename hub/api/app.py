@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -68,6 +69,13 @@ def create_app(services: ApiServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
             metrics.denied(exc.status, exc.reason)
         headers = {"WWW-Authenticate": 'Bearer realm="justlink"'} if exc.status == 401 else None
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422 without the `input` it would echo: a search body holds an ID number or a name."""
+        detail = [{"type": e.get("type", ""), "loc": list(e.get("loc", ())), "msg": e.get("msg", "")}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
