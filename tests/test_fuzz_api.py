@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from consent.audit import read_trail
 from hub.api.app import create_app
 from tests.test_api_support import MEDIATION_CASE, County, build_county, party_of
 
@@ -142,3 +143,7 @@ def test_fuzzed_requests_get_an_answer_never_a_server_error(county: County, clie
     print(f"\nAPI fuzz: {sent} requests, statuses {dict(sorted(ERROR_COUNT.items()))}")
     assert sent >= int(2000 * FUZZ_FACTOR)
     assert {200, 401, 403, 422} <= ERROR_COUNT.keys(), "the fuzzer must reach the gate's answers and the models'"
+    records, _ = read_trail(county.hub.log)
+    assert len(records) > 500, "the fuzzed requests were audited"
+    assert not [v for v in planted.values() if v.encode() in b"\n".join(records)], \
+        "a fuzzed request put a planted identifier on the audit trail"

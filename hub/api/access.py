@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ MASK_NEEDS_CONSENT = "needs_consent"  # the rule grants it with the subject's co
 MASK_NOT_FOR_PURPOSE = "not_for_purpose"  # the role's rule for this purpose never grants it
 MASK_ERASED = "erased"  # the subject's key was destroyed (erasure)
 NO_MATCH_REASON = "no_subject"  # a search that matched nobody: the case was checked, no subject to bind
+PERSON_ID = re.compile(r"P[0-9a-f]{16}")  # streams.identity.events.new_person_id
 
 
 class AccessRefused(Exception):
@@ -98,6 +100,13 @@ class PersonAccess:
                 "offices": list(user.offices),
                 "roles": [{"role": role, "description": policy.roles.get(role, ""),
                            "purposes": sorted(p for (r, p) in policy.rules if r == role)} for role in user.roles]}
+
+    def _resolve(self, person_id: str) -> list[str]:
+        """The person's ids (live first). A path that is no person id is refused before the gate: it may
+        hold anything — a name, an ID number — and the gate would audit it as the subject."""
+        if not PERSON_ID.fullmatch(person_id):
+            raise AccessRefused(422, "malformed_person_id")
+        return queries.resolve_person(self.store, person_id)
 
     # -- find --------------------------------------------------------------------------------------
     def find(self, caller: Caller, *, id_number: str | None = None, phone: str | None = None,
@@ -181,7 +190,7 @@ class PersonAccess:
     # -- history -------------------------------------------------------------------------------------
     def history(self, caller: Caller, person_id: str, flt: queries.HistoryFilter | None = None) -> dict[str, Any]:
         flt = flt or queries.HistoryFilter()
-        ids = queries.resolve_person(self.store, person_id)
+        ids = self._resolve(person_id)
         live = ids[0]
         decision = self._allowed(caller, live)
         rows, total = queries.history_rows(self.store, ids, decision.event_types, flt)
@@ -234,7 +243,7 @@ class PersonAccess:
     def disputes(self, caller: Caller, person_id: str) -> dict[str, Any]:
         """The threads the person is in, each with its stages across agencies (events of the types the
         caller may see, restricted ones left out)."""
-        ids = queries.resolve_person(self.store, person_id)
+        ids = self._resolve(person_id)
         live = ids[0]
         decision = self._allowed(caller, live)
         stored = queries.person_dispute_ids(self.store, ids, decision.event_types)
@@ -268,7 +277,7 @@ class PersonAccess:
     # -- alerts ------------------------------------------------------------------------------------------
     def alerts(self, caller: Caller, person_id: str) -> dict[str, Any]:
         """The person's alerts addressed to the caller's role (red / yellow / blue)."""
-        ids = queries.resolve_person(self.store, person_id)
+        ids = self._resolve(person_id)
         live = ids[0]
         decision = self._allowed(caller, live)
         return {"person_id": live, "alerts": self._alerts_of(ids, caller.role, decision), "access": _access(decision)}
@@ -308,6 +317,8 @@ def audit_report_for(access: PersonAccess, caller: Caller, *, since: datetime | 
     """The DPO's report; the DPO's own look at the trail (and at whom) is audited like any access."""
     from hub.api import dpo
 
+    if subject and not PERSON_ID.fullmatch(subject):
+        raise AccessRefused(422, "malformed_person_id")  # not audited as a subject: it may be a name
     access._allowed(caller, subject or None)
     rows = dpo.select(dpo.audit_rows(access.services.audit_records()), since=since, until=until, user=user,
                       subject=subject, purpose=purpose)
