@@ -10,7 +10,8 @@ records the change in its changelog):
   members, separated: persons an operator split from it, never to be merged again)
 - ``identity.redirects``    retired person id -> the person it was merged into
 - ``identity.profiles``     digest -> (packed profile, representative record key)
-- ``identity.blocks``       block key -> digests of the distinct profiles in the block
+- ``identity.blocks``       block key -> digests of the distinct profiles in the block (a bare digest
+  string when there is one, a tuple of them otherwise)
 - ``identity.possible``     record key -> (record key of the possible match, score)
 - ``identity.merges``       record key -> the PersonsMerged records it caused (re-emitted on replay)
 - ``identity.splits``       split event id -> the PersonSplit record (an operator's repeat is a no-op)

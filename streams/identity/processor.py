@@ -203,8 +203,14 @@ class IdentityProcessor:
         limit = self.config.blocking.max_candidates
         candidates: dict[str, None] = {}
         for key in self.blocker.keys(profile):
-            for digest_hex in blocks.get(key, ()):
-                candidates[digest_hex] = None
+            members = blocks.get(key)
+            if members is None:
+                continue
+            if type(members) is str:  # a block of one profile is held as the bare digest (memory)
+                candidates[members] = None
+            else:
+                for digest_hex in members:
+                    candidates[digest_hex] = None
             if len(candidates) >= limit:
                 break
         best: dict[str, tuple[float, str]] = {}
@@ -227,7 +233,10 @@ class IdentityProcessor:
         for key in self.blocker.keys(profile):
             members = blocks.get(key)
             if members is None:
-                blocks[key] = (digest_hex,)
+                blocks[key] = digest_hex
+            elif type(members) is str:
+                if members != digest_hex:
+                    blocks[key] = (members, digest_hex)
             elif len(members) < cap and digest_hex not in members:
                 blocks[key] = members + (digest_hex,)
 
