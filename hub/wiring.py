@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"setting 'data_dir': cannot use {settings.data_dir} as the data directory: "
+                                       f"{exc.strerror or exc}") from None
 
     @cached_property
     def log(self) -> EventLog:

@@ -8,6 +8,7 @@ which audits it: an unknown or expired token is 401, a wrong role, purpose or ca
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -26,7 +27,9 @@ from hub.api.metrics import ApiMetrics
 from hub.api.queries import HistoryFilter
 from hub.api.security import BodyLimit, SecurityHeaders
 from hub.api.services import ApiServices
+from hub.viewstore import ViewStoreUnavailable
 
+log = logging.getLogger("justlink.api")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 MAX_BODY_BYTES = 16 * 1024
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -69,6 +72,13 @@ def create_app(services: ApiServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
             metrics.denied(exc.status, exc.reason)
         headers = {"WWW-Authenticate": 'Bearer realm="justlink"'} if exc.status == 401 else None
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(ViewStoreUnavailable)
+    async def store_down(_: Request, exc: ViewStoreUnavailable) -> JSONResponse:
+        """The views cannot be reached: 503 with a code (the message names the store, for the log only)."""
+        log.warning("view store unavailable: %s", exc)
+        return JSONResponse({"error": {"status": 503, "reason": "view_store_unavailable", "rule": "",
+                                       "audit_seq": None}}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

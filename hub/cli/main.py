@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 import click
 
@@ -44,6 +45,22 @@ class LazyGroup(click.Group):
                 raise
             return getattr(module, attr)
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        """An event log or view store that cannot be used is an error message naming it, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if _operational(exc):
+                raise click.ClickException(str(exc)) from None
+            raise
+
+
+def _operational(exc: Exception) -> bool:
+    from hub.eventlog.base import EventLogError
+
+    store = sys.modules.get("hub.viewstore.store")  # not imported: the error cannot be one of its
+    return isinstance(exc, (EventLogError, *((store.ViewStoreError,) if store else ())))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

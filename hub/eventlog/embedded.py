@@ -122,6 +122,12 @@ def decode_headers(blob: bytes | None) -> Headers:
     return tuple(headers)
 
 
+def damaged(path: Path, who: str, exc: sqlite3.DatabaseError) -> EventLogError:
+    """A read that SQLite refused (a damaged file, most often): name the file, never a bare sqlite error."""
+    return EventLogError(f"cannot read the embedded event log {path} ({who}): {exc}; the file may be damaged: "
+                         "see 'Recovery' in README.md")
+
+
 class EmbeddedEventLog(EventLog):
     """The event log in one SQLite file at `path` (created when missing)."""
 
@@ -236,9 +242,12 @@ class EmbeddedEventLog(EventLog):
                  from_beginning: bool = True) -> EmbeddedConsumer:
         if isinstance(topics, str):
             topics = [topics]
-        with self._lock:
-            resolved = {topic: self._topic(topic) for topic in topics}
-        return EmbeddedConsumer(self, group, resolved, from_beginning=from_beginning)
+        try:
+            with self._lock:
+                resolved = {topic: self._topic(topic) for topic in topics}
+            return EmbeddedConsumer(self, group, resolved, from_beginning=from_beginning)
+        except sqlite3.DatabaseError as exc:
+            raise damaged(self._path, f"group {group!r}", exc) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -389,7 +398,10 @@ class EmbeddedConsumer(Consumer):
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         deadline = time.monotonic() + timeout_s
         while True:
-            records = self._fetch(max_records)
+            try:
+                records = self._fetch(max_records)
+            except sqlite3.DatabaseError as exc:
+                raise damaged(self._log.path, f"group {self._group!r}", exc) from exc
             remaining = deadline - time.monotonic()
             if records or remaining <= 0:
                 return records
