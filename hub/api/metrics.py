@@ -3,7 +3,7 @@ in one process, as in the tests). Labels carry route templates and reason codes 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -26,4 +26,6 @@ class ApiMetrics:
         self.denials.labels(str(status), reason).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The API's metrics, then the process's (connectors, stream stages, process): the embedded server
+        runs the processors and the projector in this process (streams.runners.metrics)."""
+        return generate_latest(self.registry) + generate_latest(REGISTRY)

@@ -31,6 +31,7 @@ from hub.eventlog.base import Record, TopicPartition
 from hub.eventlog.embedded import EmbeddedEventLog
 from schemas.wire import AvroCodec, default_codec
 from streams.processor import DictState, Event, Output
+from streams.runners import metrics
 
 log = logging.getLogger("justlink.runner")
 DEAD_LETTER_TOPIC = "justlink.processors.deadletter"
@@ -107,23 +108,29 @@ class EmbeddedRunner:
         self._restore(consumer)
         positions: dict[TopicPartition, int] = {tp: consumer.position(tp) for tp in consumer.assignment()}
         last_snapshot = last_tick = time.monotonic()
+        lag = metrics.LagTracker(self.log, metrics.PROCESSORS, self.input_topics)
         try:
             while not (stop and stop.is_set()):
                 batch = consumer.poll(self.batch_size, timeout_s=idle_timeout_s)
                 if not batch:
+                    lag.update(positions, force=until_idle)
                     if until_idle:
                         break
                     if self.tick is not None and time.monotonic() - last_tick >= self.tick_every_s:
                         last_tick = time.monotonic()
                         self._publish_tick(positions, stats)
                     continue
+                batch_started = time.perf_counter()
                 outputs, dead = self._process(batch, stats)
                 for record in batch:
                     positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
                 rows = [(o.topic, o.key.encode(), self.codec.encode(o.event_type, o.record)) for o in outputs]
-                rows += [(DEAD_LETTER_TOPIC, None, d) for d in dead]
+                rows += [(DEAD_LETTER_TOPIC, None, d) for _, d in dead]
                 self.log.append_and_commit(rows, self.group, dict(positions))
                 stats.outputs += len(outputs)
+                metrics.batch_done(metrics.PROCESSORS, batch, [topic for topic, _, _ in rows],
+                                   time.perf_counter() - batch_started, [topic for topic, _ in dead])
+                lag.update(positions)
                 if on_batch is not None:
                     on_batch(outputs)
                 if time.monotonic() - last_snapshot >= self.snapshot_every_s:
@@ -144,9 +151,10 @@ class EmbeddedRunner:
             self.log.append_and_commit(rows, self.group, dict(positions))
             stats.outputs += len(outputs)
 
-    def _process(self, batch: list[Record], stats: RunStats) -> tuple[list[Output], list[bytes]]:
+    def _process(self, batch: list[Record], stats: RunStats) -> tuple[list[Output], list[tuple[str, bytes]]]:
+        """Outputs, and the dead letters as (input topic, letter)."""
         outputs: list[Output] = []
-        dead: list[bytes] = []
+        dead: list[tuple[str, bytes]] = []
         for record in batch:
             tp = TopicPartition(record.topic, record.partition)
             suppress = record.offset < self._suppress_below.get(tp, -1)
@@ -159,7 +167,7 @@ class EmbeddedRunner:
                 log.warning("event dead-lettered", extra={"topic": record.topic, "offset": record.offset,
                                                           "error": type(exc).__name__})
                 if not suppress:
-                    dead.append(_dead_letter(record, exc))
+                    dead.append((record.topic, _dead_letter(record, exc)))
                     stats.dead_lettered += 1
                 continue
             stats.events += 1

@@ -59,6 +59,7 @@ class ViewProjector:
         self.person_aliases: dict[str, set[str]] = defaultdict(set)
         self.dispute_redirect: dict[str, str] = {}
         self.alerts: dict[str, dict[str, Any]] = {}
+        self.last_written: dict[str, int] = {}  # rows per table of the last apply (for metrics)
         self._load()
 
     def _load(self) -> None:
@@ -92,9 +93,11 @@ class ViewProjector:
         for value in audit:
             rows["audit_log"].append(self._audit_row(value))
         written = 0
+        self.last_written = {}
         for table, table_rows in rows.items():
             if table_rows:
-                written += self.store.insert(table, table_rows, COLUMNS[table])
+                self.last_written[table] = self.store.insert(table, table_rows, COLUMNS[table])
+                written += self.last_written[table]
         return written
 
     # -- handlers --------------------------------------------------------------------------------

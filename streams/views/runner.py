@@ -8,7 +8,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from hub.eventlog.base import EventLog
+from hub.eventlog.base import EventLog, TopicPartition
+from streams.runners import metrics
 from streams.views.projector import VIEW_TOPICS, ViewProjector
 
 VIEWS_GROUP = "justlink-views"
@@ -29,16 +30,25 @@ def run_projector(log: EventLog, projector: ViewProjector, *, group: str = VIEWS
     stats = ProjectionStats()
     started = time.perf_counter()
     consumer = log.consumer(group, list(VIEW_TOPICS))
+    lag = metrics.LagTracker(log, metrics.VIEWS, VIEW_TOPICS)
+    positions: dict[TopicPartition, int] = dict(consumer.committed())
     try:
         while not (stop and stop.is_set()):
             batch = consumer.poll(batch_size, timeout_s=idle_timeout_s)
             if not batch:
+                lag.update(positions, force=until_idle)
                 if until_idle:
                     break
                 continue
+            batch_started = time.perf_counter()
             stats.rows += projector.apply_records(batch)
             stats.records += len(batch)
             consumer.commit()
+            for record in batch:
+                positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
+            metrics.batch_done(metrics.VIEWS, batch, (), time.perf_counter() - batch_started)
+            metrics.rows_written(metrics.VIEWS, projector.last_written)
+            lag.update(positions)
     finally:
         consumer.close()
     stats.seconds = time.perf_counter() - started
