@@ -98,7 +98,7 @@ def _fill(store: Any, pool: list[dict[str, Any]], persons: int, rng: random.Rand
     written, batch = 0, {c: [] for c in TIMELINE_COLUMNS}
     step = max(1, len(pool) // 9)
     for i in range(persons):
-        person = f"P{i:09d}"
+        person = f"P{i:016x}"
         start = rng.randrange(len(pool))
         for j in range(rng.randint(1, 9)):
             e = pool[(start + j * step) % len(pool)]  # distinct events within one person
@@ -145,7 +145,7 @@ def run(quick: bool, *, samples: int | None = None) -> list[dict[str, Any]]:
         with UserRegistry.open(data_dir) as users:
             users.create_user("m1", roles=["mediator"], organisation="justice:bench", offices=["bench"])
             token = users.issue_token("m1").token
-        chosen = [f"P{rng.randrange(persons):09d}" for _ in range(samples)]
+        chosen = [f"P{rng.randrange(persons):016x}" for _ in range(samples)]
         for n, person in enumerate(chosen):
             services.cases.apply_event("MediationCaseOpened", {
                 "mediation_case_number": f"M{n}", "person_ids": [person],
