@@ -24,12 +24,15 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(PY) -m pytest -q
 
-## Headless Chromium + chromedriver for the browser tests (Debian packages).
+## Headless Chromium + chromedriver for the browser tests, and a CJK font for readable
+## screenshots (Debian packages).
 browser:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
-	  echo "installing chromium + chromium-driver (Debian packages)"; \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+	    || ! fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy"; then \
+	  echo "installing chromium, chromium-driver, fonts-wqy-microhei (Debian packages)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    chromium chromium-driver fonts-wqy-microhei >/dev/null; \
 	fi
 
 bench: $(STAMP)
