@@ -326,3 +326,27 @@ def test_openapi_documents_the_endpoints(client: TestClient) -> None:
     assert {"/api/v1/persons/search", "/api/v1/persons/{person_id}/history", "/api/v1/persons/{person_id}/disputes",
             "/api/v1/persons/{person_id}/alerts", "/api/v1/audit/report"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_cli_talks_to_a_running_server_and_gets_the_same_answers(county: County, client: TestClient,
+                                                                 tmp_path) -> None:
+    from hub.api.access import AccessRefused, Caller, PersonAccess
+    from hub.api.remote import RemotePersonAccess, advertise, running_server, withdraw
+
+    assert running_server(tmp_path) is None
+    advertise(tmp_path, "http://testserver")
+    assert running_server(tmp_path) == "http://testserver"      # this process is alive
+    withdraw(tmp_path)
+    assert running_server(tmp_path) is None
+
+    remote = RemotePersonAccess("http://testserver")
+    remote.http = client   # the app in-process instead of a socket
+    caller = Caller(county.tokens["mediator.demo"], "mediator", "dispute_mediation", MEDIATION_CASE)
+    person = county.parties[0]
+    over_http = remote.history(caller, person)
+    local = PersonAccess(county.services).history(caller, person)
+    assert [e["event_id"] for e in over_http["entries"]] == [e["event_id"] for e in local["entries"]]
+    assert remote.disputes(caller, person)["disputes"]
+    with pytest.raises(AccessRefused) as refused:
+        remote.history(Caller("not-a-token", "mediator", "dispute_mediation", MEDIATION_CASE), person)
+    assert refused.value.status == 401 and refused.value.audit_seq is not None

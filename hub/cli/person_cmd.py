@@ -27,8 +27,19 @@ def open_services(settings: Settings) -> Any:
 
 @contextmanager
 def person_access(settings: Settings) -> Iterator[Any]:
+    """Through the running server when one serves this data dir (one process may hold the
+    views, one writer the audit chain); else by opening the hub here."""
     from hub.api.access import PersonAccess
+    from hub.api.remote import RemotePersonAccess, running_server
 
+    url = running_server(settings.data_dir)
+    if url is not None:
+        remote = RemotePersonAccess(url)
+        try:
+            yield remote
+        finally:
+            remote.close()
+        return
     services = open_services(settings)
     try:
         yield PersonAccess(services)

@@ -10,14 +10,17 @@ def serve_hub(hub, host: str, port: int) -> None:
     import uvicorn
 
     from hub.api.app import create_app
+    from hub.api.remote import advertise, withdraw
     from hub.api.services import ApiServices
 
     services = ApiServices.for_embedded(hub)
     app = create_app(services)
     hub.start_background()
+    advertise(hub.settings.data_dir, f"http://{host}:{port}")  # CLI commands go through this server
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
+        withdraw(hub.settings.data_dir)
         hub.stop_background()
         services.close()
 
