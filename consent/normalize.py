@@ -24,6 +24,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import opencc
 
@@ -36,7 +37,20 @@ _NON_DIGITS = re.compile(r"\D+")
 _DOTS = re.compile("[\u00b7\u2022\u30fb\u2027\u2219\u22c5\uff65\u0387\u16eb\ufe52\uff0e]")
 _DATE_PARTS = re.compile(r"^(\d{4})\D{0,2}?(\d{1,2})\D{0,2}?(\d{1,2})\D?$")
 
-_t2s = opencc.OpenCC("t2s")
+def _t2s_table() -> dict[int, str]:
+    """Traditional -> simplified, character by character, from OpenCC's own dictionary.
+    Names and addresses are not running text, so OpenCC's phrase rules add nothing here,
+    and str.translate is ~100x faster than OpenCC's converter."""
+    path = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
+    table: dict[int, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        source, _, targets = line.partition("\t")
+        if len(source) == 1 and targets:
+            table[ord(source)] = targets.split(" ")[0]
+    return table
+
+
+_T2S = _t2s_table()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +114,7 @@ def normalize_name(raw: str) -> str:
     """Canonical name: NFKC, case-folded, no whitespace, simplified Chinese, one middle dot."""
     text = _WHITESPACE.sub("", unicodedata.normalize("NFKC", raw).casefold())
     text = _DOTS.sub("·", text)
-    return _t2s.convert(text) if not text.isascii() else text
+    return text.translate(_T2S) if not text.isascii() else text
 
 
 @lru_cache(maxsize=131072)
