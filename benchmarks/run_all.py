@@ -69,7 +69,78 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "/").replace("\n", " ")
 
 
+def _find(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
+    for row in rows:
+        if all(str(row.get(k, "")).startswith(str(v)) for k, v in match.items()):
+            return row
+    return {}
+
+
+def headlines(name: str, rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(measure, value, target) rows for the summary table; [] when the rows are not recognised."""
+    try:
+        if name == "eventlog":
+            r = _find(rows, backend="embedded", record="avro")
+            return [("embedded log append / consume, ~600 B records",
+                     f"{r['append_rec_s']:,.0f} / {r['consume_rec_s']:,.0f} rec/s", "—")]
+        if name == "protection":
+            r = _find(rows, case="protect_many")
+            n = _find(rows, case="protect (new people")
+            return [("protection, known subjects (5 fields, 4 blind indexes, 2 CLKs)",
+                     f"{r['per_s']:,.0f} rec/s", "≥ 60,000 rec/s"),
+                    ("protection, new subjects (new data key each)", f"{n['per_s']:,.0f} rec/s", "—")]
+        if name == "connectors":
+            r = _find(rows, agency="all")
+            return [("connectors, CSV -> embedded log, fresh county", f"{r['events_per_cpu_s']:,.0f} events/s (CPU)",
+                     "≥ 30,000 events/s")]
+        if name == "pipeline":
+            r = _find(rows, stage="embedded runner")
+            h = _find(rows, stage="pipeline.handle")
+            return [("processors on the embedded runner (decode -> identity, disputes, alerts -> encode, commit)",
+                     f"{r['events_per_cpu_s']:,.0f} events/s (CPU)", "≥ 20,000 events/s"),
+                    ("processors alone (pipeline.handle on decoded events)", f"{h['events_per_cpu_s']:,.0f} events/s",
+                     "≥ 20,000 events/s")]
+        if name == "identity":
+            q = _find(rows, bench="identity_quality")
+            m = _find(rows, bench="identity_memory")
+            out = [(f"person resolution F1 ({q['county_persons']:,} persons, no plaintext)",
+                    f"{q['occurrences']['f1']:.3f} (precision {q['occurrences']['precision']:.3f}, "
+                    f"recall {q['occurrences']['recall']:.3f})", "≥ 0.98")]
+            if m:
+                out.append((f"identity state RSS at {m['county_persons']:,} persons", f"{m['peak_rss_mib']:,} MiB",
+                            "≤ 1.5 GB at 1M persons"))
+            return out
+        if name == "disputes":
+            out = [(f"dispute threading F1, {r['input']}" + (" (true person ids)" if "true" in str(r.get("persons"))
+                                                               else " (ids from the identity resolver)"),
+                    f"{float(r['f1']):.4f}", "≥ 0.95") for r in rows]
+            return out
+        if name == "alerts":
+            r = rows[0]
+            return [("alert evaluation alone", f"{r['alerts_events_per_s']:,.0f} events/s",
+                     "keeps the processors' target")]
+        if name == "access":
+            r = _find(rows, case="decide + audit append")
+            return [("access decision + audit append, p99", f"{r['p99_ms']:.2f} ms (CPU {r['cpu_p99_ms']:.2f} ms)",
+                     "≤ 2 ms")]
+        if name == "viewstore":
+            r = _find(rows, bench="point_query", backend="chdb")
+            return [(f"chDB point query by key, {r['rows']:,} rows", f"p50 {r['p50_ms']:.1f} / p99 {r['p99_ms']:.1f} ms",
+                     "—")]
+        if name == "query":
+            r = _find(rows, case="history via API")
+            return [(f"person history via the API ({r['persons']:,} persons, {r['events']:,} rows)",
+                     f"p50 {r['p50_ms']:.1f} / p99 {r['p99_ms']:.1f} ms", "p99 ≤ 20 ms at 1M persons")]
+        if name == "freshness":
+            return [(f"publish -> visible in the timeline at {r['target_rate']:,}/s",
+                     f"p50 {r['p50_s']:.2f} / p99 {r['p99_s']:.2f} s", "p99 ≤ 1 s at 5,000/s") for r in rows]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return []
+    return []
+
+
 def run(names: list[str], quick: bool) -> str:
+    summary: list[tuple[str, str, str]] = []
     parts = [f"Measured by `make bench` ({'quick' if quick else 'full'} mode) on {machine()}, "
              f"{datetime.now(UTC):%Y-%m-%d}, commit {_commit()}. Each section names the command that "
              "reproduces it. Targets are the issues'.\n"]
@@ -88,10 +159,13 @@ def run(names: list[str], quick: bool) -> str:
             parts.append(f"\n### {title}\nfailed: {type(exc).__name__}: {exc}\n")
             continue
         seconds = time.perf_counter() - started
+        summary += headlines(name, rows)
         section = f"\n### {title}\nTarget: {target}. Command: `{command}` ({seconds:.0f} s).\n\n{table(rows)}"
         print(section, flush=True)
         parts.append(section)
-    return "".join(parts)
+    head = "\n| measure | measured | target |\n|---|---|---|\n" + "".join(
+        f"| {m} | {v} | {t} |\n" for m, v, t in summary)
+    return parts[0] + head + "".join(parts[1:])
 
 
 def _commit() -> str:
