@@ -32,7 +32,7 @@ Delivery (the broker has no transactions, so at-least-once with these guarantees
 The committed offset and the state offset can therefore diverge only in one direction, and
 neither direction loses or double-applies an event.
 
-Each write-set is sent alone and awaited, so every changelog record is its own record batch:
+Each changelog record is sent alone and awaited, so it is its own record batch:
 Tansu answers ListOffsets(latest) with the last batch's base offset + 1, which faust's
 recovery uses as the end of the changelog, and that is exact only for one-record batches.
 """
@@ -56,7 +56,7 @@ from hub.topics import AGENCY_TOPICS, ALERTS_TOPIC, DISPUTES_TOPIC, IDENTITY_TOP
 from schemas.wire import AvroCodec, default_codec
 from streams.pipeline import Pipeline
 from streams.processor import Event
-from streams.runners.faust_state import PartitionState, PartitionStates, write_set_key
+from streams.runners.faust_state import PartitionState, PartitionStates, write_set_records
 
 log = logging.getLogger("justlink.faust")
 
@@ -65,6 +65,8 @@ PIPELINE_IN_TOPIC = "justlink.pipeline.in"
 DEAD_LETTER_TOPIC = "justlink.processors.deadletter"
 OUTPUT_TOPICS = (IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC)
 STATE_TABLE = "state"
+FORWARDER_TABLE = "forwarder"
+HOLE_CHECK_S = 2.0
 AGENCY_TOPIC_PARTITIONS = 4
 
 
@@ -82,13 +84,12 @@ class WorkerConfig:
     datadir: Path = Path(".justlink/faust")
     app_id: str = APP_ID
     batch_size: int = 500
-    batch_within_s: float = 0.1
+    batch_within_s: float = 0.05
     commit_interval_s: float = 1.0
     pipeline_factory: Callable[[], Pipeline] = field(default=default_pipeline)
 
-    @property
-    def changelog_topic(self) -> str:
-        return f"{self.app_id}-{STATE_TABLE}-changelog"
+    def changelog_topic(self, table: str = STATE_TABLE) -> str:
+        return f"{self.app_id}-{table}-changelog"
 
 
 def ensure_topics(config: WorkerConfig) -> None:
@@ -98,9 +99,9 @@ def ensure_topics(config: WorkerConfig) -> None:
 
     admin = KafkaEventLog(list(config.bootstrap_servers), client_id=f"{config.app_id}-admin")
     try:
-        for topic in AGENCY_TOPICS:
+        for topic in (*AGENCY_TOPICS, config.changelog_topic(FORWARDER_TABLE)):
             admin.create_topic(topic, AGENCY_TOPIC_PARTITIONS)
-        for topic in (PIPELINE_IN_TOPIC, config.changelog_topic, *OUTPUT_TOPICS, DEAD_LETTER_TOPIC):
+        for topic in (PIPELINE_IN_TOPIC, config.changelog_topic(), *OUTPUT_TOPICS, DEAD_LETTER_TOPIC):
             admin.create_topic(topic, config.partitions)
     finally:
         admin.close()
@@ -129,6 +130,7 @@ class BatchResult:
     next_offset: int = 0                           # the state's offset after the batch
     events: int = 0
     skipped: int = 0
+    missing_from: int | None = None                # records from this offset on were not delivered
     dead_lettered: int = 0
 
 
@@ -155,6 +157,9 @@ class BatchHandler:
             if offset < state.next_offset:
                 result.skipped += 1      # applied before a crash; its outputs were published then
                 continue
+            if offset > state.next_offset:
+                result.missing_from = state.next_offset   # a hole: never apply out of order
+                break
             self._handle_one(pipeline, state, offset, raw, result)
             state.next_offset = offset + 1
         result.next_offset = state.next_offset
@@ -194,13 +199,14 @@ class StateTable(faust.Table):
     def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
         for event in batch:
             if event.message.value is not None:
-                self.states.get(event.message.partition).apply_write_set(event.message.value)
+                self.states.get(event.message.partition).apply_record(event.message.value)
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
         topic = self.changelog_topic.get_topic_name()
         self.states.keep_only(tp.partition for tp in (*active_tps, *standby_tps) if tp.topic == topic)
-        log.info("state recovered: %s", {p: s.next_offset for p, s in sorted(self.states.by_partition.items())})
+        log.info("table %s recovered: %s", self.name,
+                 {p: s.next_offset or s.tables.get("offsets") for p, s in sorted(self.states.by_partition.items())})
 
 
 @dataclass
@@ -243,47 +249,152 @@ def build_app(config: WorkerConfig) -> faust.App:
     codec = default_codec()
     states = PartitionStates()
     handler = BatchHandler(states, config.pipeline_factory, codec)
-    table = StateTable(app, name=STATE_TABLE, default=None, beacon=app.tables.beacon,
-                       key_type=bytes, value_type=bytes, partitions=config.partitions)
-    table.states = states
-    app.tables.add(table)
-    changelog = table.changelog_topic.get_topic_name()
+    changelog = _state_table(app, STATE_TABLE, states, config.partitions)
+    forwarded = PartitionStates()   # agency partition -> {"offsets": {agency topic: next offset}}
+    forwarder_changelog = _state_table(app, FORWARDER_TABLE, forwarded, AGENCY_TOPIC_PARTITIONS)
 
     agency_topics = app.topic(*AGENCY_TOPICS, key_type=bytes, value_type=bytes, key_serializer="raw",
                               value_serializer="raw")
     pipeline_in = app.topic(PIPELINE_IN_TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw",
                             value_serializer="raw", partitions=config.partitions)
     throughput = Throughput()
+    rewinds = Rewinds(app)
 
     @app.agent(agency_topics, name="repartition")
     async def repartition(stream: faust.Stream) -> None:
-        async for events in stream.take_events(config.batch_size, within=config.batch_within_s):
-            for event in events:
-                raw = event.message.value
-                await app.producer.send(PIPELINE_IN_TOPIC, county_key(raw, codec), raw, None, None, None)
-            # no wait here: faust flushes the producer before it commits these offsets
+        async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
+            by_partition: dict[int, list[EventT]] = {}
+            for event in batch:
+                by_partition.setdefault(event.message.partition, []).append(event)
+            for partition, events in by_partition.items():
+                await forward(partition, events)
+
+    async def forward(partition: int, events: list[EventT]) -> None:
+        """Forward in offset order per agency topic; the progress is a write-set too, sent once
+        the forwarded records are acknowledged (so a hole can neither be forwarded over nor
+        committed over)."""
+        state = forwarded.get(partition)
+        offsets = state.table("offsets")
+        pending, holes = [], {}
+        for event in events:
+            topic, offset = event.message.topic, event.message.offset
+            expected = offsets.get(topic)
+            if topic in holes or (expected is not None and offset < expected):
+                continue
+            if expected is not None and offset > expected:
+                holes[topic] = expected
+                continue
+            raw = event.message.value
+            pending.append(await app.producer.send(PIPELINE_IN_TOPIC, county_key(raw, codec), raw, None, None,
+                                                   None))
+            offsets[topic] = offset + 1
+        try:
+            if pending:
+                await asyncio.gather(*pending)
+            if state.has_writes:
+                for topic, offset in list(offsets.items()):
+                    offsets[topic] = offset   # the whole (tiny) table each time: one key, compactable
+                await _send_write_set(app, forwarder_changelog, partition, 0, state.take_write_set())
+        except Exception as exc:
+            log.critical("forwarding agency partition %d failed (%s); stopping the worker", partition,
+                         type(exc).__name__)
+            await app.crash(exc)
+            raise
+        for topic, offset in holes.items():
+            await rewinds.rewind(topic, partition, offset)
+
+    def expected_offset(tp: TP) -> int | None:
+        """The next offset the state says must be read from `tp` (None: no opinion yet)."""
+        if tp.topic == PIPELINE_IN_TOPIC:
+            return states.get(tp.partition).next_offset
+        if tp.topic in AGENCY_TOPICS:
+            return forwarded.get(tp.partition).table("offsets").get(tp.topic)
+        return None
+
+    @app.timer(interval=HOLE_CHECK_S)
+    async def check_for_holes() -> None:
+        """A hole with nothing behind it (faust committed and skipped everything from there
+        on) shows no later record to the agents: look for a consumer position past the state's
+        offset that has not moved for a while."""
+        for tp in list(app.consumer.assignment()):
+            expected = expected_offset(tp)
+            if expected is None:
+                continue
+            position = await app.consumer.position(tp)
+            if position is not None and position > expected and rewinds.stalled(tp, expected):
+                await rewinds.rewind(tp.topic, tp.partition, expected)
 
     @app.agent(pipeline_in, name="pipeline")
     async def pipeline(stream: faust.Stream) -> None:
-        async for events in stream.take_events(config.batch_size, within=config.batch_within_s):
-            by_partition: dict[int, list[tuple[int, bytes]]] = {}
-            for event in events:
-                by_partition.setdefault(event.message.partition, []).append(
-                    (event.message.offset, event.message.value))
-            for partition, records in by_partition.items():
-                try:
-                    result = handler.handle(partition, records)
-                    await _publish(app, result, changelog, partition)
-                except Exception as exc:
-                    # the state in memory may now be ahead of its changelog, and faust would
-                    # go on reading: stop the worker; a restart recovers a consistent state
-                    log.critical("pipeline batch on partition %d failed (%s); stopping the worker",
-                                 partition, type(exc).__name__)
-                    await app.crash(exc)
-                    raise
-                throughput.add(result.events)
+        async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
+            await handle_batch(batch)
+
+    async def handle_batch(events: list[EventT]) -> None:
+        by_partition: dict[int, list[tuple[int, bytes]]] = {}
+        for event in events:
+            by_partition.setdefault(event.message.partition, []).append((event.message.offset, event.message.value))
+        for partition, records in by_partition.items():
+            try:
+                # in a thread, so that the event loop goes on fetching and forwarding meanwhile;
+                # only this agent touches the states, one batch at a time
+                result = await asyncio.to_thread(handler.handle, partition, records)
+                await _publish(app, result, changelog, partition)
+            except Exception as exc:
+                # the state in memory may now be ahead of its changelog, and faust would go
+                # on reading: stop the worker; a restart recovers a consistent state
+                log.critical("pipeline batch on partition %d failed (%s); stopping the worker",
+                             partition, type(exc).__name__)
+                await app.crash(exc)
+                raise
+            throughput.add(result.events)
+            if result.missing_from is not None:
+                await rewinds.rewind(PIPELINE_IN_TOPIC, partition, result.missing_from)
 
     return app
+
+
+def _state_table(app: faust.App, name: str, states: PartitionStates, partitions: int) -> str:
+    table = StateTable(app, name=name, default=None, beacon=app.tables.beacon, key_type=bytes, value_type=bytes,
+                       partitions=partitions)
+    table.states = states
+    app.tables.add(table)
+    return table.changelog_topic.get_topic_name()
+
+
+class Rewinds:
+    """Seeks a partition back to the first offset it did not deliver. faust was seen to drop
+    records fetched while a rebalance or recovery settles (and to ack them, so its commit
+    can pass them); the agents never apply records out of order, so they notice the hole,
+    drop what is queued behind it, and read again from it."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.last: dict[tuple[str, int], tuple[int, float]] = {}
+        self.seen: dict[TP, tuple[int, float]] = {}
+
+    def stalled(self, tp: TP, expected: int) -> bool:
+        """True when `expected` has not moved for HOLE_CHECK_S * 2 seconds."""
+        now = time.monotonic()
+        previous = self.seen.get(tp)
+        if previous is None or previous[0] != expected:
+            self.seen[tp] = (expected, now)
+            return False
+        return now - previous[1] >= HOLE_CHECK_S * 2
+
+    async def rewind(self, topic: str, partition: int, offset: int) -> None:
+        previous = self.last.get((topic, partition))
+        if previous is not None and previous[0] == offset and time.monotonic() - previous[1] < 2.0:
+            return  # under way
+        self.last[(topic, partition)] = (offset, time.monotonic())
+        log.warning("%s partition %d: records from offset %d were not delivered; reading them again",
+                    topic, partition, offset)
+        await self.app.consumer.seek(TP(topic, partition), offset)
+
+
+async def _send_write_set(app: faust.App, changelog: str, partition: int, next_offset: int,
+                          write_set: bytes) -> None:
+    for key, value in write_set_records(partition, next_offset, write_set):
+        await app.producer.send_and_wait(changelog, key, value, partition, None, None)
 
 
 async def _publish(app: faust.App, result: BatchResult, changelog: str, partition: int) -> None:
@@ -292,8 +403,7 @@ async def _publish(app: faust.App, result: BatchResult, changelog: str, partitio
     if pending:
         await asyncio.gather(*pending)
     if result.write_set is not None:
-        await producer.send_and_wait(changelog, write_set_key(partition, result.next_offset), result.write_set,
-                                     partition, None, None)
+        await _send_write_set(app, changelog, partition, result.next_offset, result.write_set)
 
 
 def run_worker(config: WorkerConfig, *, loglevel: str = "info") -> None:

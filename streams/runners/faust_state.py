@@ -11,6 +11,10 @@ state after some whole batch. The runner publishes a batch's outputs and waits f
 broker's acknowledgement before it sends the write-set, so "in the state" implies "its
 outputs were published" (see faust_app.py for the full argument).
 
+A write-set larger than CHUNK_BYTES travels as several consecutive records ("i/n" header);
+recovery applies it only once its last part arrived, so a crash between parts leaves the
+state at the previous batch. (Kafka brokers refuse records over ~1 MB by default.)
+
 The changelog grows with history (its keys are unique, so compaction keeps everything):
 recovery replays every write-set of the partition. Fine for a county; a periodic snapshot
 record would bound it.
@@ -22,6 +26,7 @@ import pickle
 from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
 
+CHUNK_BYTES = 512 * 1024
 SEEN = "runner.seen"  # event id -> input offset: the events this state has applied (de-duplication)
 
 
@@ -77,6 +82,7 @@ class PartitionState:
         self.tables: dict[str, dict[str, Any]] = {}
         self._views: dict[str, TrackedTable] = {}
         self._dirty: dict[str, set[str]] = {}
+        self._parts: list[bytes] = []   # recovery: the parts so far of a write-set sent in several records
 
     def table(self, name: str) -> TrackedTable:
         view = self._views.get(name)
@@ -112,6 +118,19 @@ class PartitionState:
         return pickle.dumps({"offset": self.next_offset, "set": sets, "del": deletes},
                             protocol=pickle.HIGHEST_PROTOCOL)
 
+    def apply_record(self, value: bytes) -> None:
+        """Recovery: one changelog record, i.e. one part of a write-set."""
+        header, _, chunk = value.partition(b"\n")
+        index, count = (int(n) for n in header.split(b"/"))
+        if index == 0:
+            self._parts = []
+        elif index != len(self._parts):
+            return  # the tail of an incomplete write-set (crash between parts), re-sent whole later
+        self._parts.append(chunk)
+        if len(self._parts) == count:
+            payload, self._parts = b"".join(self._parts), []
+            self.apply_write_set(payload)
+
     def apply_write_set(self, payload: bytes) -> None:
         """Replay one write-set (recovery). Values are absolute, so replaying a write-set
         that is already reflected changes nothing once the replay reaches the end."""
@@ -143,7 +162,10 @@ class PartitionStates:
             del self.by_partition[partition]
 
 
-def write_set_key(partition: int, next_offset: int) -> bytes:
-    """Unique per partition and batch; a batch redone after a crash re-sends the same key
-    with the same write-set (handling is deterministic)."""
-    return f"{partition}:{next_offset:015d}".encode()
+def write_set_records(partition: int, next_offset: int, payload: bytes) -> list[tuple[bytes, bytes]]:
+    """The changelog records (key, value) of one write-set, in the order to send them. Keys
+    are unique per partition, batch and part; a batch redone after a crash re-sends the same
+    records (handling is deterministic)."""
+    chunks = [payload[i:i + CHUNK_BYTES] for i in range(0, len(payload), CHUNK_BYTES)] or [b""]
+    return [(f"{partition}:{next_offset:015d}:{index}".encode(), b"%d/%d\n" % (index, len(chunks)) + chunk)
+            for index, chunk in enumerate(chunks)]

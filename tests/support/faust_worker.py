@@ -260,3 +260,33 @@ def clustering(mapping: dict[str, str]) -> set[frozenset[str]]:
     for key, group in mapping.items():
         groups[group].add(key)
     return {frozenset(g) for g in groups.values()}
+
+
+def bench(persons: int, batch_size: int, work: Path) -> None:
+    """Events/s of one worker on a fresh Tansu broker, from its first resolved event to its last."""
+    from tests.kafka_broker import TansuBroker
+
+    rows = agency_records(publish_county_embedded(work, persons, seed=9))
+    with TansuBroker(log_path=work / "tansu.log") as broker:
+        copy_to_kafka(rows, broker.bootstrap, output_partitions=4)
+        spawned = time.perf_counter()
+        child = start_worker(broker.bootstrap, work, work / "worker.log", partitions=4, batch_size=batch_size)
+        progress = ResolvedProgress(TopicReader(broker.bootstrap, [RESOLVED_TOPIC]))
+        try:
+            progress.wait_for(1, timeout_s=60, child=child)
+            first = time.perf_counter()
+            progress.wait_for(len(rows), timeout_s=900, child=child)
+            done = time.perf_counter()
+        finally:
+            stop(child)
+            progress.reader.close()
+    print(f"{len(rows)} events ({persons} persons), batch {batch_size}: first output {first - spawned:.1f} s after "
+          f"spawn, then {len(rows) / (done - first):,.0f} events/s ({done - first:.1f} s)")
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    # python -m tests.support.faust_worker PERSONS [BATCH]
+    with tempfile.TemporaryDirectory() as tmp:
+        bench(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 500, Path(tmp))
