@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from consent.audit import read_trail, verify
 from consent.users import UserRegistry
 from hub.api.app import create_app
+from tests.support.viewstore import VIEW_BACKENDS
 from tests.test_api_support import (
     MEDIATION_CASE,
     County,
@@ -28,9 +29,10 @@ from tests.test_api_support import (
 DV_TYPES = {"DomesticViolenceWarningIssued", "ProtectionOrderIssued"}
 
 
-@pytest.fixture(scope="module")
-def county(tmp_path_factory: pytest.TempPathFactory) -> Iterator[County]:
-    county = build_county(tmp_path_factory.mktemp("county"), persons=200)
+@pytest.fixture(scope="module", params=VIEW_BACKENDS)
+def county(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[County]:
+    """The same assertions on both view deployments: chDB in-process and ClickHouse over HTTP."""
+    county = build_county(tmp_path_factory.mktemp("county"), persons=200, view_backend=request.param)
     yield county
     county.close()
 

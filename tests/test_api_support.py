@@ -48,12 +48,17 @@ class County:
         self.hub.close()  # closes the view store too
 
 
-def build_county(data_dir: Path, persons: int = 300, seed: int = 7) -> County:
+def build_county(data_dir: Path, persons: int = 300, seed: int = 7, view_backend: str = "chdb") -> County:
+    """A small county through the real path; the views on chDB in-process, or on the same engine
+    behind ClickHouse's HTTP interface (`view_backend="clickhouse"`)."""
+    from tests.support.viewstore import view_store_settings
+
     settings = Settings(data_dir=data_dir, clickhouse_database=unique_database("api"))
     init_keystore(data_dir, None)
     generate(data_dir / "county", persons, seed)
     hub = EmbeddedHub(settings)
-    store = open_view_store(settings.model_copy(update={"data_dir": chdb_data_dir()}))
+    store = open_view_store(view_store_settings(view_backend, settings.clickhouse_database)
+                            if view_backend == "clickhouse" else settings.model_copy(update={"data_dir": chdb_data_dir()}))
     store.migrate()
     hub.__dict__["view_store"] = store  # the views on the process's one chDB engine
     for agency in AGENCIES:
