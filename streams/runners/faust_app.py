@@ -2,39 +2,45 @@
 
 Two agents in one faust app (`justlink worker`):
 
-1. **repartition** — stateless: reads every agency topic (`justlink.<agency>.events`, keyed by
-   subject) and forwards each record, its wire bytes unchanged, to `justlink.pipeline.in`
-   keyed by the county code of its envelope. Persons and disputes are resolved within a
-   county, so one county is one partition's worth of work: the hub scales out by county
-   (more counties -> more partitions of `justlink.pipeline.in` -> more workers), and all
-   records that may match meet in the same task with the same state. Several counties may
-   share a partition; they then share that partition's state (identity's name frequencies
-   are counted per partition, not per hub).
+1. **repartition** — reads every agency topic (`justlink.<agency>.events`, keyed by subject)
+   and forwards each record, its wire bytes unchanged, to `justlink.pipeline.in` keyed by the
+   county code of its envelope. Persons and disputes are resolved within a county, so one
+   county is one partition's worth of work: the hub scales out by county (more counties ->
+   more partitions of `justlink.pipeline.in` -> more workers), and all records that may
+   match meet in the same task with the same state. Several counties may share a partition;
+   they then share that partition's state (identity's name frequencies are counted per
+   partition, not per hub).
 2. **pipeline** — reads `justlink.pipeline.in` in batches, handles each event with
    `Pipeline.handle` against the partition's state, and publishes the outputs (Avro) to
    their topics with their keys. Undecodable records and records whose handling raises go
    to `justlink.processors.deadletter` with the reason, as in the embedded runner.
 
-Delivery (the broker has no transactions, so at-least-once with these guarantees):
-- per batch and partition: publish the outputs and wait for the broker's acks; then send the
-  batch's write-set (every state key it changed, and the input offset it reflects) as ONE
-  record to the state table's changelog partition and wait for its ack; then let faust ack
-  the input records (faust flushes the producer before it commits offsets).
-  So: committed offset <= state offset, and "in the state" implies "outputs published".
-- after a crash faust recovers the state from the changelog (whole batches only, see
-  faust_state.py) and re-delivers from the committed offset. Records below the state's
-  offset are skipped (already applied, outputs already published); records at or above it
-  are handled again from exactly the state they first saw, so their outputs — if they had
-  been published before the crash — are published again identically (same event ids, same
-  bytes): consumers de-duplicate by event id.
-- the repartition agent is at-least-once too: after a crash it may forward a record twice.
-  The state remembers the event ids it applied (`runner.seen`), and a second copy is skipped.
-The committed offset and the state offset can therefore diverge only in one direction, and
-neither direction loses or double-applies an event.
+Delivery. The broker has no transactions, so: state exactly-once, outputs at-least-once.
+- Per batch and partition the pipeline publishes the outputs and waits for the broker's
+  acks, then sends the batch's write-set (every state key it changed, and the input offset
+  the state now reflects) to the `state` table's changelog and waits for its ack. So "in the
+  state" implies "outputs published".
+- The state, not faust's committed offset, says where to read: records below the state's
+  offset are skipped; a record above it (a hole) is never applied out of order — the agent
+  seeks back to the state's offset (`Rewinds`). The repartition agent keeps its own progress
+  (next offset per agency topic partition) the same way, in the `forwarder` table, written
+  after the forwarded records are acknowledged.
+  Why: faust-streaming 0.15.3 was seen, right after a worker starts, to drop records it had
+  fetched and to ack them (so its commit passes them) — without the state as the reference
+  those records were lost for good. A periodic check (`check_for_holes`) catches a hole
+  with nothing delivered behind it (consumer position past the state's offset, no progress).
+- After a crash faust recovers both tables from their changelogs (whole write-sets only, see
+  faust_state.py). Records at or above the state's offset are handled again from exactly
+  the state they first saw, so outputs that were published before the crash are published
+  again identically (same event ids, same bytes): consumers de-duplicate by event id.
+- A record the repartition agent forwarded twice (crash between its acks and its progress
+  write) reaches the pipeline twice; the state remembers the event ids it applied
+  (`runner.seen`) and skips the second copy.
+`justlink.pipeline.in` must keep contiguous offsets (no compaction, no transactional writes).
 
-Each changelog record is sent alone and awaited, so it is its own record batch:
-Tansu answers ListOffsets(latest) with the last batch's base offset + 1, which faust's
-recovery uses as the end of the changelog, and that is exact only for one-record batches.
+Each changelog record is sent alone and awaited, so it is its own record batch: Tansu answers
+ListOffsets(latest) with the last batch's base offset + 1, which faust's recovery uses as the
+end of the changelog, and that is exact only for one-record batches.
 """
 
 from __future__ import annotations
