@@ -10,40 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from connectors.registry import get_connector
-from connectors.sdk import ConnectorRunner, ConnectorState
-from connectors.synthetic.generator import generate
-from consent.keys import init_keystore, open_keystore
-from consent.protect import Protector
 from hub.eventlog.embedded import EmbeddedEventLog
-from hub.topics import AGENCIES, ALERTS_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from hub.topics import ALERTS_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
 from schemas import models
 from schemas.wire import default_codec
 from streams.alerts import AlertsProcessor, load_rules
 from streams.envelope import to_millis
 from streams.pipeline import Pipeline
 from streams.runners.embedded import EmbeddedRunner
+from tests.support.county import generated_and_published
 
 EXPORT_DATE = datetime(2025, 7, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> dict:
-    base = tmp_path_factory.mktemp("alerts-pipeline")
-    county, data = base / "county", base / "data"
-    generate(county, 700, seed=9)
-    data.mkdir()
-    init_keystore(data)
-    keystore = open_keystore(data)
+    county, data = generated_and_published(tmp_path_factory.mktemp("alerts-pipeline"), 700, seed=9)
     log = EmbeddedEventLog(data / "log.db")
-    state = ConnectorState(data / "connectors.db")
-    for agency in AGENCIES:
-        connector = get_connector(agency)
-        runner = ConnectorRunner(connector, log, Protector(keystore), state, progress=False)
-        for source in connector.sources(county):
-            runner.run(source)
-    state.close()
-    keystore.close()
     alerts = AlertsProcessor()
     pipeline = Pipeline(alerts=alerts)
     runner = EmbeddedRunner(log, pipeline.handle, pipeline.input_topics, Path(data) / "state.pickle",

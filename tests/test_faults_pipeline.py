@@ -138,31 +138,9 @@ def dump(data: Path) -> dict:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir whose log holds a 600-person county published by the four connectors."""
-    from connectors.registry import get_connector
-    from connectors.sdk import ConnectorRunner, ConnectorState
-    from connectors.synthetic.generator import generate
-    from consent.keys import init_keystore, open_keystore
-    from consent.protect import Protector
-    from hub.eventlog.embedded import EmbeddedEventLog
-    from hub.topics import AGENCIES
+    from tests.support.county import generated_and_published
 
-    base = tmp_path_factory.mktemp("faults-pipeline")
-    county, data = base / "county", base / "data"
-    generate(county, 600, seed=12)
-    data.mkdir()
-    init_keystore(data)
-    keystore = open_keystore(data)
-    log = EmbeddedEventLog(data / "log.db")
-    state = ConnectorState(data / "connectors.db")
-    for agency in AGENCIES:
-        connector = get_connector(agency)
-        runner = ConnectorRunner(connector, log, Protector(keystore), state, progress=False)
-        for source in connector.sources(county):
-            runner.run(source)
-    log.close()
-    state.close()
-    keystore.close()
-    return data
+    return generated_and_published(tmp_path_factory.mktemp("faults-pipeline"), 600, seed=12)[1]
 
 
 def test_sigkill_of_processors_and_projector_gives_the_uninterrupted_views(published: Path,

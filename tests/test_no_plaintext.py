@@ -14,18 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from connectors.registry import get_connector
-from connectors.sdk import ConnectorRunner, ConnectorState
 from connectors.synthetic.exporters import FILES
 from connectors.synthetic.generator import generate
-from consent.keys import init_keystore, open_keystore
-from consent.protect import Protector
 from hub.eventlog.embedded import EmbeddedEventLog
 from hub.eventlog.kafka import KafkaEventLog
 from hub.topics import AGENCIES
 from streams.views.projector import COLUMNS, ViewProjector
 from streams.views.runner import run_projector
 from tests.support import chdb_data_dir
+from tests.support.county import publish_county
 from tests.support.run_processors import build_runner
 from tests.support.viewstore import VIEW_BACKENDS, view_store_settings
 
@@ -61,18 +58,7 @@ def county(tmp_path_factory) -> Path:
 
 
 def publish(log, county: Path, data: Path) -> None:
-    init_keystore(data)
-    keystore = open_keystore(data)
-    state = ConnectorState(data / "connectors.db")
-    try:
-        for agency in AGENCIES:
-            connector = get_connector(agency)
-            runner = ConnectorRunner(connector, log, Protector(keystore), state, progress=False)
-            for source in connector.sources(county):
-                runner.run(source)
-    finally:
-        state.close()
-        keystore.close()
+    publish_county(county, data, log)
 
 
 @pytest.mark.parametrize("view_backend", VIEW_BACKENDS)

@@ -16,14 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.registry import get_connector
-from connectors.sdk import ConnectorRunner, ConnectorState
-from connectors.synthetic.generator import generate
-from consent.keys import init_keystore, open_keystore
-from consent.protect import Protector
 from hub.eventlog.embedded import EmbeddedEventLog
-from hub.topics import AGENCIES, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from hub.topics import DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
 from schemas.wire import default_codec
+from tests.support.county import generated_and_published
 from tests.support.run_processors import build_runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,23 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> Path:
     """A data dir whose log holds a 700-person county published by the four connectors."""
-    base = tmp_path_factory.mktemp("pipeline")
-    county, data = base / "county", base / "data"
-    generate(county, 700, seed=9)
-    data.mkdir()
-    init_keystore(data)
-    keystore = open_keystore(data)
-    log = EmbeddedEventLog(data / "log.db")
-    state = ConnectorState(data / "connectors.db")
-    for agency in AGENCIES:
-        connector = get_connector(agency)
-        runner = ConnectorRunner(connector, log, Protector(keystore), state, progress=False)
-        for source in connector.sources(county):
-            runner.run(source)
-    log.close()
-    state.close()
-    keystore.close()
-    return data
+    return generated_and_published(tmp_path_factory.mktemp("pipeline"), 700, seed=9)[1]
 
 
 def copy_data(src: Path, dst: Path) -> Path:

@@ -1,0 +1,45 @@
+"""A synthetic county published through the four real connectors: the starting point of
+the pipeline, fault, alert and privacy tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connectors.registry import get_connector
+from connectors.sdk import ConnectorRunner, ConnectorState
+from connectors.synthetic.generator import generate
+from consent.keys import init_keystore, open_keystore
+from consent.protect import Protector
+from hub.eventlog.base import EventLog
+from hub.eventlog.embedded import EmbeddedEventLog
+from hub.topics import AGENCIES
+
+
+def publish_county(county: Path, data: Path, log: EventLog | None = None) -> None:
+    """Create the keystore in `data` and run every agency's connector over `county` into `log`
+    (by default the embedded log `data/log.db`, closed again afterwards)."""
+    data.mkdir(parents=True, exist_ok=True)
+    init_keystore(data)
+    keystore = open_keystore(data)
+    own_log = log is None
+    log = log or EmbeddedEventLog(data / "log.db")
+    state = ConnectorState(data / "connectors.db")
+    try:
+        for agency in AGENCIES:
+            connector = get_connector(agency)
+            runner = ConnectorRunner(connector, log, Protector(keystore), state, progress=False)
+            for source in connector.sources(county):
+                runner.run(source)
+    finally:
+        state.close()
+        keystore.close()
+        if own_log:
+            log.close()
+
+
+def generated_and_published(base: Path, persons: int, seed: int) -> tuple[Path, Path]:
+    """(county export dir, data dir with the published log) under `base`."""
+    county, data = base / "county", base / "data"
+    generate(county, persons, seed)
+    publish_county(county, data)
+    return county, data
