@@ -124,14 +124,15 @@ def code_topics() -> set[str]:
 
     from consent.audit import CHECKPOINT_TOPIC
     from streams.runners.embedded import DEAD_LETTER_TOPIC
-    from streams.runners.faust_app import APP_ID, PIPELINE_IN_TOPIC, WorkerConfig
+    from streams.runners.faust_app import APP_ID, FORWARDER_TABLE, PIPELINE_IN_TOPIC, WorkerConfig
     from streams.runners.faust_app import DEAD_LETTER_TOPIC as FAUST_DEAD_LETTER_TOPIC
 
     names = {v for v in vars(hub_topics).values() if isinstance(v, str) and v.startswith("justlink.")}
     names |= set(hub_topics.AGENCY_TOPICS)
     names |= {hub_topics.dead_letter_topic(a) for a in hub_topics.AGENCIES}
     assert '-__assignor-__leader"' in inspect.getsource(leader_assignor), "faust renamed its leader topic"
-    faust_topics = {PIPELINE_IN_TOPIC, WorkerConfig(bootstrap_servers=()).changelog_topic,
+    config = WorkerConfig(bootstrap_servers=())
+    faust_topics = {PIPELINE_IN_TOPIC, config.changelog_topic(), config.changelog_topic(FORWARDER_TABLE),
                     f"{APP_ID}-__assignor-__leader", FAUST_DEAD_LETTER_TOPIC}
     return names | faust_topics | {CHECKPOINT_TOPIC, DEAD_LETTER_TOPIC}
 
@@ -294,14 +295,17 @@ def test_topic_list_equals_the_topics_of_the_code() -> None:
 
 
 def test_topic_partition_counts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from streams.runners.faust_app import OUTPUT_TOPICS, PIPELINE_IN_TOPIC, WorkerConfig
+    from streams.runners.faust_app import FORWARDER_TABLE, OUTPUT_TOPICS, PIPELINE_IN_TOPIC, WorkerConfig
 
     spec = topic_spec()
     assert spec[hub_topics.AUDIT_TOPIC] == 1, "the audit hash chain is one sequence: one partition"
     assert spec["justlink.audit.checkpoints"] == 1
     pipeline = spec[PIPELINE_IN_TOPIC]
-    changelog = WorkerConfig(bootstrap_servers=()).changelog_topic
-    assert spec[changelog] == pipeline, "the state changelog must be co-partitioned with the pipeline input"
+    config = WorkerConfig(bootstrap_servers=())
+    assert spec[config.changelog_topic()] == pipeline, \
+        "the state changelog must be co-partitioned with the pipeline input"
+    assert {spec[t] for t in hub_topics.AGENCY_TOPICS} == {spec[config.changelog_topic(FORWARDER_TABLE)]}, \
+        "the forwarder's progress changelog must be co-partitioned with the agency topics"
     assert {spec[t] for t in OUTPUT_TOPICS} == {pipeline}, "the worker creates its outputs with --partitions"
     # `justlink worker` uses settings.topic_partitions as the pipeline's partition count
     configmap = one("ConfigMap", "justlink-settings")["data"]

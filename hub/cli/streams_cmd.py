@@ -81,5 +81,6 @@ def worker(settings, partitions: int | None, batch_size: int, loglevel: str) -> 
 
     config = WorkerConfig(bootstrap_servers=settings.kafka_servers,
                           partitions=partitions or settings.topic_partitions,
+                          agency_partitions=settings.topic_partitions,
                           datadir=settings.data_dir / "faust", batch_size=batch_size)
     run_worker(config, loglevel=loglevel)

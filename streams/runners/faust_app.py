@@ -73,7 +73,6 @@ OUTPUT_TOPICS = (IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC)
 STATE_TABLE = "state"
 FORWARDER_TABLE = "forwarder"
 HOLE_CHECK_S = 2.0
-AGENCY_TOPIC_PARTITIONS = 4
 
 
 def default_pipeline() -> Pipeline:
@@ -87,6 +86,7 @@ def default_pipeline() -> Pipeline:
 class WorkerConfig:
     bootstrap_servers: Sequence[str]
     partitions: int = 4                 # of justlink.pipeline.in, the state changelog and the outputs
+    agency_partitions: int = 4          # of the agency topics, and so of the forwarder's changelog
     datadir: Path = Path(".justlink/faust")
     app_id: str = APP_ID
     batch_size: int = 500
@@ -106,7 +106,7 @@ def ensure_topics(config: WorkerConfig) -> None:
     admin = KafkaEventLog(list(config.bootstrap_servers), client_id=f"{config.app_id}-admin")
     try:
         for topic in (*AGENCY_TOPICS, config.changelog_topic(FORWARDER_TABLE)):
-            admin.create_topic(topic, AGENCY_TOPIC_PARTITIONS)
+            admin.create_topic(topic, config.agency_partitions)
         for topic in (PIPELINE_IN_TOPIC, config.changelog_topic(), *OUTPUT_TOPICS, DEAD_LETTER_TOPIC):
             admin.create_topic(topic, config.partitions)
     finally:
@@ -257,7 +257,7 @@ def build_app(config: WorkerConfig) -> faust.App:
     handler = BatchHandler(states, config.pipeline_factory, codec)
     changelog = _state_table(app, STATE_TABLE, states, config.partitions)
     forwarded = PartitionStates()   # agency partition -> {"offsets": {agency topic: next offset}}
-    forwarder_changelog = _state_table(app, FORWARDER_TABLE, forwarded, AGENCY_TOPIC_PARTITIONS)
+    forwarder_changelog = _state_table(app, FORWARDER_TABLE, forwarded, config.agency_partitions)
 
     agency_topics = app.topic(*AGENCY_TOPICS, key_type=bytes, value_type=bytes, key_serializer="raw",
                               value_serializer="raw")
