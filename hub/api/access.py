@@ -106,6 +106,10 @@ class PersonAccess:
         hold anything — a name, an ID number — and the gate would audit it as the subject."""
         if not PERSON_ID.fullmatch(person_id):
             raise AccessRefused(422, "malformed_person_id")
+        feed = self.services.feed
+        if feed is not None:  # merges known from the log: no redirect query on the read path
+            self.services.refresh()
+            return feed.person_ids(person_id)
         return queries.resolve_person(self.store, person_id)
 
     # -- find --------------------------------------------------------------------------------------
@@ -194,7 +198,9 @@ class PersonAccess:
         live = ids[0]
         decision = self._allowed(caller, live)
         rows, total = queries.history_rows(self.store, ids, decision.event_types, flt)
-        redirects = queries.dispute_redirects(self.store, (r["dispute_id"] for r in rows))
+        feed = self.services.feed
+        redirects = ({r["dispute_id"]: feed.live_dispute(r["dispute_id"]) for r in rows if r["dispute_id"]}
+                     if feed is not None else queries.dispute_redirects(self.store, (r["dispute_id"] for r in rows)))
         now = self.services.now()
         entries, hidden = [], 0
         for row in rows:

@@ -28,7 +28,7 @@ from consent.policy import Policy, load_policy
 from consent.restrictions import RestrictionStore
 from consent.users import UserRegistry
 from hub.settings import Settings
-from hub.topics import CONSENT_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from hub.topics import CONSENT_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
 from hub.viewstore import ViewStore, open_view_store
 from schemas.wire import AvroCodec, default_codec
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("justlink.api")
 FEED_GROUP = "justlink.api.directories"  # + a per-process suffix; never committed: every process replays
-FEED_TOPICS = (RESOLVED_TOPIC, IDENTITY_TOPIC, CONSENT_TOPIC)
+FEED_TOPICS = (RESOLVED_TOPIC, IDENTITY_TOPIC, CONSENT_TOPIC, DISPUTES_TOPIC)
 
 
 class DirectoryFeed:
@@ -51,6 +51,11 @@ class DirectoryFeed:
         self.codec = codec or default_codec()
         self.applied = 0
         self.skipped = 0  # events the directories refused (named in the log, without values)
+        # person and thread merges, flattened (retired -> live; live -> retired), so that a history
+        # read needs no redirect queries: merges are few, and this feed sees every one of them
+        self.person_redirect: dict[str, str] = {}
+        self.person_aliases: dict[str, set[str]] = {}
+        self.dispute_redirect: dict[str, str] = {}
         self._lock = threading.Lock()
         for topic in FEED_TOPICS:
             log.create_topic(topic)
@@ -77,12 +82,38 @@ class DirectoryFeed:
                 self.cases.apply_event(source_type, {**source, "person_ids": list(fields["person_ids"])})
             elif topic == IDENTITY_TOPIC and event_type == "PersonsMerged":
                 self.cases.apply_event(event_type, fields)
+                self._merge(self.person_redirect, fields["retired_person_id"], fields["surviving_person_id"],
+                            self.person_aliases)
+            elif topic == DISPUTES_TOPIC and event_type == "DisputeThreaded" and fields.get("merged_into"):
+                self._merge(self.dispute_redirect, fields["dispute_id"], fields["merged_into"])
             elif topic == CONSENT_TOPIC:
                 self.consents.apply_event(event_type, fields)
             self.applied += 1
         except (ValueError, KeyError, TypeError) as exc:
             self.skipped += 1
             log.warning("directory feed: %s record skipped: %s", topic, type(exc).__name__)
+
+    @staticmethod
+    def _merge(redirect: dict[str, str], retired: str, surviving: str,
+               aliases: dict[str, set[str]] | None = None) -> None:
+        live = redirect.get(surviving, surviving)
+        if retired == live:
+            return
+        moved = {retired} | {old for old, target in redirect.items() if target == retired}
+        for old in moved:
+            redirect[old] = live
+        if aliases is not None:
+            aliases.setdefault(live, set()).update(moved | aliases.pop(retired, set()))
+            aliases[live].discard(live)
+
+    def person_ids(self, person_id: str) -> list[str]:
+        """The live id of a person, then every retired id merged into it."""
+        with self._lock:
+            live = self.person_redirect.get(person_id, person_id)
+            return [live, *sorted(self.person_aliases.get(live, ()))]
+
+    def live_dispute(self, dispute_id: str) -> str:
+        return self.dispute_redirect.get(dispute_id, dispute_id)
 
     def close(self) -> None:
         self._consumer.close()
