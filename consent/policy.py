@@ -142,7 +142,12 @@ def locate_keys(text: str) -> dict[KeyPath, int]:
     return lines
 
 
-class _Checker:
+class TomlChecker:
+    """Checks a parsed TOML file key by key; `fail` names the file, the line and the key.
+    Other rule files (streams/alerts/rules.py) subclass it with their own error type."""
+
+    error: type[ValueError] = PolicyError  # constructed as error(message, source, line)
+
     def __init__(self, source: Path | str, text: str) -> None:
         self.source = source
         self.lines = locate_keys(text)
@@ -153,9 +158,9 @@ class _Checker:
                 return self.lines[path[:end]]
         return None
 
-    def fail(self, path: KeyPath, message: str) -> PolicyError:
+    def fail(self, path: KeyPath, message: str) -> ValueError:
         dotted = ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
-        return PolicyError(f"{dotted}: {message}" if dotted else message, self.source, self.line(path))
+        return self.error(f"{dotted}: {message}" if dotted else message, self.source, self.line(path))
 
     def table(self, data: Any, path: KeyPath) -> dict[str, Any]:
         if not isinstance(data, dict):
@@ -184,6 +189,9 @@ class _Checker:
                 raise self.fail(path + (name,), f"unknown key {name!r} (expected one of: {allowed})")
         for name in sorted(required - set(data)):
             raise self.fail(path, f"missing key {name!r}")
+
+
+_Checker = TomlChecker
 
 
 def load_policy(path: Path | str | None = None, *, known_event_types: set[str] | None = None) -> Policy:

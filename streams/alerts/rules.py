@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consent.policy import locate_keys
+from consent.policy import TomlChecker
 from schemas import loader
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.toml")
@@ -113,30 +113,8 @@ class RuleSet:
 
 
 # --- validation --------------------------------------------------------------------------------------
-class _Checker:
-    def __init__(self, source: Path | str, text: str) -> None:
-        self.source = source
-        self.lines = locate_keys(text)
-
-    def line(self, path: KeyPath) -> int | None:
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return None
-
-    def fail(self, path: KeyPath, message: str) -> RulesError:
-        dotted = ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
-        return RulesError(f"{dotted}: {message}" if dotted else message, self.source, self.line(path))
-
-    def table(self, data: Any, path: KeyPath) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.fail(path, f"expected a table, got {type(data).__name__}")
-        return data
-
-    def string(self, data: Any, path: KeyPath) -> str:
-        if not isinstance(data, str) or not data.strip():
-            raise self.fail(path, f"expected a non-empty string, got {data!r}")
-        return data
+class _Checker(TomlChecker):
+    error = RulesError
 
     def choice(self, data: Any, path: KeyPath, allowed: tuple[str, ...]) -> str:
         if data not in allowed:
@@ -152,15 +130,6 @@ class _Checker:
         if not isinstance(data, (int, float)) or isinstance(data, bool) or data < minimum:
             raise self.fail(path, f"expected a number >= {minimum}, got {data!r}")
         return float(data)
-
-    def keys(self, data: dict[str, Any], path: KeyPath, required: set[str], optional: set[str] = frozenset()
-             ) -> None:
-        for name in data:
-            if name not in required | optional:
-                allowed = ", ".join(sorted(required | optional))
-                raise self.fail(path + (name,), f"unknown key {name!r} (expected one of: {allowed})")
-        for name in sorted(required - set(data)):
-            raise self.fail(path, f"missing key {name!r}")
 
 
 class _Builder:
