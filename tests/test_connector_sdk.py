@@ -149,3 +149,29 @@ def test_dry_run_validates_without_publishing(hub, tmp_path: Path):
     summary = run(hub, path, dry_run=True)
     assert (summary.read, summary.published, summary.dead_lettered) == (2, 1, 1)
     assert hub[0].topics().get("justlink.police.events") is None
+
+
+def test_cli_invalid_ids_flag_keeps_records_that_reject_dead_letters(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from hub.cli.main import cli
+
+    exports = tmp_path / "police"
+    exports.mkdir()
+    bad_id = GOOD_ID[:-1] + ("0" if GOOD_ID[-1] != "0" else "1")
+    header = ("处警记录号,警情编号,环节,环节时间,接警时间,报警方式,管辖单位,警情类别,纠纷类型,发生地点,简要案情,"
+              "告诫书文号,移交单号,移交调解组织,涉案人员1姓名,涉案人员1身份,涉案人员1证件号码,涉案人员1性别,"
+              "涉案人员1年龄,涉案人员1联系电话,涉案人员1现住址\n")
+    row = ("J411730010000202501010001#1,J411730010000202501010001,接警登记,2025-01-01 08:00:00,"
+           "2025-01-01 08:00:00,110报警,城关派出所,邻里纠纷,邻里,某村,邻里因排水发生口角,,,,王小明,报警人,"
+           f"{bad_id},男,35,13800138000,某村3组\n")
+    (exports / "police_incidents.csv").write_text(header + row, encoding="utf-8")
+    runner = CliRunner()
+    for data, option, published in (("reject", [], "published 0"), ("flag", ["--invalid-ids", "flag"], "published 1")):
+        env = {"JUSTLINK_DATA_DIR": str(tmp_path / data)}
+        assert runner.invoke(cli, ["keys", "init"], env=env).exit_code == 0
+        result = runner.invoke(cli, ["connector", "run", "police", "--source", str(tmp_path), "--no-progress",
+                                     *option], env=env)
+        assert result.exit_code == 0, result.output
+        assert published in result.output
+        assert bad_id not in result.output

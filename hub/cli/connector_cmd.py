@@ -23,12 +23,15 @@ def connector() -> None:
               help="Only publish records that occurred on or after this date.")
 @click.option("--dry-run", is_flag=True, help="Read, map, validate and protect, but publish nothing.")
 @click.option("--strict", is_flag=True, help="Exit non-zero when anything was dead-lettered.")
+@click.option("--invalid-ids", type=click.Choice(["reject", "flag"]), default=None,
+              help="An ID number with a wrong check digit: dead-letter the record (reject, the connector's "
+                   "default) or keep it, marked invalid for matching (flag).")
 @click.option("--from-start", is_flag=True, help="Ignore the checkpoint and re-read from the beginning "
                                                   "(already published records count as duplicates).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 @click.pass_obj
 def run(settings, agency: str, source_path: Path, since: datetime | None, dry_run: bool, strict: bool,
-        from_start: bool, progress: bool | None) -> None:
+        invalid_ids: str | None, from_start: bool, progress: bool | None) -> None:
     """Run AGENCY's connector over --source."""
     from connectors.registry import get_connector
     from connectors.sdk.runtime import ConnectorRunner, RunSummary
@@ -37,6 +40,8 @@ def run(settings, agency: str, source_path: Path, since: datetime | None, dry_ru
     hub = Hub(settings)
     try:
         conn = get_connector(agency)
+        if invalid_ids:
+            conn.invalid_id_policy = invalid_ids
         runner = ConnectorRunner(conn, hub.log, hub.protector, hub.connector_state, dry_run=dry_run,
                                  since=since.replace(tzinfo=UTC) if since else None, progress=progress)
         total = RunSummary(agency)
