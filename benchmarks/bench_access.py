@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.latency import LatencyClock, latency_row
 from consent.audit import AuditEntry, AuditTrail
 from consent.cases import InMemoryCaseDirectory
 from consent.consents import ConsentStore
@@ -72,31 +73,8 @@ def _world(rng: random.Random, cases_n: int) -> tuple[InMemoryCaseDirectory, Con
     return cases, consents, requests
 
 
-class _Clock:
-    """Wall time per call, and this thread's CPU time per call: on a shared machine the gap
-    between the two is time spent waiting for a core or the disk."""
-
-    def __init__(self) -> None:
-        self.wall: list[float] = []
-        self.cpu: list[float] = []
-
-    def __enter__(self) -> _Clock:
-        self._wall, self._cpu = time.perf_counter(), time.thread_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cpu.append(time.thread_time() - self._cpu)
-        self.wall.append(time.perf_counter() - self._wall)
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 4)
-
-
-def _row(case: str, clock: _Clock, **extra: Any) -> dict[str, Any]:
-    return {"case": case, "n": len(clock.wall), "p50_ms": _pct(clock.wall, 0.5), "p99_ms": _pct(clock.wall, 0.99),
-            "max_ms": _pct(clock.wall, 1.0), "cpu_p99_ms": _pct(clock.cpu, 0.99), **extra}
+def _row(case: str, clock: LatencyClock, **extra: Any) -> dict[str, Any]:
+    return latency_row(case, clock, 4, **extra)
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
@@ -107,7 +85,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     requests = (requests * (n // len(requests) + 1))[:n]
     rows = []
 
-    clock = _Clock()
+    clock = LatencyClock(time.thread_time)
     for request in requests:
         with clock:
             decide(request, policy, cases, consents, NOW, break_glass=BreakGlassLedger())
@@ -118,7 +96,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
         with tempfile.TemporaryDirectory() as tmp, EmbeddedEventLog(Path(tmp) / "log.db", fsync=fsync) as log:
             trail = AuditTrail.open(log, tmp, checkpoint_every=100)
             ledger = BreakGlassLedger()
-            clock = _Clock()
+            clock = LatencyClock(time.thread_time)
             for request in requests[: n if not fsync else n // 4]:
                 with clock:
                     decision = decide(request, policy, cases, consents, NOW, break_glass=ledger)
@@ -133,7 +111,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
             users.create_user(role, roles=[role], organisation="org", offices=["o1"])
             tokens[role] = users.issue_token(role, now=NOW).token
         gate = AccessGate(policy, users, cases, consents, AuditTrail.open(log, tmp), clock=lambda: NOW)
-        clock = _Clock()
+        clock = LatencyClock(time.thread_time)
         for request in requests:
             with clock:
                 gate.check(tokens[request.role], role=request.role, purpose=request.purpose,

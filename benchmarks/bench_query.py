@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.latency import LatencyClock, latency_row
+
 STAGES = {"IncidentReported": "incident", "DisputeReferredToMediation": "referral", "MediationCaseOpened": "mediation",
           "MediationConcluded": "mediation_outcome", "CaseFiled": "court_filing", "DocumentsServed": "service",
           "HearingHeld": "hearing", "JudgmentIssued": "judgment", "EnforcementUpdated": "enforcement"}
@@ -38,28 +40,8 @@ TIMELINE_COLUMNS = ["person_id", "occurred_at", "event_id", "party_index", "even
                     "stage", "dispute_id", "role", "restricted", "payload", "version", "is_deleted"]
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.wall: list[float] = []
-        self.cpu: list[float] = []
-
-    def __enter__(self) -> _Clock:
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cpu.append(time.process_time() - self._cpu)
-        self.wall.append(time.perf_counter() - self._wall)
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 3)
-
-
-def _row(case: str, clock: _Clock, **extra: Any) -> dict[str, Any]:
-    return {"case": case, "n": len(clock.wall), "p50_ms": _pct(clock.wall, 0.5), "p99_ms": _pct(clock.wall, 0.99),
-            "max_ms": _pct(clock.wall, 1.0), "cpu_p99_ms": _pct(clock.cpu, 0.99), **extra}
+def _row(case: str, clock: LatencyClock, **extra: Any) -> dict[str, Any]:
+    return latency_row(case, clock, 3, **extra)
 
 
 def _payload_pool(data_dir: Path, hub: Any) -> list[dict[str, Any]]:
@@ -156,20 +138,20 @@ def run(quick: bool, *, samples: int | None = None) -> list[dict[str, Any]]:
         world = {"persons": persons, "events": events, "payload_pool": len(pool), "timeline_parts": int(parts),
                  "load_s": load_s}
 
-        clock = _Clock()
+        clock = LatencyClock(time.process_time)
         for person in chosen:
             with clock:
                 history_rows(store, [person], {e["event_type"] for e in pool}, HistoryFilter())
         rows.append(_row("history SQL only", clock, **world))
 
-        clock = _Clock()
+        clock = LatencyClock(time.process_time)
         for n, person in enumerate(chosen):
             with clock:
                 access.history(Caller(token, "mediator", "dispute_mediation", f"M{n}"), person)
         rows.append(_row("history, access layer only (gate + audit + reveal)", clock, **world))
 
         with TestClient(create_app(services)) as client:
-            clock = _Clock()
+            clock = LatencyClock(time.process_time)
             entries = 0
             for n, person in enumerate(chosen):
                 sent = {"Authorization": f"Bearer {token}", "X-JustLink-Role": "mediator",
