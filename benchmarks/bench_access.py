@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.latency import LatencyClock, latency_row
-from consent.audit import AuditEntry, AuditTrail
-from consent.cases import InMemoryCaseDirectory
-from consent.consents import ConsentStore
-from consent.decisions import AccessRequest, BreakGlassLedger, decide
-from consent.gate import AccessGate
-from consent.policy import load_policy
-from consent.users import UserRegistry
-from hub.eventlog.embedded import EmbeddedEventLog
+from consent.access.audit import AuditEntry, AuditTrail
+from consent.access.cases import InMemoryCaseDirectory
+from consent.access.consents import ConsentStore
+from consent.access.decisions import AccessRequest, BreakGlassLedger, decide
+from consent.access.gate import AccessGate
+from consent.access.policy import load_policy
+from consent.access.users import UserRegistry
+from runtime.eventlog.embedded import EmbeddedEventLog
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 KINDS = [  # opening event, closing event, number field, role, purpose

@@ -27,9 +27,9 @@ from typing import Any
 
 from benchmarks.bench_disputes import load_events, load_truth, ordered, person_ids
 from connectors.synthetic.generator import generate
+from runtime.clock import to_millis
 from streams.alerts import AlertsProcessor
 from streams.disputes import DisputeProcessor
-from streams.envelope import to_millis
 from streams.pipeline import Pipeline
 from streams.processor import DictState
 

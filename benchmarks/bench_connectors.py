@@ -16,10 +16,10 @@ from typing import Any
 from connectors.registry import get_connector
 from connectors.sdk import ConnectorRunner, ConnectorState, RunSummary
 from connectors.synthetic.generator import generate
-from consent.keys import init_keystore, open_keystore
-from consent.protect import Protector
-from hub.eventlog.embedded import EmbeddedEventLog
-from hub.topics import AGENCIES
+from consent.privacy.keys import init_keystore, open_keystore
+from consent.privacy.protect import Protector
+from runtime.eventlog.embedded import EmbeddedEventLog
+from runtime.topics import AGENCIES
 
 TARGET_EVENTS_PER_S = 30_000
 

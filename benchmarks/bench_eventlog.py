@@ -23,9 +23,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from hub.eventlog.base import EventLog
-from hub.eventlog.embedded import EmbeddedEventLog
-from hub.eventlog.kafka import KafkaEventLog
+from runtime.eventlog.base import EventLog
+from runtime.eventlog.embedded import EmbeddedEventLog
+from runtime.eventlog.kafka import KafkaEventLog
 
 RECORD_SIZES = {"200B": 200, "avro~600B": 600}
 BATCH = 10_000
@@ -79,7 +79,7 @@ def run(quick: bool, kafka: str | None = None, start_broker: bool = False) -> li
                 rows.append(_measure(log, "embedded", label, size, n, single_n))
     broker = None
     if start_broker and kafka is None:
-        from tests.kafka_broker import TansuBroker
+        from tests.support.kafka_broker import TansuBroker
 
         broker = TansuBroker()
         broker.start()

@@ -19,15 +19,15 @@ from typing import Any
 from benchmarks.bench_connectors import print_table
 from benchmarks.bench_connectors import run_on as publish_county
 from connectors.synthetic.generator import generate
-from hub.eventlog.embedded import EmbeddedEventLog
-from hub.settings import Settings
-from hub.topics import AGENCY_TOPICS, ALERTS_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
-from hub.viewstore import open_view_store
+from runtime.eventlog.embedded import EmbeddedEventLog
+from runtime.settings import Settings
+from runtime.topics import AGENCY_TOPICS
+from runtime.viewstore import open_view_store
 from schemas.wire import default_codec
 from streams.pipeline import Pipeline
 from streams.runners.embedded import EmbeddedRunner
+from streams.runners.views import run_projector
 from streams.views.projector import ViewProjector
-from streams.views.runner import run_projector
 
 TARGET_P99_S = 1.0
 
@@ -58,8 +58,7 @@ def measure(events: list[tuple[str, bytes, bytes, str]], rate: int, seconds: flo
     store = open_view_store(Settings(data_dir=live, clickhouse_database=f"fresh{rate}"))
     store.migrate()
     pipeline = Pipeline()
-    runner = EmbeddedRunner(log, pipeline.handle, pipeline.input_topics, live / "state.pickle", batch_size=500,
-                            output_topics=(IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC))
+    runner = EmbeddedRunner(log, pipeline, live / "state.pickle", batch_size=500)
     stop = threading.Event()
     threads = [threading.Thread(target=runner.run, kwargs={"until_idle": False, "stop": stop, "idle_timeout_s": 0.02}),
                threading.Thread(target=run_projector, args=(log, ViewProjector(store)),

@@ -16,8 +16,7 @@ from typing import Any
 from benchmarks.bench_connectors import print_table
 from benchmarks.bench_connectors import run_on as publish_county
 from connectors.synthetic.generator import generate
-from hub.eventlog.embedded import EmbeddedEventLog
-from hub.topics import ALERTS_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from runtime.eventlog.embedded import EmbeddedEventLog
 from streams.pipeline import Pipeline
 from streams.processor import DictState, Event
 from streams.runners.embedded import EmbeddedRunner
@@ -43,8 +42,7 @@ def run(quick: bool, persons: int | None = None) -> list[dict[str, Any]]:
         publish_county(county, data)
         log = EmbeddedEventLog(data / "log.db")
         pipeline = Pipeline(alerts=_alerts())
-        runner = EmbeddedRunner(log, pipeline.handle, pipeline.input_topics, data / "state.pickle",
-                                output_topics=(IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC))
+        runner = EmbeddedRunner(log, pipeline, data / "state.pickle")
         cpu0 = time.process_time()
         stats = runner.run()
         cpu = time.process_time() - cpu0

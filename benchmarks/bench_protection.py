@@ -33,12 +33,12 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from consent.blind_index import BlindIndexer
-from consent.fields import FieldKey
-from consent.keys import LocalKeystore
-from consent.linkage import LinkageEncoder
-from consent.normalize import id_check_char
-from consent.protect import Protector
+from consent.privacy.blind_index import BlindIndexer
+from consent.privacy.fields import FieldKey
+from consent.privacy.keys import LocalKeystore
+from consent.privacy.linkage import LinkageEncoder
+from consent.privacy.normalize import id_check_char
+from consent.privacy.protect import Protector
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕彬鹏辉斌宇浩凯健俊帆帅旭宁"

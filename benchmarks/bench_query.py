@@ -49,7 +49,7 @@ def _payload_pool(data_dir: Path, hub: Any) -> list[dict[str, Any]]:
     from connectors.registry import get_connector
     from connectors.sdk.runtime import ConnectorRunner
     from connectors.synthetic.generator import generate
-    from hub.topics import AGENCIES, agency_topic
+    from runtime.topics import AGENCIES, agency_topic
     from schemas.wire import default_codec
 
     generate(data_dir / "county", 400, 11)
@@ -98,15 +98,15 @@ def _fill(store: Any, pool: list[dict[str, Any]], persons: int, rng: random.Rand
 def run(quick: bool, *, samples: int | None = None) -> list[dict[str, Any]]:
     from fastapi.testclient import TestClient
 
-    from consent.keys import init_keystore
-    from consent.users import UserRegistry
-    from hub.api.access import Caller, PersonAccess
+    from consent.access.users import UserRegistry
+    from consent.privacy.keys import init_keystore
     from hub.api.app import create_app
-    from hub.api.queries import HistoryFilter, history_rows
-    from hub.api.services import ApiServices
-    from hub.settings import Settings
-    from hub.viewstore import open_view_store
-    from hub.wiring import Hub
+    from hub.bootstrap import Hub
+    from hub.services.access import Caller, PersonAccess
+    from hub.services.context import AppServices
+    from hub.services.queries import HistoryFilter, history_rows
+    from runtime.settings import Settings
+    from runtime.viewstore import open_view_store
 
     persons = 20_000 if quick else 1_000_000
     samples = samples or (500 if quick else 3_000)
@@ -123,7 +123,7 @@ def run(quick: bool, *, samples: int | None = None) -> list[dict[str, Any]]:
         pool = _payload_pool(data_dir, hub)
         events = _fill(store, pool, persons, rng)
         load_s = round(time.perf_counter() - started, 1)
-        services = ApiServices.build(settings, hub.log, store, hub.protector)
+        services = AppServices.build(settings, hub.log, store, hub.protector)
         with UserRegistry.open(data_dir) as users:
             users.create_user("m1", roles=["mediator"], organisation="justice:bench", offices=["bench"])
             token = users.issue_token("m1").token

@@ -23,8 +23,8 @@ from typing import Any
 
 import chdb
 
-from hub.settings import Settings
-from hub.viewstore import ViewStore, open_view_store
+from runtime.settings import Settings
+from runtime.viewstore import ViewStore, open_view_store
 from tests.support.clickhouse_http import ChdbHttpServer
 
 DATABASE = "bench_views"

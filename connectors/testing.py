@@ -32,11 +32,11 @@ from connectors.sdk.deadletter import DeadLetter
 from connectors.sdk.runtime import ConnectorRunner, RunSummary
 from connectors.sdk.sources import CsvSource
 from connectors.sdk.state import ConnectorState
-from consent.fields import is_token
-from consent.keys import init_keystore, open_keystore
-from consent.protect import Protector
-from hub.eventlog.embedded import EmbeddedEventLog
-from hub.topics import agency_topic, dead_letter_topic
+from consent.privacy.fields import is_token
+from consent.privacy.keys import init_keystore, open_keystore
+from consent.privacy.protect import Protector
+from runtime.eventlog.embedded import EmbeddedEventLog
+from runtime.topics import agency_topic, dead_letter_topic
 from schemas import loader
 from schemas.pii import ENCRYPTED_CLASSES, pii_fields
 from schemas.wire import default_codec

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${1:-9092}"
 PY="${PYTHON:-.venv/bin/python}"
-BIN="$("$PY" -c 'from tests.kafka_broker import tansu_binary; print(tansu_binary())')"
+BIN="$("$PY" -c 'from tests.support.kafka_broker import tansu_binary; print(tansu_binary())')"
 URL="tcp://127.0.0.1:${PORT}"
 echo "Tansu on 127.0.0.1:${PORT} (bootstrap servers: 127.0.0.1:${PORT}); Ctrl-C stops it" >&2
 exec "$BIN" broker --listener-url "$URL" --advertised-listener-url "$URL" --storage-engine memory://tansu/

@@ -8,28 +8,12 @@ input again (at-least-once runners) or replaying the log yields the same ids and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
+from runtime.clock import to_utc
 from schemas.ids import event_id_for
 
 HUB_AGENCY = "hub"
-
-
-def to_millis(value: Any) -> int:
-    """Epoch milliseconds of a decoded Avro timestamp (datetime, naive = UTC) or of millis."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return int(value.timestamp() * 1000)
-    return int(value or 0)
-
-
-def to_datetime(value: Any) -> datetime:
-    """A UTC datetime from a decoded Avro timestamp or epoch milliseconds."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
 
 
 def hub_event_id(key: str) -> str:
@@ -49,7 +33,7 @@ def hub_envelope(event_type: str, key: str, occurred_at: Any, *, recorded_at: An
 
     `recorded_at` defaults to `occurred_at` so that the envelope is a pure function of the input;
     pass the input's restriction so that decisions about sealed records stay sealed."""
-    occurred = to_datetime(occurred_at)
+    occurred = to_utc(occurred_at)
     return {
         "event_id": hub_event_id(key),
         "event_type": event_type,
@@ -58,7 +42,7 @@ def hub_envelope(event_type: str, key: str, occurred_at: Any, *, recorded_at: An
         "source_record_key": key,
         "source_record_version": 1,
         "occurred_at": occurred,
-        "recorded_at": to_datetime(recorded_at) if recorded_at is not None else occurred,
+        "recorded_at": to_utc(recorded_at) if recorded_at is not None else occurred,
         "schema_version": 1,
         "related": list(related),
         "restriction": restriction,

@@ -1,7 +1,10 @@
-"""The processors chained for one agency event: identity -> disputes -> alerts.
+"""The processors chained for one agency event: identity -> disputes -> alerts — and the stream
+topology, declared once: the topics the pipeline reads, the topics it writes, where what it cannot
+handle goes, and the wall-clock work (`tick`) a runner must schedule.
 
-Both runners drive this one object, so the embedded deployment and the Kafka/faust
-deployment make the same decisions in the same order. For every agency event it emits
+Every runner (streams/runners/embedded.py over the embedded log, streams/runners/faust_app.py over
+Kafka) takes this object and adds no wiring of its own, so the embedded deployment and the Kafka
+deployment make the same decisions. For every agency event it emits
 the processors' decisions (PersonLinked, PersonsMerged, DisputeThreaded, AlertRaised …)
 and one EventResolved — the event with the resolved person of each party and the thread
 it joined — from which the views are projected.
@@ -11,7 +14,15 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from hub.topics import AGENCY_TOPICS, ALERTS_TOPIC, CONSENT_TOPIC, RESOLVED_TOPIC
+from runtime.topics import (
+    AGENCY_TOPICS,
+    ALERTS_TOPIC,
+    CONSENT_TOPIC,
+    DISPUTES_TOPIC,
+    IDENTITY_TOPIC,
+    PROCESSORS_DEAD_LETTER_TOPIC,
+    RESOLVED_TOPIC,
+)
 from streams.disputes.processor import DisputeProcessor
 from streams.envelope import hub_envelope
 from streams.identity.processor import IdentityProcessor
@@ -37,12 +48,22 @@ class Pipeline:
     # the alerts topic comes back in so that acknowledgements and resolutions made in the
     # API reach the alerts processor's state (its own AlertRaised are ignored there)
     input_topics: tuple[str, ...] = (*AGENCY_TOPICS, CONSENT_TOPIC, ALERTS_TOPIC)
+    output_topics: tuple[str, ...] = (IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC)
+    dead_letter_topic = PROCESSORS_DEAD_LETTER_TOPIC
+    tick_every_s = 60.0   # how often a runner calls `tick` while it runs
 
     def __init__(self, identity: IdentityProcessor | None = None, disputes: DisputeProcessor | None = None,
                  alerts: AlertsProcessor | None = None) -> None:
         self.identity = identity or IdentityProcessor()
         self.disputes = disputes or DisputeProcessor()
         self.alerts = alerts
+
+    @classmethod
+    def default(cls) -> Pipeline:
+        """The pipeline every deployment runs: identity -> disputes -> alerts."""
+        from streams.alerts.processor import AlertsProcessor as RuleAlerts
+
+        return cls(alerts=RuleAlerts())
 
     def handle(self, event: Event, state: State) -> list[Output]:
         if event.record["envelope"]["source"]["agency"] == "hub":

@@ -71,8 +71,8 @@ class Processor(Protocol):
     def handle(self, event: Event, state: State) -> list[Output]: ...
 
 
-# Topic names live in hub.topics (the bottom layer, shared with connectors and the API).
-from hub.topics import (  # noqa: E402,F401
+# Topic names live in runtime.topics (the bottom layer, shared with connectors and the API).
+from runtime.topics import (  # noqa: E402,F401
     AGENCIES,
     AGENCY_TOPICS,
     ALERTS_TOPIC,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.kafka_broker import TansuBroker
+from tests.support.kafka_broker import TansuBroker
 
 
 @pytest.fixture(scope="session")

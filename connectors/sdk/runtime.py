@@ -35,8 +35,8 @@ from connectors.sdk.mapping import MappedEvent, event_id_for
 from connectors.sdk.sources import Source, SourceRecord, UnreadableRecord
 from connectors.sdk.state import ConnectorState
 from connectors.sdk.validation import check_event
-from hub.eventlog.base import EventLog, EventLogError
-from hub.topics import agency_topic, dead_letter_topic
+from runtime.eventlog.base import EventLog, EventLogError
+from runtime.topics import agency_topic, dead_letter_topic
 from schemas import loader, models
 from schemas.wire import AvroCodec, default_codec
 
@@ -74,15 +74,6 @@ class EventLogUnavailable(EventLogError):
     def __init__(self, message: str, *, topic: str, where: str, attempts: int) -> None:
         super().__init__(message)
         self.topic, self.where, self.attempts = topic, where, attempts
-
-
-def log_location(event_log: EventLog) -> str:
-    """Where a log lives, for messages: the brokers of a Kafka log, the file of an embedded one."""
-    servers = getattr(event_log, "bootstrap_servers", None)
-    if servers:
-        return "broker " + ",".join(servers)
-    path = getattr(event_log, "path", None)
-    return f"embedded log {path}" if path is not None else type(event_log).__name__
 
 
 @dataclass
@@ -289,7 +280,7 @@ class ConnectorRunner:
                 wait = policy.delay(attempt, self._rng)
                 spent = time.monotonic() - started
                 if attempt >= policy.attempts or spent + wait > policy.max_total_s:
-                    where = log_location(self.log)
+                    where = self.log.describe()
                     raise EventLogUnavailable(
                         f"gave up appending {len(messages)} records to topic {topic!r} on {where} after "
                         f"{attempt} attempts over {spent:.1f} s ({type(exc).__name__}: {_first_line(exc)}); "

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from connectors.sdk.errors import RecordError
-from consent.normalize import id_check_char, normalize_id_number
+from consent.privacy.normalize import id_check_char, normalize_id_number
 
 InvalidIdPolicy = Literal["reject", "flag"]
 FUTURE_SLACK = timedelta(days=1)

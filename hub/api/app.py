@@ -1,4 +1,4 @@
-"""The query API and the web pages, as one FastAPI app built over ApiServices.
+"""The query API and the web pages, as one FastAPI app built over AppServices.
 
 Every data call names its caller and context in headers — `Authorization: Bearer <token>`,
 `X-JustLink-Role`, `X-JustLink-Purpose`, `X-JustLink-Case`, and for break-glass
@@ -21,13 +21,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from hub.api import dpo, models
-from hub.api.access import AccessRefused, Caller, PersonAccess, audit_report_for
+from hub.api import models
 from hub.api.metrics import ApiMetrics
-from hub.api.queries import HistoryFilter
 from hub.api.security import BodyLimit, SecurityHeaders
-from hub.api.services import ApiServices
-from hub.viewstore import ViewStoreUnavailable
+from hub.services import dpo
+from hub.services.access import AccessRefused, Caller, PersonAccess, audit_report_for
+from hub.services.context import AppServices
+from hub.services.queries import HistoryFilter
+from runtime.viewstore import ViewStoreUnavailable
 
 log = logging.getLogger("justlink.api")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -57,7 +58,7 @@ def caller_from_headers(
 CallerDep = Annotated[Caller, Depends(caller_from_headers)]
 
 
-def create_app(services: ApiServices, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     access = PersonAccess(services)
     metrics = ApiMetrics()
     app = FastAPI(title="JustLink query API",

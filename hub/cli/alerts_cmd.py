@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from hub.cli.person_cmd import caller_options, echo_json, make_caller, person_access, run_refusable
-from hub.settings import Settings
+from runtime.settings import Settings
 
 
 @click.group()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from hub.settings import Settings
+from runtime.settings import Settings
 
 
 def _public_key(settings: Settings, public_key_file: str | None):
-    from consent.audit import SIGNING_KEY_FILE, AuditError, load_or_create_signing_key, load_public_key
+    from consent.access.audit import SIGNING_KEY_FILE, AuditError, load_or_create_signing_key, load_public_key
 
     try:
         if public_key_file:
@@ -34,9 +34,9 @@ def audit() -> None:
 def verify(settings: Settings, public_key_file: str | None) -> None:
     """Recompute the hash chain and check every signed checkpoint. Exits 1 naming the first
     bad record if anything was altered, removed, reordered or truncated."""
-    from consent.audit import read_trail
-    from consent.audit import verify as verify_trail
-    from hub.eventlog import open_event_log
+    from consent.access.audit import read_trail
+    from consent.access.audit import verify as verify_trail
+    from runtime.eventlog import open_event_log
 
     key = _public_key(settings, public_key_file)
     with open_event_log(settings) as log:
@@ -54,7 +54,7 @@ def verify(settings: Settings, public_key_file: str | None) -> None:
 @click.pass_obj
 def export_key(settings: Settings, out: str | None) -> None:
     """Print the audit trail's Ed25519 public key (PEM), so anyone can verify it."""
-    from consent.audit import key_id, public_key_pem
+    from consent.access.audit import key_id, public_key_pem
 
     key = _public_key(settings, None)
     pem = public_key_pem(key)
@@ -87,9 +87,9 @@ def report(settings: Settings, token: str, since, until, user: str | None, subje
     import json
     from datetime import UTC
 
-    from hub.api import dpo
-    from hub.api.access import Caller, PersonAccess, audit_report_for
     from hub.cli.person_cmd import open_services, run_refusable
+    from hub.services import dpo
+    from hub.services.access import Caller, PersonAccess, audit_report_for
 
     services = open_services(settings)
     try:

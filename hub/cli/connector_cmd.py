@@ -35,7 +35,7 @@ def run(settings, agency: str, source_path: Path, since: datetime | None, dry_ru
     """Run AGENCY's connector over --source."""
     from connectors.registry import get_connector
     from connectors.sdk.runtime import ConnectorRunner, RunSummary
-    from hub.wiring import Hub
+    from hub.bootstrap import Hub
 
     hub = Hub(settings)
     try:
@@ -73,8 +73,8 @@ def list_() -> None:
 def dead_letters(settings, agency: str, limit: int) -> None:
     """Show AGENCY's dead letters: where, which stage and field, and why (originals stay encrypted)."""
     from connectors.sdk.deadletter import DeadLetter
-    from hub.topics import dead_letter_topic
-    from hub.wiring import Hub
+    from hub.bootstrap import Hub
+    from runtime.topics import dead_letter_topic
 
     hub = Hub(settings)
     try:

@@ -7,7 +7,7 @@ from collections import Counter
 
 import click
 
-from hub.topics import AGENCIES
+from runtime.topics import AGENCIES
 
 
 @click.command()
@@ -23,8 +23,8 @@ def demo(settings, persons: int, seed: int, serve: bool, host: str | None, port:
     from connectors.registry import get_connector
     from connectors.sdk.runtime import ConnectorRunner, RunSummary
     from connectors.synthetic.generator import generate
-    from consent.keys import init_keystore
-    from hub.embedded import EmbeddedHub
+    from consent.privacy.keys import init_keystore
+    from hub.bootstrap import Hub
 
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ def demo(settings, persons: int, seed: int, serve: bool, host: str | None, port:
     if not (county / "manifest.json").exists():
         click.echo(f"generating a county of {persons:,} residents (seed {seed}) in {county} ...")
         generate(county, persons, seed)
-    hub = EmbeddedHub(settings)
+    hub = Hub(settings)
     try:
         per_agency: dict[str, RunSummary] = {}
         for agency in AGENCIES:
@@ -102,7 +102,7 @@ def _summary(hub, per_agency, stats, views, seconds: float) -> None:
 
 
 def _demo_users(hub) -> list[tuple[str, str, str]]:
-    from consent.users import DEMO_USERS, UserRegistry, create_demo_users
+    from consent.access.users import DEMO_USERS, UserRegistry, create_demo_users
 
     registry = UserRegistry.open(hub.settings.data_dir)
     try:

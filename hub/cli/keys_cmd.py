@@ -6,13 +6,13 @@ import os
 
 import click
 
-from consent.erasure import erase_subjects, validate_subject_keys
-from consent.keys import KeystoreError, init_keystore, load_master_key, open_keystore
+from consent.privacy.erasure import erase_subjects, validate_subject_keys
+from consent.privacy.keys import KeystoreError, init_keystore, load_master_key, open_keystore
 
 
 def _settings(ctx: click.Context):
     if ctx.obj is None:
-        from hub.settings import get_settings
+        from runtime.settings import get_settings
 
         ctx.obj = get_settings()
     return ctx.obj
@@ -94,8 +94,8 @@ keys.add_command(status_cmd, "list")
 def subject_keys_of_person(settings, person_id: str) -> list[str]:
     """Every subject key of a resolved person: the keys of all their records, under their
     live id and every id merged into it (the views' person_records and person_aliases)."""
-    from hub.viewstore import open_view_store
-    from hub.viewstore.store import ViewStoreError
+    from runtime.viewstore import open_view_store
+    from runtime.viewstore.store import ViewStoreError
 
     try:
         store = open_view_store(settings)

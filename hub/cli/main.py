@@ -12,7 +12,6 @@ import click
 # command name -> "module:attribute"
 COMMANDS: dict[str, str] = {
     "schemas": "hub.cli.schemas_cmd:schemas",
-    "log": "hub.cli.log_cmd:log",
     "keys": "hub.cli.keys_cmd:keys",
     "erase": "hub.cli.keys_cmd:erase",
     "generate": "hub.cli.generate_cmd:generate",
@@ -57,9 +56,9 @@ class LazyGroup(click.Group):
 
 
 def _operational(exc: Exception) -> bool:
-    from hub.eventlog.base import EventLogError
+    from runtime.eventlog.base import EventLogError
 
-    store = sys.modules.get("hub.viewstore.store")  # not imported: the error cannot be one of its
+    store = sys.modules.get("runtime.viewstore.store")  # not imported: the error cannot be one of its
     return isinstance(exc, (EventLogError, *((store.ViewStoreError,) if store else ())))
 
 
@@ -76,7 +75,7 @@ def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
         os.environ["JUSTLINK_CONFIG"] = config
     if data_dir:
         os.environ["JUSTLINK_DATA_DIR"] = data_dir
-    from hub.settings import SettingsError, get_settings
+    from runtime.settings import SettingsError, get_settings
 
     get_settings.cache_clear()
     try:

@@ -13,14 +13,14 @@ from typing import Any
 
 import click
 
-from hub.settings import Settings
+from runtime.settings import Settings
 
 
 def open_services(settings: Settings) -> Any:
-    from hub.api.services import ApiServices
+    from hub.services.context import AppServices
 
     try:
-        return ApiServices.open(settings)
+        return AppServices.open(settings)
     except Exception as exc:  # the store locked by a running server, no keystore, ...
         raise click.ClickException(f"cannot open the hub in {settings.data_dir}: {exc}") from None
 
@@ -29,8 +29,8 @@ def open_services(settings: Settings) -> Any:
 def person_access(settings: Settings) -> Iterator[Any]:
     """Through the running server when one serves this data dir (one process may hold the
     views, one writer the audit chain); else by opening the hub here."""
-    from hub.api.access import PersonAccess
-    from hub.api.remote import RemotePersonAccess, running_server
+    from hub.cli.remote import RemotePersonAccess, running_server
+    from hub.services.access import PersonAccess
 
     url = running_server(settings.data_dir)
     if url is not None:
@@ -64,13 +64,13 @@ def caller_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def make_caller(token: str, role: str, purpose: str, case_id: str | None, break_glass: str | None) -> Any:
-    from hub.api.access import Caller
+    from hub.services.access import Caller
 
     return Caller(token, role, purpose, case_id, break_glass)
 
 
 def run_refusable(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    from hub.api.access import AccessRefused
+    from hub.services.access import AccessRefused
 
     try:
         return action()
@@ -145,7 +145,7 @@ def history(settings: Settings, person_id: str, agency: tuple[str, ...], event_t
     """PERSON_ID's records across agencies, newest first, with the fields your role and purpose allow."""
     from datetime import UTC
 
-    from hub.api.queries import HistoryFilter
+    from hub.services.queries import HistoryFilter
 
     flt = HistoryFilter(agency, event_types, since.replace(tzinfo=UTC) if since else None,
                         until.replace(tzinfo=UTC) if until else None, dispute_id, limit, offset)

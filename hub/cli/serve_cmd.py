@@ -6,14 +6,14 @@ import click
 
 
 def serve_hub(hub, host: str, port: int) -> None:
-    """Start the background loops and the HTTP server on an already opened EmbeddedHub."""
+    """Start the background loops and the HTTP server on an already opened Hub."""
     import uvicorn
 
     from hub.api.app import create_app
-    from hub.api.remote import advertise, withdraw
-    from hub.api.services import ApiServices
+    from hub.cli.remote import advertise, withdraw
+    from hub.services.context import AppServices
 
-    services = ApiServices.for_embedded(hub)
+    services = AppServices.for_embedded(hub)
     app = create_app(services)
     hub.start_background()
     advertise(hub.settings.data_dir, f"http://{host}:{port}")  # CLI commands go through this server
@@ -31,9 +31,9 @@ def serve_hub(hub, host: str, port: int) -> None:
 @click.pass_obj
 def serve(settings, host: str | None, port: int | None) -> None:
     """Run processors, views and the API + web page in one process (chDB allows one per data dir)."""
-    from hub.embedded import EmbeddedHub
+    from hub.bootstrap import Hub
 
-    hub = EmbeddedHub(settings)
+    hub = Hub(settings)
     try:
         click.echo(f"JustLink on http://{host or settings.api_host}:{port or settings.api_port}/ "
                    f"(API docs at /docs); Ctrl-C to stop")

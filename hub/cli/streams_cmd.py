@@ -41,9 +41,9 @@ def resolve(input_path: str, output_path: str, match_config: str | None, progres
 def process(settings, follow: bool, no_views: bool) -> None:
     """Run the stream processors (identity, disputes, alerts) over the embedded log, then
     project the views. Resumes from the last snapshot and committed offsets."""
-    from hub.embedded import EmbeddedHub
+    from hub.bootstrap import Hub
 
-    hub = EmbeddedHub(settings)
+    hub = Hub(settings)
     try:
         if follow:
             hub.start_background()
@@ -69,10 +69,13 @@ def process(settings, follow: bool, no_views: bool) -> None:
               help="Partitions of justlink.pipeline.in and the state changelog (default: topic_partitions).")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True,
               help="Input records handled per batch (one state write-set per batch and partition).")
+@click.option("--tick-every", "tick_every_s", type=click.FloatRange(0.1, 3600), default=None,
+              help="Seconds between runs of the deadline rules on the worker's partitions (default: the "
+                   "pipeline's, 60).")
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @click.pass_obj
-def worker(settings, partitions: int | None, batch_size: int, loglevel: str) -> None:
+def worker(settings, partitions: int | None, batch_size: int, tick_every_s: float | None, loglevel: str) -> None:
     """Run the stream processors as a faust-streaming worker over Kafka
     (settings.kafka_bootstrap_servers). Agency events are repartitioned by county to
     justlink.pipeline.in; state lives in a faust table's changelog. Start more workers
@@ -82,5 +85,5 @@ def worker(settings, partitions: int | None, batch_size: int, loglevel: str) -> 
     config = WorkerConfig(bootstrap_servers=settings.kafka_servers,
                           partitions=partitions or settings.topic_partitions,
                           agency_partitions=settings.topic_partitions,
-                          datadir=settings.data_dir / "faust", batch_size=batch_size)
+                          datadir=settings.data_dir / "faust", batch_size=batch_size, tick_every_s=tick_every_s)
     run_worker(config, loglevel=loglevel)

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import click
 
-from hub.settings import Settings
+from runtime.settings import Settings
 
 
 def _registry(settings: Settings):
-    from consent.policy import PolicyError, load_policy
-    from consent.users import UserRegistry
+    from consent.access.policy import PolicyError, load_policy
+    from consent.access.users import UserRegistry
 
     try:
         roles = load_policy().roles
@@ -35,7 +35,7 @@ def users() -> None:
 def add(settings: Settings, user_id: str, roles: tuple[str, ...], organisation: str, offices: tuple[str, ...],
         display_name: str) -> None:
     """Add a user."""
-    from consent.users import UserError
+    from consent.access.users import UserError
 
     with _registry(settings) as registry:
         try:
@@ -63,7 +63,7 @@ def list_users(settings: Settings) -> None:
 @click.pass_obj
 def token(settings: Settings, user_id: str, days: int) -> None:
     """Issue an API token (shown once; only its hash is stored)."""
-    from consent.users import UserError
+    from consent.access.users import UserError
 
     with _registry(settings) as registry:
         try:

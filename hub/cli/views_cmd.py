@@ -17,7 +17,7 @@ def views() -> None:
 @click.pass_obj
 def migrate(settings) -> None:
     """Apply pending view migrations."""
-    from hub.viewstore import open_view_store
+    from runtime.viewstore import open_view_store
 
     with open_view_store(settings) as store:
         applied = store.migrate()
@@ -29,19 +29,19 @@ def migrate(settings) -> None:
 @click.pass_obj
 def rebuild(settings, yes: bool) -> None:
     """Drop the views and project them again from the log (the log is the source of truth)."""
-    from hub.embedded import EmbeddedHub
-    from streams.views.runner import VIEWS_GROUP
+    from hub.bootstrap import Hub
+    from streams.runners.views import VIEWS_GROUP
 
     if not yes:
         click.confirm("Drop and rebuild every view from the log?", abort=True)
-    hub = EmbeddedHub(settings)
+    hub = Hub(settings)
     try:
         store = hub.view_store
         for table in TABLES:
             store.command(f"TRUNCATE TABLE IF EXISTS {table}")
         group = f"{VIEWS_GROUP}-rebuild"
+        from streams.runners.views import run_projector
         from streams.views.projector import ViewProjector
-        from streams.views.runner import run_projector
 
         stats = run_projector(hub.log, ViewProjector(store), group=f"{group}-{__import__('time').time_ns()}")
         click.echo(f"rebuilt: {stats.records} log records -> {stats.rows} rows in {stats.seconds:.1f}s")
@@ -53,7 +53,7 @@ def rebuild(settings, yes: bool) -> None:
 @click.pass_obj
 def status(settings) -> None:
     """Row counts of the views."""
-    from hub.viewstore import open_view_store
+    from runtime.viewstore import open_view_store
 
     with open_view_store(settings) as store:
         store.migrate()

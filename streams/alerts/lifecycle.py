@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from runtime.clock import to_millis
 from streams.alerts import records
 from streams.alerts.store import Store
-from streams.envelope import to_millis
 from streams.processor import Event, Output, State
 
 RESOLUTIONS = ("resolved", "dismissed", "superseded")

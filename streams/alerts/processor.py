@@ -23,11 +23,11 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
+from runtime.clock import to_millis
 from streams.alerts import lifecycle, records
 from streams.alerts.evaluate import co_occurrence_holds, count_holds, count_message, deadline_message
 from streams.alerts.rules import Rule, RuleSet, load_rules
 from streams.alerts.store import AT, DISPUTE, EID, IDX, KEYS, MASK, RESTRICTION, Entry, Store
-from streams.envelope import to_millis
 from streams.processor import ALERTS_TOPIC, Event, Output, State
 
 SYSTEM_USER = "system"

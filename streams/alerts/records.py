@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from runtime.clock import to_utc
 from streams.alerts.rules import Rule
-from streams.envelope import hub_envelope, to_datetime
+from streams.envelope import hub_envelope
 from streams.processor import ALERTS_TOPIC, Output
 
 OFFICE = "alerts"
@@ -39,7 +40,7 @@ def raised(rule: Rule, subject: str, person_id: str | None, dispute_id: str | No
 
 def acknowledged(alert_id: str, user_id: str, at: Any, restriction: dict[str, Any] | None) -> dict[str, Any]:
     return {
-        "envelope": hub_envelope("AlertAcknowledged", f"alert-ack\x1f{alert_id}\x1f{user_id}", to_datetime(at),
+        "envelope": hub_envelope("AlertAcknowledged", f"alert-ack\x1f{alert_id}\x1f{user_id}", to_utc(at),
                                  office_code=OFFICE, restriction=restriction),
         "alert_id": alert_id,
         "user_id": user_id,
@@ -49,7 +50,7 @@ def acknowledged(alert_id: str, user_id: str, at: Any, restriction: dict[str, An
 def resolved(alert_id: str, user_id: str, resolution: str, reason: str, at: Any,
              restriction: dict[str, Any] | None) -> dict[str, Any]:
     return {
-        "envelope": hub_envelope("AlertResolved", f"alert-end\x1f{alert_id}", to_datetime(at),
+        "envelope": hub_envelope("AlertResolved", f"alert-end\x1f{alert_id}", to_utc(at),
                                  office_code=OFFICE, restriction=restriction),
         "alert_id": alert_id,
         "user_id": user_id,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consent.policy import TomlChecker
+from runtime.tomlcheck import TomlChecker, TomlError
 from schemas import loader
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.toml")
@@ -33,12 +33,8 @@ DAY_MS = 24 * HOUR_MS
 KeyPath = tuple[str | int, ...]
 
 
-class RulesError(ValueError):
+class RulesError(TomlError):
     """The rules file is invalid; the message names the file, the line and the key."""
-
-    def __init__(self, message: str, path: Path | str, line: int | None) -> None:
-        self.path, self.line, self.problem = str(path), line, message
-        super().__init__(f"{path}:{line if line is not None else '?'}: {message}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from runtime.clock import to_millis, to_utc
 from streams.disputes import rules
 from streams.disputes.store import Store
-from streams.envelope import hub_envelope, record_ref, to_datetime, to_millis
+from streams.envelope import hub_envelope, record_ref
 from streams.processor import AGENCY_TOPICS, DISPUTES_TOPIC, IDENTITY_TOPIC, Event, Output, State
 
 DAY_MS = rules.DAY_MS
@@ -117,7 +118,7 @@ def timeline(dispute_id: str, state: State) -> list[tuple[datetime, str, str, st
         p = store.events[event_id]
         rows.append((p["at"], p["stage"], p["agency"], event_id))
     rows.sort()
-    return [(to_datetime(at), stage, agency, event_id) for at, stage, agency, event_id in rows]
+    return [(to_utc(at), stage, agency, event_id) for at, stage, agency, event_id in rows]
 
 
 # --- placing events ---------------------------------------------------------------------------------

@@ -46,8 +46,8 @@ class PartyProtection:
     def __init__(self, protector: Any = None) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if protector is None:
-            from consent.keys import LocalKeystore
-            from consent.protect import Protector
+            from consent.privacy.keys import LocalKeystore
+            from consent.privacy.protect import Protector
 
             self._tmp = tempfile.TemporaryDirectory(prefix="justlink-resolve-")
             keystore = LocalKeystore.create(Path(self._tmp.name) / "keystore.db", os.urandom(32))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,29 +47,31 @@ class Comparison:
     tf_adjust: bool = False  # full agreement weighs log2(m / frequency of the value), see README
 
 
+# Every value comes from the configuration file (config.toml is the one place for the defaults):
+# the dataclasses have no defaults of their own, so code and file cannot disagree.
 @dataclass(frozen=True, slots=True)
 class Blocking:
-    exact: tuple[str, ...] = ("id_number", "phone", "agency_person_id", "name_dob")
-    name_bands: int = 4
-    band_rows: int = 2
-    address_bands: int = 4
-    max_block_size: int = 40
-    max_candidates: int = 64
+    exact: tuple[str, ...]
+    name_bands: int
+    band_rows: int
+    address_bands: int
+    max_block_size: int
+    max_candidates: int
 
 
 @dataclass(frozen=True, slots=True)
 class TermFrequency:
-    pseudo_count: float = 2000.0  # the configured u counts as this many observed profiles
-    min_u: float = 1e-6
+    pseudo_count: float  # the configured u counts as this many observed profiles
+    min_u: float
 
 
 @dataclass(frozen=True, slots=True)
 class MatchConfig:
     comparisons: tuple[Comparison, ...]
-    blocking: Blocking = field(default_factory=Blocking)
-    match_threshold: float = 24.0
-    possible_threshold: float = 14.0
-    term_frequency: TermFrequency = field(default_factory=TermFrequency)
+    blocking: Blocking
+    match_threshold: float
+    possible_threshold: float
+    term_frequency: TermFrequency
 
     def comparison(self, attribute: str) -> Comparison:
         for comparison in self.comparisons:
@@ -126,6 +128,13 @@ def _comparison(source: str, attribute: str, raw: dict[str, Any]) -> Comparison:
                       bool(raw.get("hard_conflict", False)), bool(raw.get("same_agency_only", False)), tf_adjust)
 
 
+def _section(source: Path, raw: dict[str, Any], name: str) -> dict[str, Any]:
+    section = raw.get(name)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{source}: missing [{name}] table")
+    return section
+
+
 def load_config(path: Path | str | None = None) -> MatchConfig:
     source = Path(path) if path else DEFAULT_CONFIG
     try:
@@ -136,7 +145,7 @@ def load_config(path: Path | str | None = None) -> MatchConfig:
     if not isinstance(comparisons_raw, dict) or not comparisons_raw:
         raise ConfigError(f"{source}: no [comparisons.*] tables")
     comparisons = tuple(_comparison(str(source), name, body) for name, body in comparisons_raw.items())
-    blocking_raw = raw.get("blocking", {})
+    blocking_raw = _section(source, raw, "blocking")
     try:
         blocking = Blocking(**{k: tuple(v) if isinstance(v, list) else v for k, v in blocking_raw.items()})
     except TypeError as exc:
@@ -144,13 +153,16 @@ def load_config(path: Path | str | None = None) -> MatchConfig:
     unknown = set(blocking.exact) - {"id_number", "phone", "agency_person_id", "name_dob"}
     if unknown:
         raise ConfigError(f"{source}: [blocking] exact: unknown keys {sorted(unknown)}")
-    thresholds = raw.get("thresholds", {})
-    match = float(thresholds.get("match", 24.0))
-    possible = float(thresholds.get("possible", 14.0))
+    thresholds = _section(source, raw, "thresholds")
+    missing = [key for key in ("match", "possible") if not isinstance(thresholds.get(key), int | float)]
+    if missing:
+        raise ConfigError(f"{source}: [thresholds] needs a number for {', '.join(missing)}")
+    match = float(thresholds["match"])
+    possible = float(thresholds["possible"])
     if possible > match:
         raise ConfigError(f"{source}: [thresholds] possible ({possible}) must not exceed match ({match})")
     try:
-        term_frequency = TermFrequency(**raw.get("term_frequency", {}))
+        term_frequency = TermFrequency(**_section(source, raw, "term_frequency"))
     except TypeError as exc:
         raise ConfigError(f"{source}: [term_frequency]: {exc}") from None
     return MatchConfig(comparisons, blocking, match, possible, term_frequency)

@@ -7,8 +7,8 @@ and times come from the input event, so a replay yields byte-identical events.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
-from datetime import datetime
 from typing import Any
 
 from streams.processor import IDENTITY_TOPIC, Output
@@ -27,15 +27,13 @@ def decision_id(*parts: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+PERSON_ID = re.compile(r"P[0-9a-f]{16}")   # every person id the hub issues has this shape
+
+
 def new_person_id(founding_key: str) -> str:
-    """"P" + 16 hex of sha256 of the founding occurrence's record key."""
+    """"P" + 16 hex of sha256 of the founding occurrence's record key (or of another text that
+    names the person uniquely, such as a split's members)."""
     return "P" + hashlib.sha256(founding_key.encode()).hexdigest()[:16]
-
-
-def to_millis(value: Any) -> int:
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    return int(value or 0)
 
 
 def envelope(event_type: str, event_id: str, record_key: str, occurred_at: Any, recorded_at: Any,

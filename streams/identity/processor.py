@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from runtime.clock import to_millis
 from streams.identity import events
 from streams.identity.blocking import Blocker
 from streams.identity.clusters import Tables, occurrence_person, survivor_order
@@ -144,7 +145,7 @@ class IdentityProcessor:
 
         profile = from_protection(protection, party.get("gender"), agency)
         digest_hex = profile_digest(profile)
-        occurred_ms = events.to_millis(env["occurred_at"])
+        occurred_ms = to_millis(env["occurred_at"])
         valid_id = profile.id_number if profile.id_valid and profile.id_number else ""
         tf_weight = self.name_weight(tables, profile)
 
@@ -333,7 +334,7 @@ class IdentityProcessor:
 
     def _move_out(self, tables: Tables, root: str, keys: list[str], reason: str, operator: str | None,
                   at: int) -> Output:
-        new_id = "P" + hashlib.sha256(f"split|{root}|{'|'.join(keys)}".encode()).hexdigest()[:16]
+        new_id = events.new_person_id(f"split|{root}|{'|'.join(keys)}")
         person = tables.person(root)
         moved = set(keys)
         remaining = tuple(k for k in person.members if k not in moved)

@@ -10,13 +10,13 @@ Exactly-once on the embedded log:
 - after a crash the runner restores the last snapshot, re-reads from the snapshot's
   offsets, and suppresses the outputs of records before the committed offsets — they
   were already published, and determinism makes them identical.
-A record that cannot be decoded, or whose handling raises, goes to
-`justlink.processors.deadletter` with the reason; the run goes on.
+What a record produces is decided by the runner core (streams/runners/core.py), the same code the
+faust runner calls; a record that cannot be decoded, or whose handling raises, goes to the
+pipeline's dead-letter topic with the reason, and the run goes on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle
@@ -25,16 +25,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from hub.eventlog.base import Record, TopicPartition
-from hub.eventlog.embedded import EmbeddedEventLog
-from schemas.wire import AvroCodec, default_codec
-from streams.processor import DictState, Event, Output
+from runtime.eventlog.base import Consumer, Record, TopicPartition
+from runtime.eventlog.embedded import EmbeddedEventLog
+from schemas.wire import AvroCodec
+from streams.pipeline import Pipeline
+from streams.processor import DictState, Output
 from streams.runners import metrics
+from streams.runners.core import Handled, RunnerCore
 
 log = logging.getLogger("justlink.runner")
-DEAD_LETTER_TOPIC = "justlink.processors.deadletter"
 
 
 @dataclass
@@ -51,29 +51,30 @@ class RunStats:
 
 
 class EmbeddedRunner:
-    def __init__(self, event_log: EmbeddedEventLog, handle: Callable[[Event, DictState], list[Output]],
-                 input_topics: tuple[str, ...], state_path: Path, *, group: str = "justlink-processors",
-                 codec: AvroCodec | None = None, batch_size: int = 2000, snapshot_every_s: float = 5.0,
-                 output_topics: tuple[str, ...] = (),
-                 tick: Callable[[int, DictState], list[Output]] | None = None, tick_every_s: float = 60.0) -> None:
+    def __init__(self, event_log: EmbeddedEventLog, pipeline: Pipeline, state_path: Path, *,
+                 group: str = "justlink-processors", codec: AvroCodec | None = None, batch_size: int = 2000,
+                 snapshot_every_s: float = 5.0, tick_every_s: float | None = None,
+                 input_topics: tuple[str, ...] | None = None) -> None:
+        """`input_topics` replaces the pipeline's own inputs only in a comparison harness that
+        replays another runner's input (the faust worker's `justlink.pipeline.in`) in its order."""
         self.log = event_log
-        self.handle = handle
-        self.input_topics = input_topics
+        self.pipeline = pipeline
+        self.core = RunnerCore(pipeline, codec)
+        self.codec = self.core.codec
+        self.input_topics = input_topics or pipeline.input_topics
         self.state_path = Path(state_path)
         self.group = group
-        self.codec = codec or default_codec()
         self.batch_size = batch_size
         self.snapshot_every_s = snapshot_every_s
-        for topic in (*input_topics, *output_topics, DEAD_LETTER_TOPIC):
+        for topic in (*self.input_topics, *pipeline.output_topics, pipeline.dead_letter_topic):
             self.log.create_topic(topic)
-        self.tick = tick
-        self.tick_every_s = tick_every_s
+        self.tick_every_s = pipeline.tick_every_s if tick_every_s is None else tick_every_s
         self.state = DictState()
         self._snapshot_offsets: dict[TopicPartition, int] = {}
         self._suppress_below: dict[TopicPartition, int] = {}
 
     # -- snapshots -----------------------------------------------------------------------------
-    def _restore(self, consumer) -> None:
+    def _restore(self, consumer: Consumer) -> None:
         if self.state_path.exists():
             with self.state_path.open("rb") as fh:
                 snap = pickle.load(fh)
@@ -100,8 +101,11 @@ class EmbeddedRunner:
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, *, until_idle: bool = True, stop: threading.Event | None = None,
-            idle_timeout_s: float = 0.5, on_batch: Callable[[list[Output]], None] | None = None) -> RunStats:
-        """Process until the inputs are drained (`until_idle`) or `stop` is set."""
+            idle_timeout_s: float = 0.5, on_batch: Callable[[list[Output]], None] | None = None,
+            tick_when_drained: bool = False) -> RunStats:
+        """Process until the inputs are drained (`until_idle`) or `stop` is set. In continuous runs
+        the pipeline's `tick` runs every `tick_every_s` while the inputs are idle; a run until idle
+        ticks once, when drained, if `tick_when_drained` (deadline alerts by the clock)."""
         stats = RunStats()
         started = time.perf_counter()
         consumer = self.log.consumer(self.group, list(self.input_topics))
@@ -115,24 +119,24 @@ class EmbeddedRunner:
                 if not batch:
                     lag.update(positions, force=until_idle)
                     if until_idle:
+                        if tick_when_drained:
+                            self._publish_tick(consumer, positions, stats)
                         break
-                    if self.tick is not None and time.monotonic() - last_tick >= self.tick_every_s:
+                    if time.monotonic() - last_tick >= self.tick_every_s:
                         last_tick = time.monotonic()
-                        self._publish_tick(positions, stats)
+                        self._publish_tick(consumer, positions, stats)
                     continue
                 batch_started = time.perf_counter()
-                outputs, dead = self._process(batch, stats)
+                handled = self._process(batch, stats)
                 for record in batch:
                     positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
-                rows = [(o.topic, o.key.encode(), self.codec.encode(o.event_type, o.record)) for o in outputs]
-                rows += [(DEAD_LETTER_TOPIC, None, d) for _, d in dead]
-                self.log.append_and_commit(rows, self.group, dict(positions))
-                stats.outputs += len(outputs)
-                metrics.batch_done(metrics.PROCESSORS, batch, [topic for topic, _, _ in rows],
-                                   time.perf_counter() - batch_started, [topic for topic, _ in dead])
+                consumer.append_and_commit(handled.rows, dict(positions))
+                stats.outputs += len(handled.outputs)
+                metrics.batch_done(metrics.PROCESSORS, batch, [topic for topic, _, _ in handled.rows],
+                                   time.perf_counter() - batch_started, handled.dead_letters)
                 lag.update(positions)
                 if on_batch is not None:
-                    on_batch(outputs)
+                    on_batch(handled.outputs)
                 if time.monotonic() - last_snapshot >= self.snapshot_every_s:
                     self.snapshot(positions)
                     last_snapshot = time.monotonic()
@@ -142,43 +146,26 @@ class EmbeddedRunner:
         stats.seconds = time.perf_counter() - started
         return stats
 
-    def _publish_tick(self, positions: dict[TopicPartition, int], stats: RunStats) -> None:
+    def _publish_tick(self, consumer: Consumer, positions: dict[TopicPartition, int], stats: RunStats) -> None:
         """Wall-clock work (deadline alerts) while idle; only in continuous runs, since its
         outputs depend on the time it runs."""
-        outputs = self.tick(int(time.time() * 1000), self.state)
-        if outputs:
-            rows = [(o.topic, o.key.encode(), self.codec.encode(o.event_type, o.record)) for o in outputs]
-            self.log.append_and_commit(rows, self.group, dict(positions))
-            stats.outputs += len(outputs)
+        handled = Handled()
+        self.core.tick(int(time.time() * 1000), self.state, handled)
+        if handled.rows:
+            consumer.append_and_commit(handled.rows, dict(positions))
+            stats.outputs += len(handled.outputs)
 
-    def _process(self, batch: list[Record], stats: RunStats) -> tuple[list[Output], list[tuple[str, bytes]]]:
-        """Outputs, and the dead letters as (input topic, letter)."""
-        outputs: list[Output] = []
-        dead: list[tuple[str, bytes]] = []
+    def _process(self, batch: list[Record], stats: RunStats) -> Handled:
+        """Handle a batch; records below the committed offsets (re-read after a crash) change the
+        state again but publish nothing: their outputs are on the log already."""
+        handled = Handled()
         for record in batch:
-            tp = TopicPartition(record.topic, record.partition)
-            suppress = record.offset < self._suppress_below.get(tp, -1)
-            try:
-                event_type, value = self.codec.decode(record.value)
-                produced = self.handle(Event(event_type, value, record.topic, record.partition, record.offset,
-                                             record.value),
-                                       self.state)
-            except Exception as exc:  # bad input never stops the run; it is kept with the reason
-                log.warning("event dead-lettered", extra={"topic": record.topic, "offset": record.offset,
-                                                          "error": type(exc).__name__})
-                if not suppress:
-                    dead.append((record.topic, _dead_letter(record, exc)))
-                    stats.dead_lettered += 1
-                continue
-            stats.events += 1
-            if suppress:
-                stats.suppressed += len(produced)
-            else:
-                outputs.extend(produced)
-        return outputs, dead
-
-
-def _dead_letter(record: Record, exc: Exception) -> bytes:
-    reason: dict[str, Any] = {"topic": record.topic, "partition": record.partition, "offset": record.offset,
-                              "error": type(exc).__name__, "reason": str(exc)[:500]}
-    return json.dumps(reason, ensure_ascii=False).encode()
+            suppress = record.offset < self._suppress_below.get(TopicPartition(record.topic, record.partition), -1)
+            before = len(handled.outputs), handled.events
+            self.core.handle(record.topic, record.partition, record.offset, record.value, self.state, handled,
+                             publish=not suppress)
+            if suppress and handled.events > before[1]:
+                stats.suppressed += 1
+        stats.events += handled.events
+        stats.dead_lettered += len(handled.dead_letters)
+        return handled

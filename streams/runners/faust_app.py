@@ -2,8 +2,9 @@
 
 Two agents in one faust app (`justlink worker`):
 
-1. **repartition** — reads every agency topic (`justlink.<agency>.events`, keyed by subject)
-   and forwards each record, its wire bytes unchanged, to `justlink.pipeline.in` keyed by the
+1. **repartition** — reads every topic the pipeline declares as input (the agency topics, keyed
+   by subject; the consent topic; the alerts topic, for acknowledgements made in the API) and
+   forwards each record, its wire bytes unchanged, to `justlink.pipeline.in` keyed by the
    county code of its envelope. Persons and disputes are resolved within a county, so one
    county is one partition's worth of work: the hub scales out by county (more counties ->
    more partitions of `justlink.pipeline.in` -> more workers), and all records that may
@@ -12,8 +13,12 @@ Two agents in one faust app (`justlink worker`):
    partition, not per hub).
 2. **pipeline** — reads `justlink.pipeline.in` in batches, handles each event with
    `Pipeline.handle` against the partition's state, and publishes the outputs (Avro) to
-   their topics with their keys. Undecodable records and records whose handling raises go
-   to `justlink.processors.deadletter` with the reason, as in the embedded runner.
+   their topics with their keys. What a record produces is decided by the runner core
+   (streams/runners/core.py), the code the embedded runner calls too: undecodable records and
+   records whose handling raises go to the pipeline's dead-letter topic with the reason.
+3. **tick** — a timer that runs the pipeline's wall-clock work (deadline alerts) on every
+   partition the worker holds, every `Pipeline.tick_every_s`, serialised with that partition's
+   batches; its outputs and state changes are published like a batch's.
 
 Delivery. The broker has no transactions, so: state exactly-once, outputs at-least-once.
 - Per batch and partition the pipeline publishes the outputs and waits for the broker's
@@ -46,7 +51,6 @@ end of the changelog, and that is exact only for one-record batches.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import time
@@ -58,41 +62,33 @@ from typing import Any
 import faust
 from faust.types import TP, EventT
 
-from hub.topics import AGENCY_TOPICS, ALERTS_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from runtime.topics import PIPELINE_IN_TOPIC
 from schemas.wire import AvroCodec, default_codec
 from streams.pipeline import Pipeline
-from streams.processor import Event
-from streams.runners.faust_state import PartitionState, PartitionStates, write_set_records
+from streams.runners.core import Handled, RunnerCore
+from streams.runners.faust_state import PartitionStates, write_set_records
 
 log = logging.getLogger("justlink.faust")
 
 APP_ID = "justlink-pipeline"
-PIPELINE_IN_TOPIC = "justlink.pipeline.in"
-DEAD_LETTER_TOPIC = "justlink.processors.deadletter"
-OUTPUT_TOPICS = (IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC)
 STATE_TABLE = "state"
 FORWARDER_TABLE = "forwarder"
 HOLE_CHECK_S = 2.0
-
-
-def default_pipeline() -> Pipeline:
-    """The pipeline the embedded hub runs too: identity -> disputes -> alerts."""
-    from streams.alerts.processor import AlertsProcessor
-
-    return Pipeline(alerts=AlertsProcessor())
 
 
 @dataclass
 class WorkerConfig:
     bootstrap_servers: Sequence[str]
     partitions: int = 4                 # of justlink.pipeline.in, the state changelog and the outputs
-    agency_partitions: int = 4          # of the agency topics, and so of the forwarder's changelog
+    agency_partitions: int = 4          # of the pipeline's input topics (agency, consent), and so of the
+                                        # forwarder's changelog
     datadir: Path = Path(".justlink/faust")
     app_id: str = APP_ID
     batch_size: int = 500
     batch_within_s: float = 0.05
     commit_interval_s: float = 1.0
-    pipeline_factory: Callable[[], Pipeline] = field(default=default_pipeline)
+    pipeline_factory: Callable[[], Pipeline] = field(default=Pipeline.default)
+    tick_every_s: float | None = None   # None: the pipeline's own interval
 
     def changelog_topic(self, table: str = STATE_TABLE) -> str:
         return f"{self.app_id}-{table}-changelog"
@@ -101,16 +97,26 @@ class WorkerConfig:
 def ensure_topics(config: WorkerConfig) -> None:
     """Create the topics the worker reads and writes, with their partition counts (a broker
     that auto-creates topics would pick its own count). Existing topics are left as they are."""
-    from hub.eventlog.kafka import KafkaEventLog
+    from runtime.eventlog.kafka import KafkaEventLog
 
+    topology = config.pipeline_factory()
+    outputs = (PIPELINE_IN_TOPIC, config.changelog_topic(), *topology.output_topics, topology.dead_letter_topic)
     admin = KafkaEventLog(list(config.bootstrap_servers), client_id=f"{config.app_id}-admin")
     try:
-        for topic in (*AGENCY_TOPICS, config.changelog_topic(FORWARDER_TABLE)):
-            admin.create_topic(topic, config.agency_partitions)
-        for topic in (PIPELINE_IN_TOPIC, config.changelog_topic(), *OUTPUT_TOPICS, DEAD_LETTER_TOPIC):
+        for topic in topology.input_topics:
+            if topic not in outputs:
+                admin.create_topic(topic, config.agency_partitions)
+        admin.create_topic(config.changelog_topic(FORWARDER_TABLE), forwarder_partitions(config))
+        for topic in outputs:
             admin.create_topic(topic, config.partitions)
     finally:
         admin.close()
+
+
+def forwarder_partitions(config: WorkerConfig) -> int:
+    """The forwarder keeps its progress per input partition number, and its inputs include the
+    alerts topic (an output, with `partitions` partitions) as well as the agency topics."""
+    return max(config.agency_partitions, config.partitions)
 
 
 def county_key(raw: bytes, codec: AvroCodec) -> bytes:
@@ -121,12 +127,6 @@ def county_key(raw: bytes, codec: AvroCodec) -> bytes:
         return (record["envelope"]["source"].get("county_code") or "").encode()
     except Exception:  # noqa: BLE001 - bad input is the pipeline's to dead-letter
         return b""
-
-
-def dead_letter(topic: str, partition: int, offset: int, exc: BaseException) -> bytes:
-    reason: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset,
-                              "error": type(exc).__name__, "reason": str(exc)[:500]}
-    return json.dumps(reason, ensure_ascii=False).encode()
 
 
 @dataclass
@@ -142,7 +142,8 @@ class BatchResult:
 
 class BatchHandler:
     """The broker-free part of the pipeline agent: handle one partition's batch of input
-    records against that partition's state; return what to publish and the write-set."""
+    records against that partition's state with the runner core; return what to publish and
+    the write-set."""
 
     def __init__(self, states: PartitionStates, pipeline_factory: Callable[[], Pipeline],
                  codec: AvroCodec | None = None, topic: str = PIPELINE_IN_TOPIC) -> None:
@@ -150,14 +151,19 @@ class BatchHandler:
         self.pipeline_factory = pipeline_factory
         self.codec = codec or default_codec()
         self.topic = topic
-        self._pipelines: dict[int, Pipeline] = {}
+        self._cores: dict[int, RunnerCore] = {}
+
+    def core(self, partition: int) -> RunnerCore:
+        core = self._cores.get(partition)
+        if core is None:
+            core = self._cores[partition] = RunnerCore(self.pipeline_factory(), self.codec)
+        return core
 
     def handle(self, partition: int, records: Iterable[tuple[int, bytes]]) -> BatchResult:
         state = self.states.get(partition)
-        pipeline = self._pipelines.get(partition)
-        if pipeline is None:
-            pipeline = self._pipelines[partition] = self.pipeline_factory()
-        result = BatchResult([], None)
+        core = self.core(partition)
+        handled = Handled()
+        result = BatchResult(handled.rows, None)
         start = state.next_offset
         for offset, raw in records:
             if offset < state.next_offset:
@@ -166,31 +172,25 @@ class BatchHandler:
             if offset > state.next_offset:
                 result.missing_from = state.next_offset   # a hole: never apply out of order
                 break
-            self._handle_one(pipeline, state, offset, raw, result)
+            core.handle(self.topic, partition, offset, raw, state, handled)
             state.next_offset = offset + 1
+        result.events = handled.events
+        result.skipped += handled.duplicates
+        result.dead_lettered = len(handled.dead_letters)
         result.next_offset = state.next_offset
         if state.has_writes or state.next_offset != start:
             result.write_set = state.take_write_set()
         return result
 
-    def _handle_one(self, pipeline: Pipeline, state: PartitionState, offset: int, raw: bytes,
-                    result: BatchResult) -> None:
-        try:
-            event_type, record = self.codec.decode(raw)
-            event = Event(event_type, record, self.topic, state.partition, offset, raw)
-            if state.has_seen(event.event_id):
-                result.skipped += 1      # a second copy forwarded by the repartition agent
-                return
-            outputs = pipeline.handle(event, state)
-        except Exception as exc:  # noqa: BLE001 - bad input never stops the run; kept with the reason
-            log.warning("event dead-lettered: topic %s partition %d offset %d: %s", self.topic,
-                        state.partition, offset, type(exc).__name__)
-            result.rows.append((DEAD_LETTER_TOPIC, None, dead_letter(self.topic, state.partition, offset, exc)))
-            result.dead_lettered += 1
-            return
-        state.mark_seen(event.event_id, offset)
-        result.events += 1
-        result.rows.extend((o.topic, o.key.encode(), self.codec.encode(o.event_type, o.record)) for o in outputs)
+    def tick(self, partition: int, now_ms: int) -> BatchResult:
+        """The pipeline's wall-clock work on one partition's state (deadline alerts)."""
+        state = self.states.get(partition)
+        handled = Handled()
+        self.core(partition).tick(now_ms, state, handled)
+        result = BatchResult(handled.rows, None, state.next_offset)
+        if state.has_writes:
+            result.write_set = state.take_write_set()
+        return result
 
 
 class StateTable(faust.Table):
@@ -253,20 +253,21 @@ def build_app(config: WorkerConfig) -> faust.App:
         web_enabled=False,
     )
     codec = default_codec()
+    topology = config.pipeline_factory()
     states = PartitionStates()
     handler = BatchHandler(states, config.pipeline_factory, codec)
     changelog = _state_table(app, STATE_TABLE, states, config.partitions)
-    forwarded = PartitionStates()   # agency partition -> {"offsets": {agency topic: next offset}}
-    forwarder_changelog = _state_table(app, FORWARDER_TABLE, forwarded, config.agency_partitions)
+    forwarded = PartitionStates()   # input partition -> {"offsets": {input topic: next offset}}
+    forwarder_changelog = _state_table(app, FORWARDER_TABLE, forwarded, forwarder_partitions(config))
 
-    agency_topics = app.topic(*AGENCY_TOPICS, key_type=bytes, value_type=bytes, key_serializer="raw",
+    source_topics = app.topic(*topology.input_topics, key_type=bytes, value_type=bytes, key_serializer="raw",
                               value_serializer="raw")
     pipeline_in = app.topic(PIPELINE_IN_TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw",
                             value_serializer="raw", partitions=config.partitions)
     throughput = Throughput()
     rewinds = Rewinds(app)
 
-    @app.agent(agency_topics, name="repartition")
+    @app.agent(source_topics, name="repartition")
     async def repartition(stream: faust.Stream) -> None:
         async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
             by_partition: dict[int, list[EventT]] = {}
@@ -313,7 +314,7 @@ def build_app(config: WorkerConfig) -> faust.App:
         """The next offset the state says must be read from `tp` (None: no opinion yet)."""
         if tp.topic == PIPELINE_IN_TOPIC:
             return states.get(tp.partition).next_offset
-        if tp.topic in AGENCY_TOPICS:
+        if tp.topic in topology.input_topics:
             return forwarded.get(tp.partition).table("offsets").get(tp.topic)
         return None
 
@@ -330,6 +331,27 @@ def build_app(config: WorkerConfig) -> faust.App:
             if position is not None and position > expected and rewinds.stalled(tp, expected):
                 await rewinds.rewind(tp.topic, tp.partition, expected)
 
+    partition_locks: dict[int, asyncio.Lock] = {}
+
+    def partition_lock(partition: int) -> asyncio.Lock:
+        return partition_locks.setdefault(partition, asyncio.Lock())
+
+    tick_every_s = config.tick_every_s or topology.tick_every_s
+    last_batch: dict[int, float] = {}
+
+    @app.timer(interval=tick_every_s)
+    async def tick() -> None:
+        """The pipeline's wall-clock work (deadline alerts) on every partition this worker holds that
+        has been idle for a tick interval (as the embedded runner ticks while idle), serialised with
+        the batches of that partition."""
+        for partition in sorted(states.by_partition):
+            if time.monotonic() - last_batch.get(partition, 0.0) < tick_every_s:
+                continue
+            async with partition_lock(partition):
+                now_ms = int(time.time() * 1000)
+                result = handler.tick(partition, now_ms)
+                await _publish(app, result, changelog, partition, tag=f"tick{now_ms}")
+
     @app.agent(pipeline_in, name="pipeline")
     async def pipeline(stream: faust.Stream) -> None:
         async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
@@ -343,8 +365,10 @@ def build_app(config: WorkerConfig) -> faust.App:
             try:
                 # in a thread, so that the event loop goes on fetching and forwarding meanwhile;
                 # only this agent touches the states, one batch at a time
-                result = await asyncio.to_thread(handler.handle, partition, records)
-                await _publish(app, result, changelog, partition)
+                async with partition_lock(partition):
+                    last_batch[partition] = time.monotonic()
+                    result = await asyncio.to_thread(handler.handle, partition, records)
+                    await _publish(app, result, changelog, partition)
             except Exception as exc:
                 # the state in memory may now be ahead of its changelog, and faust would go
                 # on reading: stop the worker; a restart recovers a consistent state
@@ -398,18 +422,18 @@ class Rewinds:
 
 
 async def _send_write_set(app: faust.App, changelog: str, partition: int, next_offset: int,
-                          write_set: bytes) -> None:
-    for key, value in write_set_records(partition, next_offset, write_set):
+                          write_set: bytes, tag: str = "") -> None:
+    for key, value in write_set_records(partition, next_offset, write_set, tag):
         await app.producer.send_and_wait(changelog, key, value, partition, None, None)
 
 
-async def _publish(app: faust.App, result: BatchResult, changelog: str, partition: int) -> None:
+async def _publish(app: faust.App, result: BatchResult, changelog: str, partition: int, tag: str = "") -> None:
     producer = app.producer
     pending = [await producer.send(topic, key, value, None, None, None) for topic, key, value in result.rows]
     if pending:
         await asyncio.gather(*pending)
     if result.write_set is not None:
-        await _send_write_set(app, changelog, partition, result.next_offset, result.write_set)
+        await _send_write_set(app, changelog, partition, result.next_offset, result.write_set, tag)
 
 
 def run_worker(config: WorkerConfig, *, loglevel: str = "info") -> None:

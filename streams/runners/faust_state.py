@@ -162,10 +162,10 @@ class PartitionStates:
             del self.by_partition[partition]
 
 
-def write_set_records(partition: int, next_offset: int, payload: bytes) -> list[tuple[bytes, bytes]]:
+def write_set_records(partition: int, next_offset: int, payload: bytes, tag: str = "") -> list[tuple[bytes, bytes]]:
     """The changelog records (key, value) of one write-set, in the order to send them. Keys
-    are unique per partition, batch and part; a batch redone after a crash re-sends the same
-    records (handling is deterministic)."""
+    are unique per partition, batch (or `tag`: a tick) and part; a batch redone after a crash
+    re-sends the same records (handling is deterministic)."""
     chunks = [payload[i:i + CHUNK_BYTES] for i in range(0, len(payload), CHUNK_BYTES)] or [b""]
-    return [(f"{partition}:{next_offset:015d}:{index}".encode(), b"%d/%d\n" % (index, len(chunks)) + chunk)
+    return [(f"{partition}:{next_offset:015d}{':' + tag if tag else ''}:{index}".encode(), b"%d/%d\n" % (index, len(chunks)) + chunk)
             for index, chunk in enumerate(chunks)]

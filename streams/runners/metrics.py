@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from hub.eventlog.base import EventLog, EventLogError, Record, TopicPartition
+from runtime.eventlog.base import EventLog, EventLogError, Record, TopicPartition
 
 PROCESSORS = "processors"
 VIEWS = "views"

@@ -16,13 +16,14 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from hub.eventlog.base import Record
-from hub.topics import ALERTS_TOPIC, AUDIT_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
-from hub.viewstore.store import ViewStore
+from runtime.clock import to_utc
+from runtime.eventlog.base import Record
+from runtime.topics import ALERTS_TOPIC, AUDIT_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from runtime.viewstore.store import ViewStore
 from schemas.wire import AvroCodec, default_codec
+from streams.views.redirects import MergeMap
 
 VIEW_TOPICS = (RESOLVED_TOPIC, IDENTITY_TOPIC, DISPUTES_TOPIC, ALERTS_TOPIC, AUDIT_TOPIC)
 
@@ -55,20 +56,16 @@ class ViewProjector:
         self.store = store
         self.codec = codec or default_codec()
         self.version = _Version()
-        self.person_redirect: dict[str, str] = {}
-        self.person_aliases: dict[str, set[str]] = defaultdict(set)
-        self.dispute_redirect: dict[str, str] = {}
+        self.persons = MergeMap()
+        self.disputes = MergeMap()
         self.alerts: dict[str, dict[str, Any]] = {}
         self.last_written: dict[str, int] = {}  # rows per table of the last apply (for metrics)
         self._load()
 
     def _load(self) -> None:
         """The small maps the projector keeps in memory, read back from the views."""
-        for retired, live in self.store.query_rows("SELECT retired_id, person_id FROM person_redirects FINAL"):
-            self.person_redirect[retired] = live
-            self.person_aliases[live].add(retired)
-        for retired, live in self.store.query_rows("SELECT retired_id, dispute_id FROM dispute_redirects FINAL"):
-            self.dispute_redirect[retired] = live
+        self.persons.load(self.store.query_rows("SELECT retired_id, person_id FROM person_redirects FINAL"))
+        self.disputes.load(self.store.query_rows("SELECT retired_id, dispute_id FROM dispute_redirects FINAL"))
         for row in self.store.query_dicts(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts FINAL"):
             self.alerts[row["alert_id"]] = row
 
@@ -101,16 +98,13 @@ class ViewProjector:
         return written
 
     # -- handlers --------------------------------------------------------------------------------
-    def _live_person(self, person_id: str) -> str:
-        return self.person_redirect.get(person_id, person_id)
-
     def _on_EventResolved(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
         event_type, event = self.codec.decode(r["payload"])
         payload = base64.b64encode(r["payload"]).decode("ascii")
-        occurred = _utc(r["occurred_at"])
+        occurred = to_utc(r["occurred_at"])
         restricted = 1 if r.get("restricted") else 0
         v = self.version()
-        dispute_id = self.dispute_redirect.get(r["dispute_id"], r["dispute_id"]) if r["dispute_id"] else ""
+        dispute_id = self.disputes.live(r["dispute_id"]) if r["dispute_id"] else ""
         for index, (party, person_id) in enumerate(zip(event.get("parties") or [], r["person_ids"], strict=False)):
             if not person_id:
                 continue
@@ -118,7 +112,7 @@ class ViewProjector:
                                      r["source_office_code"], r["stage"] or "", dispute_id, party["role"],
                                      restricted, payload, v, 0])
             protection = party.get("protection") or {}
-            live = self._live_person(person_id)
+            live = self.persons.live(person_id)
             for kind, field in (("id_number", "id_number_bi"), ("phone", "phone_bi"), ("name_dob", "name_dob_bi")):
                 bi = protection.get(field)
                 if bi and (kind != "id_number" or protection.get("id_number_valid") is not False):
@@ -133,14 +127,11 @@ class ViewProjector:
                                            r["source_agency"], event_type, v, 0])
 
     def _on_PersonsMerged(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
-        survivor = self._live_person(r["surviving_person_id"])
         retired = r["retired_person_id"]
-        moved = {retired} | self.person_aliases.pop(retired, set())
-        moved.discard(survivor)
+        moved = self.persons.merge(retired, r["surviving_person_id"])
+        survivor = self.persons.live(retired)
         v = self.version()
-        for old in sorted(moved):
-            self.person_redirect[old] = survivor
-            self.person_aliases[survivor].add(old)
+        for old in moved:
             rows["person_redirects"].append([old, survivor, v])
             rows["person_aliases"].append([survivor, old, v, 0])
             rows["person_aliases"].append([retired, old, v, 1])
@@ -149,15 +140,12 @@ class ViewProjector:
         merged_into = r.get("merged_into")
         if not merged_into:
             return
-        live = self.dispute_redirect.get(merged_into, merged_into)
         retired = r["dispute_id"]
+        moved = self.disputes.merge(retired, merged_into)
+        live = self.disputes.live(retired)
         v = self.version()
-        for old, target in list(self.dispute_redirect.items()):
-            if target == retired:
-                self.dispute_redirect[old] = live
-                rows["dispute_redirects"].append([old, live, v])
-        self.dispute_redirect[retired] = live
-        rows["dispute_redirects"].append([retired, live, v])
+        for old in moved:
+            rows["dispute_redirects"].append([old, live, v])
 
     def _alert_row(self, alert: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
         alert["version"] = self.version()
@@ -165,8 +153,8 @@ class ViewProjector:
         rows["alerts"].append([alert[c] for c in ALERT_COLUMNS])
 
     def _on_AlertRaised(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
-        at = _utc(r["envelope"]["occurred_at"])
-        self._alert_row({"alert_id": r["alert_id"], "person_id": self._live_person(r.get("person_id") or ""),
+        at = to_utc(r["envelope"]["occurred_at"])
+        self._alert_row({"alert_id": r["alert_id"], "person_id": self.persons.live(r.get("person_id") or ""),
                          "dispute_id": r.get("dispute_id") or "", "rule": r["rule"], "level": r["level"],
                          "role": r["role"], "status": "open", "raised_at": at, "updated_at": at,
                          "evidence": list(r["evidence_event_ids"]), "version": 0, "is_deleted": 0}, rows)
@@ -174,18 +162,18 @@ class ViewProjector:
     def _on_AlertAcknowledged(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
         alert = self.alerts.get(r["alert_id"])
         if alert is not None:
-            self._alert_row({**alert, "status": "acknowledged", "updated_at": _utc(r["envelope"]["occurred_at"])},
+            self._alert_row({**alert, "status": "acknowledged", "updated_at": to_utc(r["envelope"]["occurred_at"])},
                             rows)
 
     def _on_AlertResolved(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
         alert = self.alerts.get(r["alert_id"])
         if alert is not None:
-            self._alert_row({**alert, "status": r["resolution"], "updated_at": _utc(r["envelope"]["occurred_at"])},
+            self._alert_row({**alert, "status": r["resolution"], "updated_at": to_utc(r["envelope"]["occurred_at"])},
                             rows)
 
     @staticmethod
     def _audit_row(value: bytes) -> list[Any]:
-        from consent.audit import view_row
+        from consent.access.audit import view_row
 
         row = view_row(value)
         return [row[c] for c in AUDIT_COLUMNS]
@@ -196,12 +184,6 @@ COLUMNS = {"timeline": TIMELINE_COLUMNS, "person_lookup": LOOKUP_COLUMNS, "perso
            "person_redirects": ["retired_id", "person_id", "version"],
            "person_aliases": ["person_id", "retired_id", "version", "is_deleted"],
            "dispute_redirects": ["retired_id", "dispute_id", "version"]}
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
 def resolved_json(value: dict[str, Any]) -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 from connectors.registry import get_connector
 from connectors.sdk import ConnectorRunner, ConnectorState
 from connectors.synthetic.generator import generate
-from consent.keys import init_keystore, open_keystore
-from consent.protect import Protector
-from hub.eventlog.base import EventLog
-from hub.eventlog.embedded import EmbeddedEventLog
-from hub.topics import AGENCIES
+from consent.privacy.keys import init_keystore, open_keystore
+from consent.privacy.protect import Protector
+from runtime.eventlog.base import EventLog
+from runtime.eventlog.embedded import EmbeddedEventLog
+from runtime.topics import AGENCIES
 
 
 def publish_county(county: Path, data: Path, log: EventLog | None = None) -> None:

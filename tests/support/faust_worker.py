@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -19,17 +20,25 @@ from kafka import KafkaConsumer, TopicPartition
 from connectors.registry import get_connector
 from connectors.sdk import ConnectorRunner, ConnectorState
 from connectors.synthetic.generator import generate
-from consent.keys import init_keystore, open_keystore
-from consent.protect import Protector
-from hub.eventlog.embedded import EmbeddedEventLog
-from hub.eventlog.kafka import KafkaEventLog
-from hub.topics import AGENCIES, AGENCY_TOPICS, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from consent.privacy.keys import init_keystore, open_keystore
+from consent.privacy.protect import Protector
+from runtime.eventlog.embedded import EmbeddedEventLog
+from runtime.eventlog.kafka import KafkaEventLog
+from runtime.topics import (
+    AGENCIES,
+    AGENCY_TOPICS,
+    ALERTS_TOPIC,
+    DISPUTES_TOPIC,
+    IDENTITY_TOPIC,
+    PIPELINE_IN_TOPIC,
+    RESOLVED_TOPIC,
+)
 from schemas.wire import default_codec
+from streams.pipeline import Pipeline
 from streams.runners.embedded import EmbeddedRunner
-from streams.runners.faust_app import OUTPUT_TOPICS, PIPELINE_IN_TOPIC, default_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
-OUTCOME_TOPICS = (IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC)
+OUTCOME_TOPICS = (IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC)
 
 
 def publish_county_embedded(base: Path, persons: int, seed: int) -> Path:
@@ -54,6 +63,31 @@ def publish_county_embedded(base: Path, persons: int, seed: int) -> Path:
     return data
 
 
+def with_open_mediations(rows: list[tuple[str, bytes | None, bytes]], count: int = 3
+                         ) -> list[tuple[str, bytes | None, bytes]]:
+    """The county as of a day after its last mediation intake: the `count` latest mediation cases are
+    re-dated to the day before the county's last event and their conclusions left out, so their 30-day
+    deadlines are still pending when the stream ends — only the clock (a runner's tick) can raise them.
+    The re-dated records go last, in the order they had."""
+    codec = default_codec()
+    decoded = [(topic, key, value, *codec.decode(value)) for topic, key, value in rows]
+    last = max(record["envelope"]["occurred_at"] for *_, record in decoded)
+    openings = sorted((d for d in decoded if d[3] == "MediationCaseOpened"),
+                      key=lambda d: d[4]["envelope"]["occurred_at"])[-count:]
+    cases = {d[4]["mediation_case_number"] for d in openings}
+    kept, moved = [], []
+    for topic, key, value, event_type, record in decoded:
+        if event_type == "MediationConcluded" and record["mediation_case_number"] in cases:
+            continue
+        if event_type == "MediationCaseOpened" and record["mediation_case_number"] in cases:
+            envelope = {**record["envelope"], "occurred_at": last - timedelta(days=1),
+                        "recorded_at": last - timedelta(days=1)}
+            moved.append((topic, key, codec.encode(event_type, {**record, "envelope": envelope})))
+            continue
+        kept.append((topic, key, value))
+    return kept + moved
+
+
 def agency_records(data: Path) -> list[tuple[str, bytes | None, bytes]]:
     """(topic, key, value) of every agency record, in the embedded log's append order."""
     log = EmbeddedEventLog(data / "log.db")
@@ -74,7 +108,7 @@ def copy_to_kafka(rows: list[tuple[str, bytes | None, bytes]], bootstrap: str, *
     try:
         for topic in AGENCY_TOPICS:
             log.create_topic(topic, 4)
-        for topic in OUTPUT_TOPICS:
+        for topic in Pipeline.output_topics:
             log.create_topic(topic, output_partitions)
         by_topic: dict[str, list[tuple[bytes | None, bytes]]] = defaultdict(list)
         for topic, key, value in rows:
@@ -87,13 +121,14 @@ def copy_to_kafka(rows: list[tuple[str, bytes | None, bytes]], bootstrap: str, *
 
 
 def start_worker(bootstrap: str, data_dir: Path, log_path: Path, partitions: int = 2,
-                 batch_size: int = 500) -> subprocess.Popen:
+                 batch_size: int = 500, tick_every_s: float = 1.0) -> subprocess.Popen:
     """`justlink --data-dir DATA worker` in a child process, output appended to `log_path`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JUSTLINK_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
            "JUSTLINK_LOG_BACKEND": "kafka", "JUSTLINK_CONFIG": str(data_dir / "absent.toml")}
     with log_path.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "hub.cli.main", "--data-dir", str(data_dir), "worker",
                                  "--partitions", str(partitions), "--batch-size", str(batch_size),
+                                 "--tick-every", str(tick_every_s),
                                  "--loglevel", "info"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
@@ -186,7 +221,8 @@ def first_occurrences(values: Iterable[bytes]) -> list[bytes]:
 class Outcome:
     persons: dict[str, str]           # record key -> live person
     threads: dict[str, str]           # event id -> live thread
-    decision_ids: set[str]
+    decision_ids: set[str]            # of identity, dispute and resolved events (alerts apart: see open_alerts)
+    alerts: dict[str, str] = field(default_factory=dict)   # alert id -> its last status (raised, or a resolution)
     duplicates: int = 0               # records of an event id seen before (at-least-once)
     conflicting: int = 0              # duplicates whose bytes differ from the first copy (must be 0)
 
@@ -196,7 +232,8 @@ def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
     event id (as the views do): record -> live person following PersonsMerged; event -> live
     thread following merged_into."""
     codec = default_codec()
-    linked, redirect, placed, thread_redirect = {}, {}, {}, {}
+    linked, redirect, placed, thread_redirect, alerts = {}, {}, {}, {}, {}
+    decisions: set[str] = set()
     first: dict[str, bytes] = {}
     duplicates = conflicting = 0
     for values in streams.values():
@@ -208,10 +245,16 @@ def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
                 conflicting += first[event_id] != value
                 continue
             first[event_id] = value
+            if event_type not in ("AlertRaised", "AlertAcknowledged", "AlertResolved"):
+                decisions.add(event_id)
             if event_type == "PersonLinked":
                 linked[r["record_key"]] = r["person_id"]
             elif event_type == "PersonsMerged":
                 redirect[r["retired_person_id"]] = r["surviving_person_id"]
+            elif event_type == "AlertRaised":
+                alerts[r["alert_id"]] = "raised"
+            elif event_type == "AlertResolved":
+                alerts[r["alert_id"]] = r["resolution"]
             elif event_type == "DisputeThreaded":
                 if r.get("merged_into"):
                     thread_redirect[r["dispute_id"]] = r["merged_into"]
@@ -226,7 +269,8 @@ def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
         return key
 
     return Outcome({k: follow(redirect, p) for k, p in linked.items()},
-                   {e: follow(thread_redirect, d) for e, d in placed.items()}, set(first), duplicates, conflicting)
+                   {e: follow(thread_redirect, d) for e, d in placed.items()}, decisions, alerts, duplicates,
+                   conflicting)
 
 
 def kafka_outcome(reader: TopicReader) -> Outcome:
@@ -234,15 +278,15 @@ def kafka_outcome(reader: TopicReader) -> Outcome:
     return outcome_of({topic: reader.values(topic) for topic in OUTCOME_TOPICS})
 
 
-def embedded_outcome(records: list[bytes], work: Path) -> Outcome:
-    """The embedded runner (same pipeline) over `records` in this order, as one input partition."""
+def embedded_outcome(records: list[bytes], work: Path, *, tick: bool = True) -> Outcome:
+    """The embedded runner (same pipeline) over `records` in this order, as one input partition, then
+    (`tick`) the deadline rules against the clock once the records are drained."""
     work.mkdir(parents=True)
     log = EmbeddedEventLog(work / "log.db")
     log.create_topic(PIPELINE_IN_TOPIC, 1)
     log.append_many(PIPELINE_IN_TOPIC, [(None, value) for value in records])
-    runner = EmbeddedRunner(log, default_pipeline().handle, (PIPELINE_IN_TOPIC,), work / "state.pickle",
-                            output_topics=OUTPUT_TOPICS)
-    stats = runner.run(until_idle=True)
+    runner = EmbeddedRunner(log, Pipeline.default(), work / "state.pickle", input_topics=(PIPELINE_IN_TOPIC,))
+    stats = runner.run(until_idle=True, tick_when_drained=tick)
     assert stats.dead_lettered == 0
     streams: dict[str, list[bytes]] = {}
     consumer = log.consumer("outcome", list(OUTCOME_TOPICS))
@@ -252,6 +296,12 @@ def embedded_outcome(records: list[bytes], work: Path) -> Outcome:
     consumer.close()
     log.close()
     return outcome_of(streams)
+
+
+def open_alerts(outcome: Outcome) -> dict[str, str]:
+    """Alert id -> status of the alerts left open. A deadline alert raised by the clock before the
+    response was processed is resolved ("superseded") once it is: the open ones are the answer."""
+    return {alert: status for alert, status in outcome.alerts.items() if status == "raised"}
 
 
 def clustering(mapping: dict[str, str]) -> set[frozenset[str]]:
@@ -264,7 +314,7 @@ def clustering(mapping: dict[str, str]) -> set[frozenset[str]]:
 
 def bench(persons: int, batch_size: int, work: Path) -> None:
     """Events/s of one worker on a fresh Tansu broker, from its first resolved event to its last."""
-    from tests.kafka_broker import TansuBroker
+    from tests.support.kafka_broker import TansuBroker
 
     rows = agency_records(publish_county_embedded(work, persons, seed=9))
     with TansuBroker(log_path=work / "tansu.log") as broker:

@@ -6,18 +6,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hub.eventlog.embedded import EmbeddedEventLog
-from hub.topics import ALERTS_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
+from runtime.eventlog.embedded import EmbeddedEventLog
 from streams.pipeline import Pipeline
 from streams.runners.embedded import EmbeddedRunner
 
 
 def build_runner(data_dir: Path, batch_size: int = 2000, snapshot_every_s: float = 5.0) -> EmbeddedRunner:
     pipeline = Pipeline()
-    return EmbeddedRunner(EmbeddedEventLog(data_dir / "log.db"), pipeline.handle, pipeline.input_topics,
+    return EmbeddedRunner(EmbeddedEventLog(data_dir / "log.db"), pipeline,
                           data_dir / "state" / "processors.pickle", batch_size=batch_size,
-                          snapshot_every_s=snapshot_every_s,
-                          output_topics=(IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC))
+                          snapshot_every_s=snapshot_every_s)
 
 
 if __name__ == "__main__":

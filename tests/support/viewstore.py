@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub.settings import Settings
-from hub.viewstore import ViewStore, open_view_store
+from runtime.settings import Settings
+from runtime.viewstore import ViewStore, open_view_store
 from tests.support import chdb_data_dir, chdb_http_server, unique_database
 
 VIEW_BACKENDS = ("chdb", "clickhouse")

@@ -1,0 +1,227 @@
+"""The access policy as data: load consent/access/policy.toml, validate it, and say on which line
+any problem is. Validation happens once, at start; a bad policy never half-loads."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.tomlcheck import KeyPath, TomlChecker, TomlError
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.toml")
+FIELD_CLASSES = ("basic", "contact", "identifier", "sensitive")
+BINDINGS = ("party_in_open_case", "supervised_person", "none")
+CASE_KINDS = ("mediation", "court", "correction", "resettlement", "legal_aid", "police_incident")
+STATUTE_PREFIX = "statute:"
+CONSENT_BASIS = "consent"
+
+
+
+class PolicyError(TomlError):
+    """The policy is invalid; the message names the file, the line and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    role: str
+    purpose: str
+    binding: str
+    case_kinds: frozenset[str]
+    event_types: frozenset[str]
+    field_classes: frozenset[str]
+    legal_basis: str
+    consent_event_types: frozenset[str] = frozenset()
+    consent_field_classes: frozenset[str] = frozenset()
+    line: int | None = None
+
+    @property
+    def requires_consent(self) -> bool:
+        return self.legal_basis == CONSENT_BASIS
+
+
+@dataclass(frozen=True, slots=True)
+class BreakGlassPolicy:
+    roles: frozenset[str]
+    max_per_user: int
+    window_hours: float
+    min_reason_chars: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    roles: dict[str, str]
+    purposes: dict[str, str]
+    event_groups: dict[str, frozenset[str]]
+    rules: dict[tuple[str, str], Rule]
+    break_glass: BreakGlassPolicy
+    restricted_visibility: dict[str, frozenset[str]]
+    source: str = "<policy>"
+
+    def rule_for(self, role: str, purpose: str) -> Rule | None:
+        return self.rules.get((role, purpose))
+
+    def visible_restrictions(self, role: str) -> frozenset[str]:
+        """Restriction kinds whose records `role` may see."""
+        return frozenset(kind for kind, roles in self.restricted_visibility.items() if role in roles)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        return frozenset().union(*self.event_groups.values()) if self.event_groups else frozenset()
+
+
+# --- locating keys in the source text -------------------------------------------------------
+
+
+class _Checker(TomlChecker):
+    error = PolicyError
+
+
+def load_policy(path: Path | str | None = None, *, known_event_types: set[str] | None = None) -> Policy:
+    """Load and validate a policy file (default: the packaged consent/access/policy.toml).
+    `known_event_types`, when given (e.g. the schema registry's names), makes an event type
+    the schemas do not define an error."""
+    source = Path(path) if path is not None else DEFAULT_POLICY_PATH
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy: {exc.strerror}", source, None) from None
+    return parse_policy(text, source=source, known_event_types=known_event_types)
+
+
+def parse_policy(text: str, *, source: Path | str = "<policy>",
+                 known_event_types: set[str] | None = None) -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        raise PolicyError(f"not valid TOML: {exc}", source, int(found.group(1)) if found else None) from None
+    check = _Checker(source, text)
+    check.keys(data, (), {"version", "field_classes", "roles", "purposes", "event_groups", "break_glass",
+                          "restricted_visibility", "rule"})
+    if data["version"] != 1:
+        raise check.fail(("version",), f"unsupported policy version {data['version']!r} (expected 1)")
+    classes = check.string_list(data["field_classes"], ("field_classes",))
+    if sorted(classes) != sorted(FIELD_CLASSES):
+        raise check.fail(("field_classes",), f"must list exactly {list(FIELD_CLASSES)}")
+
+    roles = {name: check.string(desc, ("roles", name)) for name, desc in check.table(data["roles"], ("roles",)).items()}
+    purposes = {name: check.string(desc, ("purposes", name))
+                for name, desc in check.table(data["purposes"], ("purposes",)).items()}
+    groups: dict[str, frozenset[str]] = {}
+    for name, members in check.table(data["event_groups"], ("event_groups",)).items():
+        names = check.string_list(members, ("event_groups", name))
+        for index, event_type in enumerate(names):
+            if known_event_types is not None and event_type not in known_event_types:
+                raise check.fail(("event_groups", name, index), f"unknown event type {event_type!r}")
+        groups[name] = frozenset(names)
+
+    break_glass = _break_glass(check, check.table(data["break_glass"], ("break_glass",)), roles)
+    restricted = {}
+    for kind, allowed in check.table(data["restricted_visibility"], ("restricted_visibility",)).items():
+        for role in check.string_list(allowed, ("restricted_visibility", kind)):
+            if role not in roles:
+                raise check.fail(("restricted_visibility", kind), f"unknown role {role!r}")
+        restricted[kind] = frozenset(allowed)
+
+    rules: dict[tuple[str, str], Rule] = {}
+    if not isinstance(data["rule"], list):
+        raise check.fail(("rule",), "expected [[rule]] tables")
+    for index, raw in enumerate(data["rule"]):
+        rule = _rule(check, check.table(raw, ("rule", index)), ("rule", index), roles, purposes, groups,
+                     known_event_types)
+        if any(other.id == rule.id for other in rules.values()):
+            raise check.fail(("rule", index, "id"), f"duplicate rule id {rule.id!r}")
+        if (rule.role, rule.purpose) in rules:
+            first = rules[(rule.role, rule.purpose)]
+            raise check.fail(("rule", index, "purpose"),
+                             f"second rule for {rule.role} x {rule.purpose} (first is {first.id!r} "
+                             f"on line {first.line})")
+        rules[(rule.role, rule.purpose)] = rule
+    return Policy(roles, purposes, groups, rules, break_glass, restricted, str(source))
+
+
+def _break_glass(check: _Checker, raw: dict[str, Any], roles: dict[str, str]) -> BreakGlassPolicy:
+    path: KeyPath = ("break_glass",)
+    check.keys(raw, path, {"roles", "max_per_user", "window_hours", "min_reason_chars"})
+    for role in check.string_list(raw["roles"], path + ("roles",)):
+        if role not in roles:
+            raise check.fail(path + ("roles",), f"unknown role {role!r}")
+    window = raw["window_hours"]
+    if not isinstance(window, int | float) or isinstance(window, bool) or window <= 0:
+        raise check.fail(path + ("window_hours",), f"expected a positive number, got {window!r}")
+    return BreakGlassPolicy(frozenset(raw["roles"]), check.integer(raw["max_per_user"], path + ("max_per_user",), 1),
+                            float(window), check.integer(raw["min_reason_chars"], path + ("min_reason_chars",), 1))
+
+
+def _resolve_events(check: _Checker, names: list[str], path: KeyPath, groups: dict[str, frozenset[str]],
+                    known: set[str] | None) -> frozenset[str]:
+    resolved: set[str] = set()
+    for name in names:
+        if name.startswith("@"):
+            if name[1:] not in groups:
+                raise check.fail(path, f"unknown event group {name!r} (groups: {', '.join(sorted(groups))})")
+            resolved |= groups[name[1:]]
+        elif known is not None and name not in known:
+            raise check.fail(path, f"unknown event type {name!r}")
+        else:
+            resolved.add(name)
+    return frozenset(resolved)
+
+
+def _classes(check: _Checker, names: list[str], path: KeyPath) -> frozenset[str]:
+    for name in names:
+        if name not in FIELD_CLASSES:
+            raise check.fail(path, f"unknown field class {name!r} (expected one of {', '.join(FIELD_CLASSES)})")
+    return frozenset(names)
+
+
+def _rule(check: _Checker, raw: dict[str, Any], path: KeyPath, roles: dict[str, str], purposes: dict[str, str],
+          groups: dict[str, frozenset[str]], known: set[str] | None) -> Rule:
+    check.keys(raw, path, {"id", "role", "purpose", "binding", "case_kinds", "event_types", "field_classes",
+                           "legal_basis"}, {"with_consent"})
+    rule_id = check.string(raw["id"], path + ("id",))
+    role = check.string(raw["role"], path + ("role",))
+    if role not in roles:
+        raise check.fail(path + ("role",), f"unknown role {role!r}")
+    purpose = check.string(raw["purpose"], path + ("purpose",))
+    if purpose not in purposes:
+        raise check.fail(path + ("purpose",), f"unknown purpose {purpose!r}")
+    binding = check.string(raw["binding"], path + ("binding",))
+    if binding not in BINDINGS:
+        raise check.fail(path + ("binding",), f"unknown binding {binding!r} (expected one of {', '.join(BINDINGS)})")
+    kinds = check.string_list(raw["case_kinds"], path + ("case_kinds",))
+    for kind in kinds:
+        if kind not in CASE_KINDS:
+            raise check.fail(path + ("case_kinds",), f"unknown case kind {kind!r} (expected one of "
+                                                     f"{', '.join(CASE_KINDS)})")
+    if (binding == "none") != (not kinds):
+        raise check.fail(path + ("case_kinds",), "binding 'none' takes no case kinds; other bindings need some")
+    events = _resolve_events(check, check.string_list(raw["event_types"], path + ("event_types",)),
+                             path + ("event_types",), groups, known)
+    classes = _classes(check, check.string_list(raw["field_classes"], path + ("field_classes",)),
+                       path + ("field_classes",))
+    if binding == "none" and classes:
+        raise check.fail(path + ("field_classes",), "a rule without case binding may not grant person fields")
+    basis = check.string(raw["legal_basis"], path + ("legal_basis",))
+    if basis != CONSENT_BASIS and not (basis.startswith(STATUTE_PREFIX) and basis[len(STATUTE_PREFIX):].strip()):
+        raise check.fail(path + ("legal_basis",), f"expected 'consent' or 'statute: <law>', got {basis!r}")
+    consent_events: frozenset[str] = frozenset()
+    consent_classes: frozenset[str] = frozenset()
+    if "with_consent" in raw:
+        extra_path = path + ("with_consent",)
+        extra = check.table(raw["with_consent"], extra_path)
+        check.keys(extra, extra_path, set(), {"event_types", "field_classes"})
+        if basis == CONSENT_BASIS:
+            raise check.fail(extra_path, "with_consent only extends a statute basis")
+        consent_events = _resolve_events(check, check.string_list(extra.get("event_types", []),
+                                                                  extra_path + ("event_types",)),
+                                         extra_path + ("event_types",), groups, known)
+        consent_classes = _classes(check, check.string_list(extra.get("field_classes", []),
+                                                            extra_path + ("field_classes",)),
+                                   extra_path + ("field_classes",))
+    return Rule(rule_id, role, purpose, binding, frozenset(kinds), events, classes, basis,
+                consent_events, consent_classes, check.line(path))

@@ -1,0 +1,92 @@
+"""PersonAccess over HTTP: the CLI's `person` commands talk to a running server instead
+of opening the data directory (chDB allows one process per data dir, and one audit writer
+keeps the hash chain single). `justlink serve` advertises itself in <data_dir>/server.json."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from hub.services.access import AccessRefused, Caller
+from hub.services.queries import HistoryFilter
+
+SERVER_FILE = "server.json"
+
+
+def advertise(data_dir: Path, url: str) -> Path:
+    path = Path(data_dir) / SERVER_FILE
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    return path
+
+
+def withdraw(data_dir: Path) -> None:
+    with suppress(FileNotFoundError):
+        (Path(data_dir) / SERVER_FILE).unlink()
+
+
+def running_server(data_dir: Path) -> str | None:
+    """The URL of the server serving this data dir, if its process is alive."""
+    try:
+        info = json.loads((Path(data_dir) / SERVER_FILE).read_text(encoding="utf-8"))
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return str(info["url"])
+
+
+class RemotePersonAccess:
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(timeout=timeout_s)
+
+    def close(self) -> None:
+        self.http.close()
+
+    @staticmethod
+    def _headers(caller: Caller) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {caller.token}", "X-JustLink-Role": caller.role,
+                   "X-JustLink-Purpose": caller.purpose}
+        if caller.case_id:
+            headers["X-JustLink-Case"] = quote(caller.case_id)
+        if caller.break_glass_reason:
+            headers["X-JustLink-Break-Glass"] = quote(caller.break_glass_reason)
+        return headers
+
+    def _call(self, method: str, path: str, caller: Caller, **kwargs: Any) -> dict[str, Any]:
+        response = self.http.request(method, self.url + path, headers=self._headers(caller), **kwargs)
+        if response.status_code >= 400:
+            error = {}
+            with suppress(ValueError):
+                error = response.json().get("error") or {}
+            raise AccessRefused(response.status_code, str(error.get("reason") or response.reason_phrase),
+                                audit_seq=error.get("audit_seq"), rule=str(error.get("rule") or ""))
+        return response.json()
+
+    def find(self, caller: Caller, *, id_number: str | None = None, phone: str | None = None,
+             name: str | None = None, date_of_birth: str | None = None) -> dict[str, Any]:
+        body = {"id_number": id_number, "phone": phone, "name": name, "date_of_birth": date_of_birth}
+        return self._call("POST", "/api/v1/persons/search", caller, json={k: v for k, v in body.items() if v})
+
+    def history(self, caller: Caller, person_id: str, flt: HistoryFilter | None = None) -> dict[str, Any]:
+        flt = flt or HistoryFilter()
+        params: list[tuple[str, str]] = [("limit", str(flt.limit)), ("offset", str(flt.offset))]
+        params += [("agency", a) for a in flt.agencies] + [("event_type", t) for t in flt.event_types]
+        if flt.since:
+            params.append(("since", flt.since.isoformat()))
+        if flt.until:
+            params.append(("until", flt.until.isoformat()))
+        if flt.dispute_id:
+            params.append(("dispute_id", flt.dispute_id))
+        return self._call("GET", f"/api/v1/persons/{quote(person_id)}/history", caller, params=params)
+
+    def disputes(self, caller: Caller, person_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v1/persons/{quote(person_id)}/disputes", caller)
+
+    def alerts(self, caller: Caller, person_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v1/persons/{quote(person_id)}/alerts", caller)

@@ -1,0 +1,177 @@
+"""The reads behind the query API and the CLI, as plain functions over a ViewStore.
+
+No access control here: the callers (hub/services/access.py) decide first and pass the event types
+the decision allows. Every read is by the ORDER BY key of its table (person_id, bi, dispute_id),
+with FINAL so replaced and retracted rows never show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from runtime.viewstore import ViewStore
+
+BI_KINDS = ("id_number", "phone", "name_dob")
+TIMELINE_FIELDS = ("person_id", "occurred_at", "event_id", "party_index", "event_type", "agency", "office_code",
+                   "stage", "dispute_id", "role", "restricted", "payload")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    agencies: tuple[str, ...] = ()
+    event_types: tuple[str, ...] = ()  # narrows what the decision allows; never widens it
+    since: datetime | None = None
+    until: datetime | None = None
+    dispute_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def resolve_person(store: ViewStore, person_id: str) -> list[str]:
+    """The live id of a person (a retired id redirects to the person it was merged into), then every
+    retired id merged into it — the ids its timeline rows carry — in one read."""
+    rows = store.query_rows(
+        "WITH (SELECT if(count() = 0, {p:String}, any(person_id)) FROM person_redirects FINAL "
+        "WHERE retired_id = {p:String}) AS live "
+        "SELECT live, arraySort(groupArray(retired_id)) FROM person_aliases FINAL "
+        "WHERE person_id = live AND is_deleted = 0", {"p": person_id})
+    live, retired = (str(rows[0][0]), list(rows[0][1])) if rows else (person_id, [])
+    return [live, *(str(r) for r in retired if r != live)]
+
+
+def live_person_id(store: ViewStore, person_id: str) -> str:
+    """The live id of a person (a retired id redirects to the person it was merged into)."""
+    rows = store.query_rows("SELECT person_id FROM person_redirects FINAL WHERE retired_id = {p:String}",
+                            {"p": person_id})
+    return str(rows[0][0]) if rows else person_id
+
+
+def person_ids_of(store: ViewStore, person_id: str) -> list[str]:
+    """The live id first, then every retired id merged into it: the ids its timeline rows carry."""
+    rows = store.query_rows("SELECT retired_id FROM person_aliases FINAL WHERE person_id = {p:String} "
+                            "AND is_deleted = 0 ORDER BY retired_id", {"p": person_id})
+    return [person_id, *(str(r[0]) for r in rows if r[0] != person_id)]
+
+
+def find_person_ids(store: ViewStore, kind: str, bi: str) -> list[str]:
+    """Live person ids whose records carry this blind index (usually one; name + birth date may
+    match several people)."""
+    if kind not in BI_KINDS:
+        raise ValueError(f"blind index kind {kind!r}: expected one of {', '.join(BI_KINDS)}")
+    rows = store.query_rows(
+        "SELECT DISTINCT if(r.person_id = '', l.person_id, r.person_id) FROM "
+        "(SELECT person_id FROM person_lookup FINAL WHERE bi_kind = {k:String} AND bi = {bi:String} "
+        " AND is_deleted = 0) AS l LEFT JOIN (SELECT retired_id, person_id FROM person_redirects FINAL) AS r "
+        "ON r.retired_id = l.person_id", {"k": kind, "bi": bi})
+    return sorted({str(r[0]) for r in rows})
+
+
+def person_summary(store: ViewStore, ids: Sequence[str], event_types: Iterable[str]) -> dict[str, Any]:
+    """Counts, agencies and first/last dates of the records of these ids that the caller may see."""
+    types = sorted(event_types)
+    rows = store.query_rows(
+        "SELECT uniqExact(event_id), groupUniqArray(agency), min(occurred_at), max(occurred_at) "
+        "FROM timeline FINAL WHERE person_id IN {ids:Array(String)} AND event_type IN {t:Array(String)} "
+        "AND is_deleted = 0", {"ids": list(ids), "t": types}) if types else []
+    count, agencies, first, last = rows[0] if rows else (0, [], None, None)
+    return {"events": int(count), "agencies": sorted(agencies), "first_at": first if count else None,
+            "last_at": last if count else None}
+
+
+def history_rows(store: ViewStore, ids: Sequence[str], event_types: Iterable[str],
+                 flt: HistoryFilter) -> tuple[list[dict[str, Any]], int]:
+    """One page of a person's timeline rows, newest first, and the total before paging."""
+    types = set(event_types)
+    if flt.event_types:
+        types &= set(flt.event_types)
+    if not types or not ids:
+        return [], 0
+    where = ["person_id IN {ids:Array(String)}", "event_type IN {t:Array(String)}", "is_deleted = 0"]
+    params: dict[str, Any] = {"ids": list(ids), "t": sorted(types), "limit": flt.limit, "offset": flt.offset}
+    if flt.agencies:
+        where.append("agency IN {a:Array(String)}")
+        params["a"] = list(flt.agencies)
+    if flt.since is not None:
+        where.append("occurred_at >= {since:DateTime64(3, 'UTC')}")
+        params["since"] = flt.since
+    if flt.until is not None:
+        where.append("occurred_at < {until:DateTime64(3, 'UTC')}")
+        params["until"] = flt.until
+    if flt.dispute_id:
+        where.append("dispute_id IN {d:Array(String)}")
+        params["d"] = [flt.dispute_id, *retired_dispute_ids(store, flt.dispute_id)]
+    # one row per event (a person can be two parties of one event, or appear under a retired id)
+    rows = store.query_dicts(
+        f"SELECT {', '.join(TIMELINE_FIELDS)} FROM timeline FINAL WHERE {' AND '.join(where)} "
+        "ORDER BY occurred_at DESC, event_id DESC, party_index LIMIT 1 BY event_id "
+        "LIMIT {limit:UInt32} OFFSET {offset:UInt32}", params)
+    if flt.offset == 0 and len(rows) < flt.limit:
+        return rows, len(rows)  # the whole history fits the page: no count needed
+    counted = store.query_rows(f"SELECT uniqExact(event_id) FROM timeline FINAL WHERE {' AND '.join(where)}",
+                               params)
+    return rows, int(counted[0][0]) if counted else 0
+
+
+def dispute_redirects(store: ViewStore, dispute_ids: Iterable[str]) -> dict[str, str]:
+    """retired thread id -> live thread id, for the ids given that were merged."""
+    ids = sorted({d for d in dispute_ids if d})
+    if not ids:
+        return {}
+    rows = store.query_rows("SELECT retired_id, dispute_id FROM dispute_redirects FINAL "
+                            "WHERE retired_id IN {ids:Array(String)}", {"ids": ids})
+    return {str(a): str(b) for a, b in rows}
+
+
+def retired_dispute_ids(store: ViewStore, dispute_id: str) -> list[str]:
+    rows = store.query_rows("SELECT retired_id FROM dispute_redirects FINAL WHERE dispute_id = {d:String}",
+                            {"d": dispute_id})
+    return [str(r[0]) for r in rows]
+
+
+def person_dispute_ids(store: ViewStore, ids: Sequence[str], event_types: Iterable[str]) -> list[str]:
+    """The threads the person's visible records joined (as stored; map them with dispute_redirects)."""
+    types = sorted(event_types)
+    if not types:
+        return []
+    rows = store.query_rows(
+        "SELECT DISTINCT dispute_id FROM timeline FINAL WHERE person_id IN {ids:Array(String)} "
+        "AND event_type IN {t:Array(String)} AND dispute_id != '' AND is_deleted = 0",
+        {"ids": list(ids), "t": types})
+    return sorted(str(r[0]) for r in rows)
+
+
+def thread_events(store: ViewStore, dispute_ids: Sequence[str], event_types: Iterable[str]) -> list[dict[str, Any]]:
+    """Every event of these threads (any party) of the allowed types, oldest first."""
+    types = sorted(event_types)
+    if not types or not dispute_ids:
+        return []
+    return store.query_dicts(
+        "SELECT dispute_id, event_id, occurred_at, stage, agency, event_type FROM dispute_events FINAL "
+        "WHERE dispute_id IN {d:Array(String)} AND event_type IN {t:Array(String)} AND is_deleted = 0 "
+        "ORDER BY occurred_at, event_id", {"d": list(dispute_ids), "t": types})
+
+
+def alerts_for(store: ViewStore, ids: Sequence[str], role: str | None = None,
+               dispute_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Alerts about these person ids, or about these threads with no person named (for one role, when
+    given), open ones and the newest first."""
+    where = ("(person_id IN {ids:Array(String)} OR (person_id = '' AND dispute_id IN {d:Array(String)})) "
+             "AND is_deleted = 0")
+    params: dict[str, Any] = {"ids": list(ids), "d": list(dispute_ids)}
+    if role:
+        where += " AND role = {role:String}"
+        params["role"] = role
+    return store.query_dicts(
+        "SELECT alert_id, person_id, dispute_id, rule, level, role, status, raised_at, updated_at, evidence "
+        f"FROM alerts FINAL WHERE {where} "
+        "ORDER BY status = 'open' DESC, indexOf(['red', 'yellow', 'blue'], level), raised_at DESC", params)
+
+
+def subject_key_of(store: ViewStore, person_id: str) -> str | None:
+    """A keystore subject key of the person (to seal a break-glass reason under it)."""
+    rows = store.query_rows("SELECT subject_key FROM person_records FINAL WHERE person_id = {p:String} "
+                            "AND subject_key != '' ORDER BY first_seen LIMIT 1", {"p": person_id})
+    return str(rows[0][0]) if rows else None
