@@ -20,8 +20,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/justlink demo
 
-## Install what the tests need (incl. headless Chromium), then run the whole suite.
-test: $(STAMP) browser
+## Install what the tests need (incl. headless Chromium), then lint, check the import layers
+## and run the whole suite.
+test: $(STAMP) browser lint
 	$(PY) -m pytest -q
 
 ## Headless Chromium + chromedriver for the browser tests, and a CJK font for readable
@@ -38,8 +39,10 @@ browser:
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
+## ruff, and the import-layer contract of pyproject.toml (dependencies point downward only).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf .justlink build *.egg-info
