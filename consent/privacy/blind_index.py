@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from consent.privacy import normalize
 
 BLIND_INDEX_BYTES = 16
-INDEX_KINDS = ("id_number", "phone", "name_dob", "dob", "agency_person", "subject")
+INDEX_KINDS = ("id_number", "phone", "name_dob", "dob", "agency_person", "subject", "name_key")
 
 
 def derive_subkey(matching_key: bytes, label: str) -> bytes:
@@ -79,6 +79,11 @@ class BlindIndexer:
 
     def agency_person(self, agency: str, raw: str) -> str:
         return self._agency_person.hex16(normalize.normalize_agency_person_id(agency, raw))
+
+    def name_key(self, key: str) -> str:
+        """Blind index of a name's sound key (consent.privacy.linkage.name_key): the group of names
+        that may be the same person's, without the name."""
+        return self._hashes["name_key"].hex16(key)
 
     def subject_key(self, material: str) -> str:
         """A data-subject key id (32 hex) derived from already-keyed material (see consent/privacy/protect.py)."""

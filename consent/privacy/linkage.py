@@ -63,6 +63,29 @@ def pinyin_grams(normalized_name: str) -> frozenset[str]:
     return frozenset(grams)
 
 
+# Fuzzy-pinyin folding, as Chinese input methods do it for speakers who merge these sounds: retroflex
+# initials with dental ones, -ng finals with -n. Near-homophones clerks type (玲/琳 ling/lin, 张/藏) then
+# share a name key; applied after toneless pinyin, so 张伟, 章伟 and 張偉 already agree without it.
+_FOLD_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
+
+
+def _fold(syllable: str) -> str:
+    for retroflex, dental in _FOLD_INITIALS:
+        if syllable.startswith(retroflex):
+            syllable = dental + syllable[2:]
+            break
+    return syllable[:-1] if syllable.endswith("ng") else syllable
+
+
+@lru_cache(maxsize=131072)
+def name_key(normalized_name: str) -> str:
+    """The sound of a name, for grouping: folded toneless pinyin syllables without separators or dots
+    (``张伟`` / ``章伟`` / ``張偉`` -> ``zanwei``; ``阿依古丽·买买提`` -> ``ayiguliaimaiti``); Latin
+    names keep their letters. Two records of one person whose names sound alike share it."""
+    syllables = lazy_pinyin(normalized_name.replace("·", ""), style=Style.NORMAL, errors="default")
+    return "".join(_fold("".join(ch for ch in s if ch.isalnum())) for s in syllables)
+
+
 class _BloomEncoder:
     """One kind of CLK: bigram -> bit mask (cached), value -> OR of its bigrams' masks."""
 
@@ -119,6 +142,12 @@ class LinkageEncoder:
     def name(self, raw: str) -> bytes | None:
         norm = normalize.normalize_name(raw)
         return self._name(norm) if norm else None
+
+    @staticmethod
+    def name_key(raw: str) -> str | None:
+        """The name's sound key (plaintext; the caller blind-indexes it)."""
+        norm = normalize.normalize_name(raw)
+        return name_key(norm) or None if norm else None
 
     def name_pinyin(self, raw: str) -> bytes | None:
         norm = normalize.normalize_name(raw)

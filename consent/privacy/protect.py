@@ -206,6 +206,7 @@ class Protector:
             subject_key = blind.subject_key(f"{agency}|nd|{name_dob_bi}")
         else:
             subject_key = None
+        name_key = self.linkage.name_key(name) if name else None
         protection = {
             "subject_key": subject_key,
             "id_number_bi": id_bi,
@@ -217,6 +218,7 @@ class Protector:
             "name_clk": self.linkage.name(name) if name else None,
             "name_pinyin_clk": self.linkage.name_pinyin(name) if name else None,
             "address_clk": self.linkage.address(address) if address else None,
+            "name_key_bi": blind.name_key(name_key) if name_key else None,
         }
         return protection, subject_key is None
 

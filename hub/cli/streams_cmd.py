@@ -30,7 +30,7 @@ def resolve(input_path: str, output_path: str, match_config: str | None, progres
         raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - started
     click.echo(f"resolved {summary.records} records into {summary.persons} persons "
-               f"({summary.merges} merges, {summary.possible_matches} possible matches for review) "
+               f"({summary.merges} records joined to another, {summary.possible_matches} possible matches for review) "
                f"in {seconds:.1f} s -> {output_path}", err=True)
 
 

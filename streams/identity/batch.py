@@ -2,8 +2,8 @@
 
 Each row is protected by the privacy layer exactly as a connector protects a party (consent's
 Protector, with an ephemeral keystore in a temporary directory unless one is given), then fed to
-IdentityProcessor as a one-party event whose occurrence key is ``<record_id>#0`` and whose time is
-the row number (so the earliest row founds a person and survives merges). Only protection material
+IdentityProcessor as a one-party event whose occurrence key is ``<record_id>#0`` (the streaming
+resolver's answer does not depend on the order, so the rows' order does not matter either). Only protection material
 reaches the resolver; plaintext never leaves this module and is never printed.
 """
 
@@ -147,6 +147,7 @@ def resolve_csv(input_path: Path, output_path: Path, *, progress: bool = True,
         writer.writerow(OUTPUT_COLUMNS)
         writer.writerows(result)
     tmp.replace(output_path)
-    persons = state.table("identity.persons")
-    return ResolveSummary(len(result), len(persons), len(state.table("identity.redirects")),
-                          len(state.table("identity.possible")))
+    processor = processor or IdentityProcessor()
+    persons = len({person for _, person in result})
+    return ResolveSummary(len(result), persons, len(result) - persons,
+                          sum(1 for _ in processor.possible_matches(state)))

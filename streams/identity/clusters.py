@@ -1,147 +1,226 @@
-"""Persons as clusters of occurrences, kept in the processor's state tables (union-find by redirects).
+"""Persons as a function of the set of occurrences — never of their order.
 
-Tables (values are plain tuples of str / int / bytes, re-assigned on every change so a faust Table
-records the change in its changelog):
+The graph: a **node** is a distinct profile (identical protection material, gender and agency: the
+steps of one case repeat their parties verbatim); its occurrences are record keys. Two nodes are
+joined by an **edge** when their pair score reaches the match threshold; which pairs are scored is
+fixed by the data alone (the candidates of `streams/identity/candidates.py`), and a pair's score
+depends on the two profiles and the model only. So the edges are the same whatever the order.
 
-- ``identity.occurrences``  record_key -> packed (profile digest, person id it was placed in,
-  occurred_ms, links: record keys it was linked through) — bytes, see `pack_occurrence`: this is
-  the table with one entry per occurrence, so it is kept small
-- ``identity.persons``      person id -> (first_seen_ms, founding record key, valid ID index or "",
-  members, separated: persons an operator split from it, never to be merged again)
-- ``identity.redirects``    retired person id -> the person it was merged into
-- ``identity.profiles``     digest -> (packed profile, representative record key)
-- ``identity.blocks``       block key -> digests of the distinct profiles in the block (a bare digest
-  string when there is one, a tuple of them otherwise)
-- ``identity.possible``     record key -> (record key of the possible match, score)
-- ``identity.merges``       record key -> the PersonsMerged records it caused (re-emitted on replay)
-- ``identity.splits``       split event id -> the PersonSplit record (an operator's repeat is a no-op)
-- ``identity.name_counts``  name key (hash of the name CLK) -> distinct profiles with that name;
-  ``""`` -> all distinct profiles with a name (term-frequency adjustment of the name weight)
+A **region** is a connected component of the edges (union-find: merge-only, so order-free too).
+Its persons:
+- a region holding at most one valid ID number is ONE person;
+- a region holding several (free records bridging two ID holders) is cut, deterministically:
+  Kruskal over its edges, strongest first (ties by the nodes' smallest record keys), joining two
+  parts only when that does not put two different valid ID numbers (or two records a reviewer
+  kept apart) in one person. Nodes with the same valid ID number are one person from the start.
+
+A person's **id** is a function of its nodes: `"P" + sha256("id|" + ID blind index)` when it holds a
+valid ID number (stable whatever joins later), else `"P" + sha256(smallest record key)`.
+
+Tables (values are plain tuples of str / bytes / float, re-assigned on change):
+- ``identity.occ``      record key -> node digest
+- ``identity.node``     digest -> (packed profile, group, anchor: valid ID blind index or "", record keys sorted)
+- ``identity.group``    group -> digests of the nodes in it (the candidates of a new node)
+- ``identity.parent``   digest -> parent digest (union-find of regions; roots are absent)
+- ``identity.region``   root digest -> (member digests, distinct anchors sorted, smallest record key)
+- ``identity.assign``   digest -> person id, for the nodes of regions that had to be cut
+- ``identity.possible`` digest -> (digest of its best possible match, score): for clerical review
+- ``identity.apart``    "key_a|key_b" (record keys, sorted) -> the reviewer's decision "apart" / "same"
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import bisect
+import hashlib
+from collections.abc import Iterable, MutableMapping
 from typing import Any, NamedTuple
 
+from streams.identity.profile import Profile
 from streams.processor import State
 
-OCCURRENCES = "identity.occurrences"
-PERSONS = "identity.persons"
-REDIRECTS = "identity.redirects"
-PROFILES = "identity.profiles"
-BLOCKS = "identity.blocks"
+OCC = "identity.occ"
+NODE = "identity.node"
+GROUP = "identity.group"
+PARENT = "identity.parent"
+REGION = "identity.region"
+ASSIGN = "identity.assign"
 POSSIBLE = "identity.possible"
-MERGES = "identity.merges"
-SPLITS = "identity.splits"
-NAME_COUNTS = "identity.name_counts"
+REVIEW = "identity.review"
 
 
-class Occurrence(NamedTuple):
-    digest: str
-    person_id: str
-    occurred_ms: int
-    links: tuple[str, ...]
+class Node(NamedTuple):
+    packed: bytes
+    group: str
+    anchor: str          # blind index of its valid ID number, "" if none
+    keys: tuple[str, ...]  # record keys of its occurrences, sorted
 
 
-def pack_occurrence(digest_hex: str, person_id: str, occurred_ms: int, links: tuple[str, ...]) -> bytes:
-    person = person_id.encode()
-    return (bytes.fromhex(digest_hex) + occurred_ms.to_bytes(8, "big", signed=True) + bytes((len(person),))
-            + person + "\x1f".join(links).encode())
-
-
-def unpack_occurrence(raw: bytes) -> Occurrence:
-    n = raw[20]
-    rest = raw[21 + n :]
-    return Occurrence(raw[:12].hex(), raw[21 : 21 + n].decode(), int.from_bytes(raw[12:20], "big", signed=True),
-                      tuple(rest.decode().split("\x1f")) if rest else ())
-
-
-def occurrence_person(raw: bytes) -> str:
-    return raw[21 : 21 + raw[20]].decode()
-
-
-class Person(NamedTuple):
-    first_seen_ms: int
-    founding_key: str
-    valid_id: str  # blind index of its valid ID number, "" if none
+class Region(NamedTuple):
     members: tuple[str, ...]
-    separated: tuple[str, ...]
+    anchors: tuple[str, ...]
+    min_key: str
 
 
-class Tables:
+def anchored_person_id(id_bi: str) -> str:
+    return "P" + hashlib.sha256(f"id|{id_bi}".encode()).hexdigest()[:16]
+
+
+def free_person_id(min_key: str) -> str:
+    return "P" + hashlib.sha256(min_key.encode()).hexdigest()[:16]
+
+
+def person_id_for(anchors: Iterable[str], min_key: str) -> str:
+    anchor = min(anchors, default="")
+    return anchored_person_id(anchor) if anchor else free_person_id(min_key)
+
+
+def review_key(key_a: str, key_b: str) -> str:
+    return "|".join(sorted((key_a, key_b)))
+
+
+class Graph:
     """Typed access to the identity tables of one State."""
 
-    __slots__ = ("occurrences", "persons", "redirects", "profiles", "blocks", "possible", "merges", "splits",
-                 "name_counts")
+    __slots__ = ("occ", "node", "group", "parent", "region", "assign", "possible", "review")
 
     def __init__(self, state: State) -> None:
-        self.occurrences: MutableMapping[str, Any] = state.table(OCCURRENCES)
-        self.persons: MutableMapping[str, Any] = state.table(PERSONS)
-        self.redirects: MutableMapping[str, Any] = state.table(REDIRECTS)
-        self.profiles: MutableMapping[str, Any] = state.table(PROFILES)
-        self.blocks: MutableMapping[str, Any] = state.table(BLOCKS)
+        self.occ: MutableMapping[str, Any] = state.table(OCC)
+        self.node: MutableMapping[str, Any] = state.table(NODE)
+        self.group: MutableMapping[str, Any] = state.table(GROUP)
+        self.parent: MutableMapping[str, Any] = state.table(PARENT)
+        self.region: MutableMapping[str, Any] = state.table(REGION)
+        self.assign: MutableMapping[str, Any] = state.table(ASSIGN)
         self.possible: MutableMapping[str, Any] = state.table(POSSIBLE)
-        self.merges: MutableMapping[str, Any] = state.table(MERGES)
-        self.splits: MutableMapping[str, Any] = state.table(SPLITS)
-        self.name_counts: MutableMapping[str, int] = state.table(NAME_COUNTS)
+        self.review: MutableMapping[str, Any] = state.table(REVIEW)
 
-    # -- union-find ------------------------------------------------------------------------------
+    # -- nodes -----------------------------------------------------------------------------------
+    def get_node(self, digest: str) -> Node | None:
+        raw = self.node.get(digest)
+        return None if raw is None else Node(*raw)
 
-    def find(self, person_id: str, compress: bool = False) -> str:
-        """The live person a (possibly retired) id resolves to."""
-        redirects = self.redirects
-        root = person_id
-        hops = []
+    def add_node(self, digest: str, packed: bytes, group: str, anchor: str, key: str) -> None:
+        self.node[digest] = (packed, group, anchor, (key,))
+        self.occ[key] = digest
+        self.region[digest] = ((digest,), (anchor,) if anchor else (), key)
+        if group:
+            members = self.group.get(group)
+            self.group[group] = (digest,) if members is None else (*members, digest)
+
+    def add_occurrence(self, digest: str, key: str) -> None:
+        node = self.get_node(digest)
+        assert node is not None
+        keys = list(node.keys)
+        bisect.insort(keys, key)
+        self.node[digest] = (node.packed, node.group, node.anchor, tuple(keys))
+        self.occ[key] = digest
+        root = self.find(digest)
+        region = Region(*self.region[root])
+        if key < region.min_key:
+            self.region[root] = (region.members, region.anchors, key)
+
+    def min_key(self, digest: str) -> str:
+        return self.node[digest][3][0]
+
+    # -- regions ---------------------------------------------------------------------------------
+    def find(self, digest: str) -> str:
+        parent = self.parent
+        root = digest
         while True:
-            nxt = redirects.get(root)
-            if nxt is None:
+            up = parent.get(root)
+            if up is None:
                 break
-            hops.append(root)
-            root = nxt
-        if compress and len(hops) > 1:
-            for hop in hops[:-1]:
-                redirects[hop] = root
+            root = up
+        while digest != root:  # path compression
+            up = parent[digest]
+            if up != root:
+                parent[digest] = root
+            digest = up
         return root
 
-    def person_of_record(self, record_key: str, compress: bool = False) -> str | None:
-        occ = self.occurrences.get(record_key)
-        return None if occ is None else self.find(occurrence_person(occ), compress)
+    def get_region(self, root: str) -> Region:
+        return Region(*self.region[root])
 
-    def person(self, person_id: str) -> Person:
-        return Person(*self.persons[person_id])
+    def union(self, roots: list[str]) -> str:
+        """One region of several (roots distinct); the root of the largest stays root."""
+        regions = {r: self.get_region(r) for r in roots}
+        keep = max(roots, key=lambda r: (len(regions[r].members), r))
+        members: list[str] = []
+        anchors: set[str] = set()
+        for r in roots:
+            members.extend(regions[r].members)
+            anchors.update(regions[r].anchors)
+            if r != keep:
+                self.parent[r] = keep
+                del self.region[r]
+        self.region[keep] = (tuple(members), tuple(sorted(anchors)), min(g.min_key for g in regions.values()))
+        return keep
 
-    def occurrence(self, record_key: str) -> Occurrence | None:
-        occ = self.occurrences.get(record_key)
-        return None if occ is None else unpack_occurrence(occ)
+    # -- persons ---------------------------------------------------------------------------------
+    def person_of_node(self, digest: str) -> str:
+        assigned = self.assign.get(digest)
+        if assigned is not None:  # its region had to be cut
+            return assigned
+        region = self.get_region(self.find(digest))
+        return person_id_for(region.anchors, region.min_key)
 
-    def set_occurrence(self, record_key: str, digest_hex: str, person_id: str, occurred_ms: int,
-                       links: tuple[str, ...]) -> None:
-        self.occurrences[record_key] = pack_occurrence(digest_hex, person_id, occurred_ms, links)
+    def person_of_record(self, key: str) -> str | None:
+        digest = self.occ.get(key)
+        return None if digest is None else self.person_of_node(digest)
 
-    # -- changes ---------------------------------------------------------------------------------
-
-    def new_person(self, person_id: str, record_key: str, occurred_ms: int, valid_id: str) -> None:
-        self.persons[person_id] = (occurred_ms, record_key, valid_id, (record_key,), ())
-
-    def add_member(self, person_id: str, record_key: str, valid_id: str) -> None:
-        p = self.person(person_id)
-        self.persons[person_id] = (p.first_seen_ms, p.founding_key, p.valid_id or valid_id,
-                                   p.members + (record_key,), p.separated)
-
-    def separated(self, a: str, b: str) -> bool:
-        """Whether an operator split these two persons apart (then they never merge again)."""
-        return any(self.find(x) == b for x in self.person(a).separated)
-
-    def merge(self, survivor: str, retired: str) -> None:
-        s, r = self.person(survivor), self.person(retired)
-        separated = tuple(dict.fromkeys(s.separated + r.separated))
-        self.persons[survivor] = (min(s.first_seen_ms, r.first_seen_ms), s.founding_key,
-                                  s.valid_id or r.valid_id, s.members + r.members, separated)
-        del self.persons[retired]
-        self.redirects[retired] = survivor
+    def persons_of(self, members: Iterable[str]) -> dict[str, str]:
+        return {digest: self.person_of_node(digest) for digest in members}
 
 
-def survivor_order(tables: Tables, person_id: str) -> tuple[int, str]:
-    """Merge survivor = the person first seen earliest (occurred_at), then the smaller id."""
-    return tables.person(person_id).first_seen_ms, person_id
+class Cut:
+    """Kruskal over a region's scored edges with the constraints: never two different anchors (valid
+    ID numbers) nor two records a reviewer kept apart in one person; same anchor or a reviewer's
+    "same" decision joins first."""
+
+    def __init__(self, members: Iterable[str], anchor_of: dict[str, str], min_key_of: dict[str, str]) -> None:
+        self.parent: dict[str, str] = {m: m for m in members}
+        self.anchors: dict[str, set[str]] = {m: ({anchor_of[m]} if anchor_of[m] else set()) for m in self.parent}
+        self.apart: dict[str, set[str]] = {m: set() for m in self.parent}
+        self.min_key = dict(min_key_of)
+
+    def find(self, x: str) -> str:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def keep_apart(self, a: str, b: str) -> None:
+        self.apart[self.find(a)].add(b)
+        self.apart[self.find(b)].add(a)
+
+    def join(self, a: str, b: str) -> bool:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        anchors = self.anchors[ra] | self.anchors[rb]
+        if len(anchors) > 1:
+            return False
+        if any(self.find(x) == rb for x in self.apart[ra]) or any(self.find(x) == ra for x in self.apart[rb]):
+            return False
+        if self.min_key[rb] < self.min_key[ra]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.anchors[ra] = anchors
+        self.apart[ra] |= self.apart.pop(rb)
+        self.anchors.pop(rb)
+        return True
+
+    def persons(self) -> dict[str, str]:
+        """node -> person id"""
+        groups: dict[str, list[str]] = {}
+        for m in self.parent:
+            groups.setdefault(self.find(m), []).append(m)
+        out: dict[str, str] = {}
+        for root, nodes in groups.items():
+            pid = person_id_for(self.anchors[root], min(self.min_key[n] for n in nodes))
+            for n in nodes:
+                out[n] = pid
+        return out
+
+
+def profile_anchor(profile: Profile) -> str:
+    return profile.id_number if profile.id_valid and profile.id_number else ""

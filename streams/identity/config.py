@@ -47,31 +47,17 @@ class Comparison:
     tf_adjust: bool = False  # full agreement weighs log2(m / frequency of the value), see README
 
 
+UNIVERSES = ("name_key",)
+
+
 # Every value comes from the configuration file (config.toml is the one place for the defaults):
 # the dataclasses have no defaults of their own, so code and file cannot disagree.
 @dataclass(frozen=True, slots=True)
-class Blocking:
-    exact: tuple[str, ...]
-    name_bands: int
-    band_rows: int
-    address_bands: int
-    max_block_size: int
-    max_candidates: int
-
-
-@dataclass(frozen=True, slots=True)
-class TermFrequency:
-    pseudo_count: float  # the configured u counts as this many observed profiles
-    min_u: float
-
-
-@dataclass(frozen=True, slots=True)
 class MatchConfig:
     comparisons: tuple[Comparison, ...]
-    blocking: Blocking
+    universe: str            # which stored profiles a new one is compared with (see config.toml)
     match_threshold: float
     possible_threshold: float
-    term_frequency: TermFrequency
 
     def comparison(self, attribute: str) -> Comparison:
         for comparison in self.comparisons:
@@ -145,14 +131,9 @@ def load_config(path: Path | str | None = None) -> MatchConfig:
     if not isinstance(comparisons_raw, dict) or not comparisons_raw:
         raise ConfigError(f"{source}: no [comparisons.*] tables")
     comparisons = tuple(_comparison(str(source), name, body) for name, body in comparisons_raw.items())
-    blocking_raw = _section(source, raw, "blocking")
-    try:
-        blocking = Blocking(**{k: tuple(v) if isinstance(v, list) else v for k, v in blocking_raw.items()})
-    except TypeError as exc:
-        raise ConfigError(f"{source}: [blocking]: {exc}") from None
-    unknown = set(blocking.exact) - {"id_number", "phone", "agency_person_id", "name_dob"}
-    if unknown:
-        raise ConfigError(f"{source}: [blocking] exact: unknown keys {sorted(unknown)}")
+    universe = _section(source, raw, "candidates").get("universe")
+    if universe not in UNIVERSES:
+        raise ConfigError(f"{source}: [candidates] universe must be one of {UNIVERSES}, got {universe!r}")
     thresholds = _section(source, raw, "thresholds")
     missing = [key for key in ("match", "possible") if not isinstance(thresholds.get(key), int | float)]
     if missing:
@@ -161,8 +142,4 @@ def load_config(path: Path | str | None = None) -> MatchConfig:
     possible = float(thresholds["possible"])
     if possible > match:
         raise ConfigError(f"{source}: [thresholds] possible ({possible}) must not exceed match ({match})")
-    try:
-        term_frequency = TermFrequency(**_section(source, raw, "term_frequency"))
-    except TypeError as exc:
-        raise ConfigError(f"{source}: [term_frequency]: {exc}") from None
-    return MatchConfig(comparisons, blocking, match, possible, term_frequency)
+    return MatchConfig(comparisons, universe, match, possible)

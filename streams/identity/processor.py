@@ -1,34 +1,33 @@
-"""IdentityProcessor: incremental person resolution of party occurrences, on protection material only.
+"""IdentityProcessor: person resolution of party occurrences, on protection material only, with the same
+result whatever order the occurrences arrive in (see clusters.py for the graph and the person rule).
 
 For each party of an agency event (occurrence ``<event_id>#<party index>``):
 Organisation parties are not resolved (their id is derived from their code: `organisation_id`).
-1. already seen -> replay: the same PersonLinked (match_kind "replay") and PersonsMerged event ids
-   again, no state change;
-2. a profile identical to a stored one -> linked to that profile's person ("exact");
-3. otherwise the profiles sharing a block are scored; persons whose best score reaches the match
-   threshold are joined (the occurrence links to the best; two or more such persons are merged,
-   unless their valid ID numbers differ or an operator split them apart); a best score in the
-   possible band is reported with the new person for clerical review.
+1. seen before -> its current person, nothing emitted;
+2. a profile identical to a stored node -> the occurrence joins that node ("exact");
+3. otherwise a new node is scored against its candidates (the nodes whose names sound alike: same
+   name-key blind index), joined by an edge to every one at or above the match threshold, and the
+   regions it touches become one; a best score in the possible band is kept for clerical review.
+Then the persons of the region are recomputed; every change of a node's person is published:
+`PersonsMerged` (a person absorbed whole), `PersonSplit` (part of a person moved to another, when a
+region had to be cut between two valid ID numbers), and the occurrence's own `PersonLinked`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from runtime.clock import to_millis
 from streams.identity import events
-from streams.identity.blocking import Blocker
-from streams.identity.clusters import Tables, occurrence_person, survivor_order
+from streams.identity.clusters import Cut, Graph, Node, profile_anchor, review_key
 from streams.identity.compare import CONFLICT, Explanation, Scorer
 from streams.identity.config import MatchConfig, load_config
 from streams.identity.profile import Profile, from_protection, pack, profile_digest, unpack
 from streams.processor import AGENCY_TOPICS, Event, Output, State
 
-_PROFILE_CACHE_SIZE = 30_000
+_PROFILE_CACHE_SIZE = 200_000
 _STRONG = ("id_number", "agency_person_id")
 
 
@@ -39,11 +38,7 @@ class IdentityProcessor:
     def __init__(self, config: MatchConfig | None = None) -> None:
         self.config = config or load_config()
         self.scorer = Scorer(self.config)
-        self.blocker = Blocker(self.config.blocking)
         self._cache: dict[str, Profile] = {}  # digest -> unpacked profile; derived, bounded
-        tf = [c for c in self.config.comparisons if c.tf_adjust]
-        self._tf_m = tf[0].levels[0].m if tf else None
-        self._tf_u = tf[0].levels[0].u if tf else 0.0
 
     # -- the processor contract --------------------------------------------------------------------
 
@@ -54,7 +49,7 @@ class IdentityProcessor:
         """Outputs, and the current person id of each party in order (for the dispute processor)."""
         env = event.record["envelope"]
         agency = env["source"]["agency"]
-        tables = Tables(state)
+        graph = Graph(state)
         outputs: list[Output] = []
         person_ids: list[str] = []
         for index, party in enumerate(event.record.get("parties") or ()):
@@ -62,27 +57,21 @@ class IdentityProcessor:
                 person_ids.append(organisation_id(party))  # only natural persons are resolved
                 continue
             record_key = f"{env['event_id']}#{index}"
-            person_ids.append(self._resolve_party(tables, record_key, party, agency, env, outputs))
+            person_ids.append(self._resolve_party(graph, record_key, party, agency, env, outputs))
         return outputs, person_ids
 
     # -- queries ---------------------------------------------------------------------------------------
 
-    def person_of(self, key: str, state: State) -> str | None:
-        """The live person of a record key or of a (possibly retired) person id; None if unknown."""
-        tables = Tables(state)
-        if key in tables.persons or key in tables.redirects:
-            return tables.find(key)
-        return tables.person_of_record(key)
-
-    def members(self, person_id: str, state: State) -> tuple[str, ...]:
-        tables = Tables(state)
-        root = tables.find(person_id)
-        return tables.person(root).members if root in tables.persons else ()
+    def person_of(self, record_key: str, state: State) -> str | None:
+        """The person of an occurrence; None if unknown."""
+        return Graph(state).person_of_record(record_key)
 
     def possible_matches(self, state: State) -> Iterator[tuple[str, str, float]]:
-        """(record key, possible match's record key, score) pairs left for clerical review."""
-        for record_key, (other, score) in Tables(state).possible.items():
-            yield record_key, other, score
+        """(record key, possible match's record key, score) of pairs left apart, for clerical review."""
+        graph = Graph(state)
+        for digest, (other, score) in sorted(graph.possible.items()):
+            if graph.person_of_node(digest) != graph.person_of_node(other):
+                yield graph.min_key(digest), graph.min_key(other), score
 
     def explain(self, a: Profile | Mapping[str, Any], b: Profile | Mapping[str, Any]) -> Explanation:
         """Attribute-by-attribute evidence for two profiles (or PartyProtection dicts)."""
@@ -90,319 +79,229 @@ class IdentityProcessor:
 
     def explain_records(self, record_key_a: str, record_key_b: str, state: State) -> Explanation:
         """Why two stored occurrences would (not) be joined: for a DPO, from the state only."""
-        tables = Tables(state)
-        a = self._stored_profile(tables, record_key_a)
-        return self.scorer.explain(a, self._stored_profile(tables, record_key_b), self.name_weight(tables, a))
-
-    def name_weight(self, tables: Tables, profile: Profile) -> float | None:
-        """Weight of full name agreement for this name: log2(m / u), u = the name's share of the
-        distinct profiles seen so far, smoothed towards the configured u (pseudo-counts), so common
-        names (张伟) weigh less than rare ones. None when not configured or the profile has no name."""
-        if self._tf_m is None or profile.name is None:
-            return None
-        tf = self.config.term_frequency
-        counts = tables.name_counts
-        count = counts.get(_name_key(profile.name), 0)
-        total = counts.get("", 0)
-        u = (count + self._tf_u * tf.pseudo_count) / (total + tf.pseudo_count)
-        return math.log2(self._tf_m / max(u, tf.min_u))
-
-    @staticmethod
-    def _count_name(tables: Tables, profile: Profile) -> None:
-        if profile.name is not None:
-            key = _name_key(profile.name)
-            tables.name_counts[key] = tables.name_counts.get(key, 0) + 1
-            tables.name_counts[""] = tables.name_counts.get("", 0) + 1
+        graph = Graph(state)
+        return self.scorer.explain(self._stored_profile(graph, record_key_a), self._stored_profile(graph, record_key_b))
 
     # -- resolution ------------------------------------------------------------------------------------
 
-    def _profile(self, tables: Tables, digest_hex: str) -> Profile:
-        cached = self._cache.get(digest_hex)
+    def _profile(self, graph: Graph, digest: str) -> Profile:
+        cached = self._cache.get(digest)
         if cached is None:
-            cached = unpack(tables.profiles[digest_hex][0])
+            cached = unpack(graph.node[digest][0])
             if len(self._cache) >= _PROFILE_CACHE_SIZE:
                 self._cache.clear()
-            self._cache[digest_hex] = cached
+            self._cache[digest] = cached
         return cached
 
-    def _stored_profile(self, tables: Tables, record_key: str) -> Profile:
-        occ = tables.occurrence(record_key)
-        if occ is None:
+    def _stored_profile(self, graph: Graph, record_key: str) -> Profile:
+        digest = graph.occ.get(record_key)
+        if digest is None:
             raise KeyError(f"record {record_key} is not known to the identity processor")
-        return self._profile(tables, occ.digest)
+        return self._profile(graph, digest)
 
-    def _resolve_party(self, tables: Tables, record_key: str, party: Mapping[str, Any], agency: str,
+    def _resolve_party(self, graph: Graph, record_key: str, party: Mapping[str, Any], agency: str,
                        env: Mapping[str, Any], outputs: list[Output]) -> str:
+        known = graph.person_of_record(record_key)
+        if known is not None:
+            return known  # the same party handled again: nothing changes
         protection = party.get("protection") or {}
         subject_key = protection.get("subject_key") or ""
-        seen = tables.occurrence(record_key)
-        if seen is not None:
-            person = tables.find(seen.person_id)
-            outputs.extend(Output(*m) for m in tables.merges.get(record_key, ()))
-            outputs.append(events.person_linked(record_key, person, subject_key, agency, "replay", 0.0,
-                                                None, [], env))
-            return person
-
         profile = from_protection(protection, party.get("gender"), agency)
-        digest_hex = profile_digest(profile)
-        occurred_ms = to_millis(env["occurred_at"])
-        valid_id = profile.id_number if profile.id_valid and profile.id_number else ""
-        tf_weight = self.name_weight(tables, profile)
-
-        stored = tables.profiles.get(digest_hex)
-        if stored is not None and stored[1] in tables.occurrences:
-            rep = stored[1]
-            person = tables.person_of_record(rep, compress=True)
-            assert person is not None
-            tables.set_occurrence(record_key, digest_hex, person, occurred_ms, (rep,))
-            tables.add_member(person, record_key, valid_id)
-            score, evidence = self.scorer.self_evidence(profile, tf_weight)
-            outputs.append(events.person_linked(record_key, person, subject_key, agency, "exact",
-                                                score, rep, evidence, env))
+        digest = profile_digest(profile)
+        node = graph.get_node(digest)
+        if node is not None:
+            person = self._join_node(graph, digest, node, record_key, env, outputs)
+            score, evidence = self.scorer.self_evidence(profile)
+            outputs.append(events.person_linked(record_key, person, subject_key, agency, "exact", score,
+                                                node.keys[0], evidence, env))
             return person
+        return self._new_node(graph, digest, profile, record_key, subject_key, agency, env, outputs)
 
-        blob = pack(profile)
-        best = self._best_per_person(tables, profile, tf_weight)
-        tables.profiles[digest_hex] = (blob, record_key)
-        self._cache[digest_hex] = profile
-        self._add_to_blocks(tables, profile, digest_hex)
-        self._count_name(tables, profile)
+    def _join_node(self, graph: Graph, digest: str, node: Node, record_key: str, env: Mapping[str, Any],
+                   outputs: list[Output]) -> str:
+        root = graph.find(digest)
+        region = graph.get_region(root)
+        if len(region.anchors) <= 1 and digest not in graph.assign and (region.anchors or record_key > region.min_key):
+            graph.add_occurrence(digest, record_key)   # the region's person id cannot change
+            return graph.person_of_node(digest)
+        before = graph.persons_of(region.members)
+        graph.add_occurrence(digest, record_key)
+        after = self._recluster(graph, root)
+        outputs.extend(self._changes(graph, before, after, record_key, env, {}))
+        return after[digest]
 
-        chosen = self._choose(tables, best, valid_id)
-        if not chosen:
-            return self._found_person(tables, record_key, digest_hex, profile, best, occurred_ms, valid_id,
-                                      subject_key, agency, env, outputs, tf_weight)
-
-        persons = [pid for pid, _, _ in chosen]
-        survivor = min(persons, key=lambda pid: survivor_order(tables, pid))
-        merges = []
-        for pid, score, rep in chosen:
-            if pid == survivor:
-                continue
-            explanation = self.scorer.explain(profile, self._stored_profile(tables, rep), tf_weight)
-            tables.merge(survivor, pid)
-            merged = events.persons_merged(survivor, pid, record_key, score, explanation.evidence, env)
-            merges.append(_as_tuple(merged))
-            outputs.append(merged)
-        if merges:
-            tables.merges[record_key] = tuple(merges)
-        links = tuple(rep for _, _, rep in chosen)
-        tables.set_occurrence(record_key, digest_hex, survivor, occurred_ms, links)
-        tables.add_member(survivor, record_key, valid_id)
-        _, top_score, top_rep = chosen[0]
-        explanation = self.scorer.explain(profile, self._stored_profile(tables, top_rep), tf_weight)
-        strong = any(e["attribute"] in _STRONG and e["outcome"] == "agree" for e in explanation.evidence)
-        outputs.append(events.person_linked(record_key, survivor, subject_key, agency,
-                                            "exact" if strong else "probabilistic", top_score, top_rep,
-                                            explanation.evidence, env))
-        return survivor
-
-    def _best_per_person(self, tables: Tables, profile: Profile, tf_weight: float | None
-                         ) -> dict[str, tuple[float, str]]:
-        """person -> (best score, representative record key of the best-scoring profile)."""
-        blocks, profiles, occurrences = tables.blocks, tables.profiles, tables.occurrences
-        limit = self.config.blocking.max_candidates
-        candidates: dict[str, None] = {}
-        for key in self.blocker.keys(profile):
-            members = blocks.get(key)
-            if members is None:
-                continue
-            if type(members) is str:  # a block of one profile is held as the bare digest (memory)
-                candidates[members] = None
-            else:
-                for digest_hex in members:
-                    candidates[digest_hex] = None
-            if len(candidates) >= limit:
-                break
-        best: dict[str, tuple[float, str]] = {}
+    def _new_node(self, graph: Graph, digest: str, profile: Profile, record_key: str, subject_key: str,
+                  agency: str, env: Mapping[str, Any], outputs: list[Output]) -> str:
+        group = profile.name_key or ""
+        candidates = graph.group.get(group, ()) if group else ()
+        graph.add_node(digest, pack(profile), group, profile_anchor(profile), record_key)
+        self._cache[digest] = profile
         score = self.scorer.score
-        for digest_hex in list(candidates)[:limit]:
-            rep = profiles[digest_hex][1]
-            occ = occurrences.get(rep)
-            if occ is None:
-                continue  # its only occurrence was removed
-            person = tables.find(occurrence_person(occ), compress=True)
-            value = score(profile, self._profile(tables, digest_hex), tf_weight)
-            current = best.get(person)
-            if current is None or value > current[0]:
-                best[person] = (value, rep)
-        return best
-
-    def _add_to_blocks(self, tables: Tables, profile: Profile, digest_hex: str) -> None:
-        blocks = tables.blocks
-        cap = self.config.blocking.max_block_size
-        for key in self.blocker.keys(profile):
-            members = blocks.get(key)
-            if members is None:
-                blocks[key] = digest_hex
-            elif type(members) is str:
-                if members != digest_hex:
-                    blocks[key] = (members, digest_hex)
-            elif len(members) < cap and digest_hex not in members:
-                blocks[key] = members + (digest_hex,)
-
-    def _choose(self, tables: Tables, best: dict[str, tuple[float, str]], valid_id: str
-                ) -> list[tuple[str, float, str]]:
-        """Persons to join, best first: above the threshold, with compatible valid IDs, not split apart."""
         threshold = self.config.match_threshold
-        ranked = sorted(((s, pid, rep) for pid, (s, rep) in best.items() if s >= threshold),
-                        key=lambda t: (-t[0], t[1]))
-        chosen: list[tuple[str, float, str]] = []
-        group_id = valid_id
-        for score, pid, rep in ranked:
-            person_id = tables.person(pid).valid_id
-            if group_id and person_id and person_id != group_id:
-                continue  # conflicting strong identifiers never merge
-            if any(tables.separated(pid, other) for other, _, _ in chosen):
-                continue
-            chosen.append((pid, score, rep))
-            group_id = group_id or person_id
-        return chosen
-
-    def _found_person(self, tables: Tables, record_key: str, digest_hex: str, profile: Profile,
-                      best: dict[str, tuple[float, str]], occurred_ms: int, valid_id: str, subject_key: str,
-                      agency: str, env: Mapping[str, Any], outputs: list[Output], tf_weight: float | None
-                      ) -> str:
-        person = events.new_person_id(record_key)
-        tables.set_occurrence(record_key, digest_hex, person, occurred_ms, ())
-        tables.new_person(person, record_key, occurred_ms, valid_id)
-        possible = max(((s, rep) for s, rep in best.values() if s != CONFLICT), default=None)
-        if possible is not None and possible[0] >= self.config.possible_threshold:
-            score, rep = possible
-            tables.possible[record_key] = (rep, round(score, 4))
-            explanation = self.scorer.explain(profile, self._stored_profile(tables, rep), tf_weight)
-            outputs.append(events.person_linked(record_key, person, subject_key, agency, "new_person", score,
-                                                rep, explanation.evidence, env))
-        else:
-            outputs.append(events.person_linked(record_key, person, subject_key, agency, "new_person", 0.0,
-                                                None, [], env))
+        scored = [(score(profile, self._profile(graph, other)), other) for other in candidates]
+        edges = {other: s for s, other in scored if s >= threshold}
+        self._note_possible(graph, digest, scored)
+        roots = sorted({graph.find(other) for other in edges})
+        if not roots:
+            person = graph.person_of_node(digest)
+            self._link_new(graph, record_key, person, subject_key, agency, env, outputs, profile, scored)
+            return person
+        before: dict[str, str] = {}
+        for root in roots:
+            before.update(graph.persons_of(graph.get_region(root).members))
+        root = graph.union([graph.find(digest), *roots])
+        after = self._recluster(graph, root)
+        outputs.extend(self._changes(graph, before, after, record_key, env, edges, profile))
+        person = after[digest]
+        self._link_new(graph, record_key, person, subject_key, agency, env, outputs, profile, scored)
         return person
+
+    def _link_new(self, graph: Graph, record_key: str, person: str, subject_key: str, agency: str,
+                  env: Mapping[str, Any], outputs: list[Output], profile: Profile,
+                  scored: list[tuple[float, str]]) -> None:
+        """The occurrence's PersonLinked: with the evidence of its best-scoring candidate in its person
+        (or of its possible match when it founds a person)."""
+        in_person = [(s, other) for s, other in scored if s != CONFLICT and graph.person_of_node(other) == person]
+        if in_person:
+            best, other = min(in_person, key=lambda t: (-t[0], graph.min_key(t[1])))
+            explanation = self.scorer.explain(profile, self._profile(graph, other))
+            strong = any(e["attribute"] in _STRONG and e["outcome"] == "agree" for e in explanation.evidence)
+            outputs.append(events.person_linked(record_key, person, subject_key, agency,
+                                                "exact" if strong else "probabilistic", best,
+                                                graph.min_key(other), explanation.evidence, env))
+            return
+        possible = graph.possible.get(graph.occ[record_key])
+        if possible is not None:
+            other, best = possible
+            explanation = self.scorer.explain(profile, self._profile(graph, other))
+            outputs.append(events.person_linked(record_key, person, subject_key, agency, "new_person", best,
+                                                graph.min_key(other), explanation.evidence, env))
+            return
+        outputs.append(events.person_linked(record_key, person, subject_key, agency, "new_person", 0.0, None, [],
+                                            env))
+
+    def _note_possible(self, graph: Graph, digest: str, scored: list[tuple[float, str]]) -> None:
+        """Keep, for each node, its best possible match (score in [possible, match)): a symmetric rule,
+        so the pairs kept do not depend on the order (ties: the smaller record key)."""
+        low, high = self.config.possible_threshold, self.config.match_threshold
+        for s, other in scored:
+            if not low <= s < high:
+                continue
+            s = round(s, 4)
+            for a, b in ((digest, other), (other, digest)):
+                current = graph.possible.get(a)
+                if current is None or _better(s, graph.min_key(b), current[1], graph.min_key(current[0])):
+                    graph.possible[a] = (b, s)
+
+    # -- persons of a region ---------------------------------------------------------------------------
+
+    def _recluster(self, graph: Graph, root: str) -> dict[str, str]:
+        """node -> person for every node of the region; cuts a region holding several valid ID numbers."""
+        region = graph.get_region(root)
+        if len(region.anchors) <= 1 and not self._reviews(graph, region.members)[1]:
+            for digest in region.members:
+                graph.assign.pop(digest, None)
+            return graph.persons_of(region.members)
+        members = sorted(region.members, key=graph.min_key)
+        nodes = {d: graph.get_node(d) for d in members}
+        cut = Cut(members, {d: n.anchor for d, n in nodes.items()}, {d: n.keys[0] for d, n in nodes.items()})
+        same, apart = self._reviews(graph, members)
+        for a, b in apart:
+            cut.keep_apart(a, b)
+        by_anchor: dict[str, str] = {}
+        for d, n in nodes.items():
+            if n.anchor:
+                cut.join(by_anchor.setdefault(n.anchor, d), d)
+        for a, b in same:
+            cut.join(a, b)
+        edges = []
+        for i, a in enumerate(members):
+            pa = self._profile(graph, a)
+            for b in members[i + 1:]:
+                s = self.scorer.score(pa, self._profile(graph, b))
+                if s >= self.config.match_threshold:
+                    edges.append((-s, nodes[a].keys[0], nodes[b].keys[0], a, b))
+        for _, _, _, a, b in sorted(edges):
+            cut.join(a, b)
+        persons = cut.persons()
+        for digest, pid in persons.items():
+            graph.assign[digest] = pid
+        return persons
+
+    @staticmethod
+    def _reviews(graph: Graph, members: Iterable[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The reviewers' decisions between occurrences of these nodes: (same pairs, apart pairs)."""
+        same: list[tuple[str, str]] = []
+        apart: list[tuple[str, str]] = []
+        if not graph.review:
+            return same, apart
+        inside = set(members)
+        for pair, decision in sorted(graph.review.items()):
+            key_a, key_b = pair.split("|", 1)
+            a, b = graph.occ.get(key_a), graph.occ.get(key_b)
+            if a in inside and b in inside and a != b:
+                (same if decision == "same" else apart).append((a, b))
+        return same, apart
+
+    def _changes(self, graph: Graph, before: dict[str, str], after: dict[str, str], via_key: str,
+                 env: Mapping[str, Any], edges: dict[str, float], profile: Profile | None = None) -> list[Output]:
+        """PersonsMerged / PersonSplit for every person whose nodes now belong elsewhere."""
+        outputs: list[Output] = []
+        old_persons: dict[str, list[str]] = {}
+        for digest, pid in before.items():
+            old_persons.setdefault(pid, []).append(digest)
+        at = to_millis(env["occurred_at"])
+        for old in sorted(old_persons):
+            targets: dict[str, list[str]] = {}
+            for digest in old_persons[old]:
+                targets.setdefault(after[digest], []).append(digest)
+            if set(targets) == {old}:
+                continue
+            keep = old if old in targets else min(targets, key=lambda p: min(graph.min_key(d) for d in targets[p]))
+            for new in sorted(targets):
+                if new == keep:
+                    continue
+                keys = sorted(k for d in targets[new] for k in graph.node[d][3])
+                outputs.append(events.person_split(old, new, keys, "reclustered", None, at))
+            if keep != old:
+                score, evidence = self._merge_evidence(graph, old_persons[old], edges, profile)
+                outputs.append(events.persons_merged(keep, old, via_key, score, evidence, env))
+        return outputs
+
+    def _merge_evidence(self, graph: Graph, retired_nodes: list[str], edges: dict[str, float],
+                        profile: Profile | None) -> tuple[float, list[dict[str, Any]]]:
+        linked = [(s, d) for d, s in edges.items() if d in set(retired_nodes)]
+        if not linked or profile is None:
+            return 0.0, []
+        score, other = max(linked, key=lambda t: (t[0], t[1]))
+        return score, self.scorer.explain(profile, self._profile(graph, other)).evidence
 
     # -- corrections -----------------------------------------------------------------------------------
 
-    def split(self, person_id: str, record_keys: list[str], reason: str, operator: str | None, state: State,
-              at_millis: int | None = None) -> list[Output]:
-        """Move occurrences out of a person into a new person (an operator correcting a wrong link).
-        The two persons are kept apart from then on. Repeating the same split changes nothing."""
-        tables = Tables(state)
-        keys = sorted(dict.fromkeys(record_keys))
-        if not keys:
-            raise ValueError("split: no record keys given")
-        root = tables.find(person_id)
-        event_id = events.decision_id("PersonSplit", root, reason, *keys)
-        done = tables.splits.get(event_id)
-        if done is not None:
-            return [Output(*done)]
-        if root not in tables.persons:
-            raise ValueError(f"split: person {person_id} is not known")
-        members = tables.person(root).members
-        for key in keys:
-            if tables.person_of_record(key) != root:
-                raise ValueError(f"split: record {key} is not an occurrence of person {root}")
-        if len(keys) >= len(members):
-            raise ValueError(f"split: cannot move every occurrence out of person {root}")
-        at = int(time.time() * 1000) if at_millis is None else at_millis
-        output = self._move_out(tables, root, keys, reason, operator, at)
-        tables.splits[event_id] = _as_tuple(output)
-        return [output]
-
-    def remove(self, record_key: str, state: State, operator: str | None = None,
-               at_millis: int | None = None) -> list[Output]:
-        """Take an occurrence out (its source record was withdrawn): it leaves its person (PersonSplit
-        with new_person_id ""), and parts of the person that were joined only through it split off."""
-        tables = Tables(state)
-        occ = tables.occurrence(record_key)
-        if occ is None:
-            return []
-        root = tables.find(occ.person_id)
-        at = int(time.time() * 1000) if at_millis is None else at_millis
-        person = tables.person(root)
-        remaining = tuple(k for k in person.members if k != record_key)
-        del tables.occurrences[record_key]
-        self._repoint_profile(tables, occ.digest, record_key, remaining)
-        outputs = [events.person_split(root, "", [record_key], "record_removed", operator, at)]
-        if not remaining:
-            del tables.persons[root]
-            return outputs
-        tables.persons[root] = (person.first_seen_ms, person.founding_key,
-                                self._valid_id_of(tables, remaining), remaining, person.separated)
-        components = self._components(tables, remaining)
-        components.sort(key=lambda comp: min((tables.occurrence(k).occurred_ms, k) for k in comp))
-        for component in components[1:]:
-            outputs.append(self._move_out(tables, root, sorted(component), "record_removed", operator, at))
-        return outputs
-
-    def _move_out(self, tables: Tables, root: str, keys: list[str], reason: str, operator: str | None,
-                  at: int) -> Output:
-        new_id = events.new_person_id(f"split|{root}|{'|'.join(keys)}")
-        person = tables.person(root)
-        moved = set(keys)
-        remaining = tuple(k for k in person.members if k not in moved)
-        first_seen = min(tables.occurrence(k).occurred_ms for k in keys)
-        for key in keys:
-            occ = tables.occurrence(key)
-            assert occ is not None
-            tables.set_occurrence(key, occ.digest, new_id, occ.occurred_ms, occ.links)
-        tables.persons[new_id] = (first_seen, keys[0], self._valid_id_of(tables, keys), tuple(keys), (root,))
-        tables.persons[root] = (person.first_seen_ms, person.founding_key, self._valid_id_of(tables, remaining),
-                                remaining, person.separated + (new_id,))
-        return events.person_split(root, new_id, keys, reason, operator, at)
-
-    def _valid_id_of(self, tables: Tables, keys: tuple[str, ...] | list[str]) -> str:
-        for key in keys:
-            profile = self._stored_profile(tables, key)
-            if profile.id_valid and profile.id_number:
-                return profile.id_number
-        return ""
-
-    @staticmethod
-    def _repoint_profile(tables: Tables, digest_hex: str, removed: str, candidates: tuple[str, ...]) -> None:
-        stored = tables.profiles.get(digest_hex)
-        if stored is None or stored[1] != removed:
-            return
-        for key in candidates:
-            occ = tables.occurrence(key)
-            if occ is not None and occ.digest == digest_hex:
-                tables.profiles[digest_hex] = (stored[0], key)
-                return
-
-    @staticmethod
-    def _components(tables: Tables, members: tuple[str, ...]) -> list[list[str]]:
-        """Connected parts of a person by its recorded links (identical profiles count as linked)."""
-        inside = set(members)
-        adjacent: dict[str, set[str]] = {k: set() for k in members}
-        by_digest: dict[str, str] = {}
-        for key in members:
-            occ = tables.occurrence(key)
-            assert occ is not None
-            for other in occ.links:
-                if other in inside:
-                    adjacent[key].add(other)
-                    adjacent[other].add(key)
-            first = by_digest.setdefault(occ.digest, key)
-            if first != key:
-                adjacent[key].add(first)
-                adjacent[first].add(key)
-        seen: set[str] = set()
-        components = []
-        for start in members:
-            if start in seen:
-                continue
-            stack, component = [start], []
-            seen.add(start)
-            while stack:
-                key = stack.pop()
-                component.append(key)
-                for other in adjacent[key]:
-                    if other not in seen:
-                        seen.add(other)
-                        stack.append(other)
-            components.append(component)
-        return components
+    def review(self, key_a: str, key_b: str, decision: str, state: State, env: Mapping[str, Any]) -> list[Output]:
+        """A reviewer's decision about two occurrences: "same" (one person) or "apart" (never one person).
+        Respected from then on, whatever arrives later; returns the changes it makes."""
+        if decision not in ("same", "apart"):
+            raise ValueError(f"review decision must be 'same' or 'apart', got {decision!r}")
+        graph = Graph(state)
+        a, b = graph.occ.get(key_a), graph.occ.get(key_b)
+        if a is None or b is None:
+            raise KeyError("review: both records must be known to the identity processor")
+        graph.review[review_key(key_a, key_b)] = decision
+        roots = sorted({graph.find(a), graph.find(b)})
+        before: dict[str, str] = {}
+        for root in roots:
+            before.update(graph.persons_of(graph.get_region(root).members))
+        if decision == "same" and len(roots) > 1:
+            root = graph.union(roots)
+        else:
+            root = graph.find(a)
+        after = self._recluster(graph, root)
+        return self._changes(graph, before, after, min(key_a, key_b), env, {})
 
 
-def _name_key(name_clk: int) -> str:
-    return format(hash(name_clk) & 0xFFFFFFFFFFFF, "x")  # int hashing is not salted: stable across runs
+def _better(score: float, key: str, current_score: float, current_key: str) -> bool:
+    return score > current_score or (score == current_score and key < current_key)
 
 
 def organisation_id(party: Mapping[str, Any]) -> str:
@@ -416,7 +315,3 @@ def _as_profile(value: Profile | Mapping[str, Any]) -> Profile:
     if isinstance(value, Profile):
         return value
     return from_protection(value, value.get("gender"), value.get("agency"))
-
-
-def _as_tuple(output: Output) -> tuple[str, dict[str, Any], str, str]:
-    return output.event_type, output.record, output.topic, output.key

@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 AGENCY_CODES = {"court": 1, "police": 2, "civil_affairs": 3, "justice": 4, "hub": 5}
 GENDER_CODES = {"male": 1, "female": 2}
-_BI_FIELDS = ("id_number_bi", "phone_bi", "name_dob_bi", "dob_bi", "agency_person_bi")
+_BI_FIELDS = ("id_number_bi", "phone_bi", "name_dob_bi", "dob_bi", "agency_person_bi", "name_key_bi")
 _CLK_FIELDS = ("name_clk", "name_pinyin_clk", "address_clk")
-_HEADER = struct.Struct(">BBBB")
+_HEADER = struct.Struct(">HBBB")  # present-fields bitmap (9 fields), id valid, agency, gender
 _TEXT_FLAG = 0x80
 
 
@@ -32,6 +32,7 @@ class Profile(NamedTuple):
     name: int | None  # character-bigram CLK as an int
     name_pinyin: int | None
     address: int | None
+    name_key: str | None = None  # blind index of the name's sound: the group of records it is compared with
 
 
 def agency_code(agency: str | None) -> int:
@@ -60,6 +61,7 @@ def from_protection(protection: Mapping[str, Any] | None, gender: str | None, ag
         _clk(p.get("name_clk")),
         _clk(p.get("name_pinyin_clk")),
         _clk(p.get("address_clk")),
+        p.get("name_key_bi") or None,
     )
 
 
@@ -76,7 +78,8 @@ def _pack_index(value: str) -> bytes:
 
 
 def pack(profile: Profile) -> bytes:
-    indexes = (profile.id_number, profile.phone, profile.name_dob, profile.dob, profile.agency_person_id)
+    indexes = (profile.id_number, profile.phone, profile.name_dob, profile.dob, profile.agency_person_id,
+               profile.name_key)
     clks = (profile.name, profile.name_pinyin, profile.address)
     present = 0
     parts = []
@@ -112,15 +115,15 @@ def unpack(blob: bytes) -> Profile:
             pos += 2 + size
         else:
             values.append(None)
-    id_number, phone, name_dob, dob, agency_person_id, name, pinyin, address = values
+    id_number, phone, name_dob, dob, agency_person_id, name_key, name, pinyin, address = values
     return Profile(id_number, bool(valid), phone, name_dob, dob, agency_person_id, agency, gender,
-                   name, pinyin, address)
+                   name, pinyin, address, name_key)
 
 
 def profile_digest(profile: Profile) -> str:
     """The name of a profile (24 hex): identical protection material, gender and agency give the same."""
     h = hashlib.blake2b(digest_size=12)
-    h.update(("%s|%d|%s|%s|%s|%s|%d|%d|" % profile[:8]).encode())  # noqa: UP031 - fastest here
-    for clk in profile[8:]:
+    h.update(("%s|%d|%s|%s|%s|%s|%d|%d|%s|" % (*profile[:8], profile.name_key)).encode())  # noqa: UP031
+    for clk in profile[8:11]:
         h.update(b"|" if clk is None else clk.to_bytes((clk.bit_length() + 7) // 8, "big") + b"|")
     return h.hexdigest()

@@ -61,3 +61,14 @@ def test_another_key_gives_unrelated_filters(enc: LinkageEncoder) -> None:
     other = LinkageEncoder(bytes(32))
     assert other.name("张伟") != enc.name("张伟")
     assert dice(other.name("张伟"), enc.name("张伟")) < 0.3
+
+
+def test_name_key_groups_names_that_sound_alike() -> None:
+    from consent.privacy.linkage import name_key
+
+    same = ["张伟", "章伟", "張偉", "张 伟"]
+    assert len({name_key(n.replace(" ", "")) for n in same}) == 1
+    assert name_key("王玲") == name_key("王琳"), "near-homophones (-ng / -n) share the key"
+    assert name_key("阿依古丽·买买提") == name_key("阿依古丽买买提"), "middle dots do not count"
+    assert name_key("张伟") != name_key("张伟伟") and name_key("张伟") != name_key("王伟")
+    assert name_key("johnsmith") == "johnsmith"

@@ -31,7 +31,7 @@ from tests.support.privacy import (
 ALL = {"identifier", "contact", "sensitive", "basic"}
 PROTECTION_KEYS = {
     "subject_key", "id_number_bi", "id_number_valid", "phone_bi", "name_dob_bi", "dob_bi",
-    "agency_person_bi", "name_clk", "name_pinyin_clk", "address_clk",
+    "agency_person_bi", "name_clk", "name_pinyin_clk", "address_clk", "name_key_bi",
 }
 
 

@@ -1,10 +1,9 @@
-"""IdentityProcessor: linking, stable ids, merges, conflicts, idempotency, determinism, corrections,
-output contracts. Parties are protected by the real privacy layer (ephemeral keystore)."""
+"""IdentityProcessor: linking, stable ids, merges, conflicts and cuts, idempotency, reviewers' decisions,
+output contracts (order independence on a generated county: tests/streams/test_identity_order.py). Parties are protected by the real privacy layer (ephemeral keystore)."""
 
 from __future__ import annotations
 
 import copy
-import pickle
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +15,7 @@ from schemas import models
 from schemas.wire import default_codec
 from streams.identity import IdentityProcessor, load_config
 from streams.identity.batch import PartyProtection
-from streams.identity.events import new_person_id
+from streams.identity.clusters import free_person_id
 from streams.processor import IDENTITY_TOPIC, DictState, Event
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -76,14 +75,30 @@ ZHANG = {"name": "张伟", "date_of_birth": "1990-03-07", "gender": "male"}
 
 
 def test_new_person_then_stable_id_when_others_join(feed: Feed) -> None:
-    outputs, [first] = feed.handle({**ZHANG, "id_number": ID_A})
-    assert first == new_person_id("ev-0001#0")
+    outputs, [first] = feed.handle({"name": "章伟", "date_of_birth": "1990-03-07", "phone": "13812345678"})
+    assert first == free_person_id("ev-0001#0"), "a person without a valid ID: named by its first record key"
     assert outputs[0].record["match_kind"] == "new_person" and outputs[0].topic == IDENTITY_TOPIC
-    _, [second] = feed.handle({**ZHANG, "id_number": ID_A, "phone": "13812345678"})
-    _, [third] = feed.handle({"name": "章伟", "date_of_birth": "1990-03-07", "phone": "13812345678"})
+    outputs, [second] = feed.handle({**ZHANG, "id_number": ID_A, "phone": "13812345678"})
+    anchored = second
+    assert [o.event_type for o in outputs] == ["PersonsMerged", "PersonLinked"]
+    assert outputs[0].record["retired_person_id"] == first and outputs[0].record["surviving_person_id"] == anchored
+    _, [third] = feed.handle({**ZHANG, "id_number": ID_A})
     _, [fourth] = feed.handle({"name": "張偉", "id_number": ID_A})  # traditional script, ID only
-    assert first == second == third == fourth
-    assert feed.processor.person_of("ev-0003#0", feed.state) == first
+    assert anchored == third == fourth
+    assert feed.processor.person_of("ev-0001#0", feed.state) == anchored
+
+
+def test_a_valid_id_names_the_person_wherever_it_arrives(protection: PartyProtection) -> None:
+    """The id of a person holding a valid ID number derives from the number's blind index: two
+    processors that never met, fed in opposite orders, name the person alike."""
+    feed = Feed(protection)
+    events = [feed.event({**ZHANG, "id_number": ID_A}), feed.event({"name": "章伟", "id_number": ID_A}),
+              feed.event({**ZHANG, "phone": "13812345678", "id_number": ID_A})]
+    answers = []
+    for order in (events, events[::-1]):
+        processor, state = IdentityProcessor(), DictState()
+        answers.append([processor.resolve_event(e, state)[1] for e in order][-1])
+    assert answers[0] == answers[1]
 
 
 def test_linked_event_carries_evidence(feed: Feed) -> None:
@@ -98,49 +113,47 @@ def test_linked_event_carries_evidence(feed: Feed) -> None:
     assert linked["score"] == pytest.approx(sum(e["weight"] for e in linked["evidence"]), abs=1e-3)
 
 
-def test_bridge_record_merges_two_persons_survivor_is_first_seen(feed: Feed) -> None:
-    _, [a] = feed.handle({**ZHANG, "id_number": ID_A})
-    _, [b] = feed.handle({"name": "王芳", "phone": "13900001111", "gender": "female"})
-    _, [c] = feed.handle({"name": "李娜", "phone": "13900002222", "gender": "female"})
-    assert len({a, b, c}) == 3
-    outputs, [joined] = feed.handle({**ZHANG, "id_number": ID_A, "phone": "13900001111"})
-    # ID agrees with a; phone agrees with b but name, gender disagree -> no merge with b
-    assert joined == a and [o.event_type for o in outputs] == ["PersonLinked"]
-    d, e, bridge_key = liu_yang_bridge(feed)
+LIU_PHONE = {"name": "刘洋", "phone": "13700003333", "gender": "male"}
+LIU_ADDRESS = {"name": "刘洋", "address": "河北省保定市莲池区东关街1号", "gender": "male"}
+LIU_BRIDGE = {**LIU_PHONE, **LIU_ADDRESS}
+
+
+def test_bridge_record_merges_two_persons(feed: Feed) -> None:
+    _, [d] = feed.handle(LIU_PHONE)
+    _, [e] = feed.handle(LIU_ADDRESS)
+    assert d != e, "name and gender alone are not enough"
     outputs, [bridge] = feed.handle(LIU_BRIDGE)
     merged = [o.record for o in outputs if o.event_type == "PersonsMerged"]
     assert len(merged) == 1 and merged[0]["surviving_person_id"] == d and merged[0]["retired_person_id"] == e
     assert bridge == d and outputs[-1].record["person_id"] == d
-    assert feed.processor.person_of(e, feed.state) == d  # the retired id keeps resolving
-    assert feed.processor.person_of(bridge_key, feed.state) == d
+    assert feed.processor.person_of("ev-0002#0", feed.state) == d
 
 
-LIU_PHONE = {"name": "刘洋", "date_of_birth": "1985-06-01", "phone": "13700003333"}
-LIU_ADDRESS = {"name": "刘洋", "date_of_birth": "1985-06-01", "address": "河北省保定市莲池区1号"}
-LIU_BRIDGE = {**LIU_PHONE, **LIU_ADDRESS}
-
-
-def liu_yang_bridge(feed: Feed) -> tuple[str, str, str]:
-    """Other people named 刘洋 make the name common; then two records of one 刘洋 that share only the
-    name and the date of birth stay apart. Returns their persons and the next record key."""
-    for i in range(8):
-        feed.handle({"name": "刘洋", "date_of_birth": f"19{70 + i}-01-0{i + 1}", "phone": f"1350000000{i}"})
-    _, [d] = feed.handle(LIU_PHONE)
-    _, [e] = feed.handle(LIU_ADDRESS)
-    assert d != e  # a common name + date of birth alone is not enough
-    return d, e, f"ev-{feed.n + 1:04d}#0"
-
-
-def test_conflicting_valid_ids_never_merge(feed: Feed) -> None:
-    same = {**ZHANG, "phone": "13812345678", "address": "北京市东城区东华门街道1号"}
-    _, [a] = feed.handle({**same, "id_number": ID_A})
+def test_conflicting_valid_ids_never_merge_and_the_bridge_joins_the_stronger(feed: Feed) -> None:
+    same = {**ZHANG, "address": "北京市东城区东华门街道1号"}
+    _, [a] = feed.handle({**same, "id_number": ID_A, "phone": "13812345678"})
     _, [b] = feed.handle({**same, "id_number": ID_B})
     assert a != b
-    explanation = feed.processor.explain_records("ev-0001#0", "ev-0002#0", feed.state)
-    assert explanation.conflict
-    # a record without an ID that matches both persons joins one and merges nothing
-    outputs, [c] = feed.handle(same)
-    assert c in (a, b) and not [o for o in outputs if o.event_type == "PersonsMerged"]
+    assert feed.processor.explain_records("ev-0001#0", "ev-0002#0", feed.state).conflict
+    # a record without an ID that matches both persons joins the one it matches best and merges nothing
+    outputs, [c] = feed.handle({**same, "phone": "13812345678"})
+    assert c == a and not [o for o in outputs if o.event_type == "PersonsMerged"]
+
+
+def test_a_later_valid_id_cuts_a_person_and_says_so(feed: Feed) -> None:
+    """Free records first join into one person; a second valid ID number arriving later between them
+    cuts the person (PersonSplit) — the answer the opposite order would have given at once."""
+    same = {**ZHANG, "address": "北京市东城区东华门街道1号"}
+    _, [a] = feed.handle({**same, "id_number": ID_A, "phone": "13812345678"})
+    _, [c] = feed.handle({**same, "phone": "13812345678"})
+    _, [d] = feed.handle({**same, "phone": "13999990000"})
+    assert a == c == d
+    outputs, [b] = feed.handle({**same, "id_number": ID_B, "phone": "13999990000"})
+    splits = [o.record for o in outputs if o.event_type == "PersonSplit"]
+    assert b != a and len(splits) == 1 and splits[0]["person_id"] == a and splits[0]["new_person_id"] == b
+    assert splits[0]["record_keys"] == ["ev-0003#0"]
+    assert feed.processor.person_of("ev-0003#0", feed.state) == b
+    assert feed.processor.person_of("ev-0002#0", feed.state) == a
 
 
 def test_same_name_different_people_do_not_merge(feed: Feed) -> None:
@@ -156,59 +169,27 @@ def test_same_event_twice_changes_nothing(feed: Feed) -> None:
     feed.handle({**ZHANG, "id_number": ID_A})
     event = feed.event({**ZHANG, "id_number": ID_A, "phone": "13812345678"}, {"name": "王芳", "gender": "female"})
     first, ids = feed.processor.resolve_event(event, feed.state)
-    snapshot = pickle.dumps(feed.state.tables)
+    snapshot = copy.deepcopy(feed.state.tables)
     again, ids_again = feed.processor.resolve_event(event, feed.state)
-    assert pickle.dumps(feed.state.tables) == snapshot
-    assert ids == ids_again
-    assert [o.record["envelope"]["event_id"] for o in first] == [o.record["envelope"]["event_id"] for o in again]
-    assert {o.record["match_kind"] for o in again} == {"replay"}
+    assert feed.state.tables == snapshot and ids == ids_again and again == []
+    assert first
 
 
-def test_replay_is_deterministic(protection: PartyProtection) -> None:
-    feed = Feed(protection)
-    parties = [{**ZHANG, "id_number": ID_A}, {"name": "章伟", "date_of_birth": "1990-03-07"},
-               {"name": "刘洋", "date_of_birth": "1985-06-01", "phone": "13700003333"},
-               {"name": "刘洋", "phone": "13700003333", "gender": "male"}]
-    events = [feed.event(p) for p in parties]
-    runs = []
-    for _ in range(2):
-        processor, state = IdentityProcessor(), DictState()
-        runs.append(([o.record for e in events for o in processor.handle(e, state)], pickle.dumps(state.tables)))
-    assert runs[0] == runs[1]
-
-
-def test_operator_split_keeps_persons_apart(feed: Feed) -> None:
+def test_reviewers_decisions_hold_whatever_arrives_later(feed: Feed) -> None:
     _, [a] = feed.handle({**ZHANG, "phone": "13812345678"})
     _, [b] = feed.handle({**ZHANG, "phone": "13812345678", "address": "北京市东城区东华门街道1号"})
     assert a == b
-    outputs = feed.processor.split(a, ["ev-0002#0"], "operator_correction", "officer-7", feed.state, at_millis=1)
-    split = outputs[0].record
-    new = split["new_person_id"]
-    assert split["person_id"] == a and split["record_keys"] == ["ev-0002#0"] and new != a
-    assert feed.processor.person_of("ev-0002#0", feed.state) == new
-    snapshot = pickle.dumps(feed.state.tables)
-    assert [o.record for o in feed.processor.split(a, ["ev-0002#0"], "operator_correction", "officer-7",
-                                                   feed.state, at_millis=1)] == [split]
-    assert pickle.dumps(feed.state.tables) == snapshot
-    # a later record matching both persons joins one of them; they are never merged again
+    env = {"occurred_at": T0, "recorded_at": T0, "event_id": "review-1", "source": {"agency": "hub"}}
+    outputs = feed.processor.review("ev-0001#0", "ev-0002#0", "apart", feed.state, env)
+    split = [o.record for o in outputs if o.event_type == "PersonSplit"]
+    assert len(split) == 1 and split[0]["record_keys"] == ["ev-0002#0"]
+    new = feed.processor.person_of("ev-0002#0", feed.state)
+    assert new != a
     outputs, [c] = feed.handle({**ZHANG, "phone": "13812345678", "address": "北京市东城区东华门街道1号"})
-    assert c in (a, new) and not [o for o in outputs if o.event_type == "PersonsMerged"]
-    with pytest.raises(ValueError, match="not an occurrence"):
-        feed.processor.split(a, ["nope#0"], "operator_correction", None, feed.state)
-
-
-def test_removing_a_bridge_record_splits_the_person(feed: Feed) -> None:
-    d, e, bridge_key = liu_yang_bridge(feed)
-    feed.handle(LIU_BRIDGE)
-    assert feed.processor.person_of(e, feed.state) == d
-    e_key = "ev-0010#0"
-    outputs = feed.processor.remove(bridge_key, feed.state, at_millis=5)
-    records = [o.record for o in outputs]
-    assert records[0]["new_person_id"] == "" and records[0]["record_keys"] == [bridge_key]
-    assert records[1]["person_id"] == d and records[1]["record_keys"] == [e_key]
-    assert feed.processor.person_of("ev-0009#0", feed.state) == d
-    assert feed.processor.person_of(e_key, feed.state) == records[1]["new_person_id"]
-    assert feed.processor.person_of(bridge_key, feed.state) is None
+    assert c in (a, new) and feed.processor.person_of("ev-0001#0", feed.state) != \
+        feed.processor.person_of("ev-0002#0", feed.state)
+    feed.processor.review("ev-0001#0", "ev-0002#0", "same", feed.state, env)
+    assert feed.processor.person_of("ev-0001#0", feed.state) == feed.processor.person_of("ev-0002#0", feed.state)
 
 
 def test_organisations_are_not_resolved(feed: Feed) -> None:
@@ -222,11 +203,11 @@ def test_outputs_validate_encode_and_hold_no_plaintext(feed: Feed) -> None:
     parties = [{**ZHANG, "id_number": ID_A, "phone": "13812345678", "address": "北京市东城区东华门街道1号"},
                {"name": "章伟", "date_of_birth": "1990-03-07", "phone": "13812345678"}]
     outputs = [o for p in parties for o in feed.handle(p, agency="court")[0]]
-    liu_yang_bridge(feed)
+    outputs += feed.handle(LIU_PHONE, agency="court")[0] + feed.handle(LIU_ADDRESS, agency="court")[0]
     outputs += feed.handle(LIU_BRIDGE, agency="court")[0]
     parties += [LIU_BRIDGE]
-    outputs += feed.processor.split(feed.processor.person_of("ev-0001#0", feed.state), ["ev-0002#0"],
-                                    "operator_correction", "officer-7", feed.state, at_millis=1)
+    env = {"occurred_at": T0, "recorded_at": T0, "event_id": "review-1", "source": {"agency": "hub"}}
+    outputs += feed.processor.review("ev-0001#0", "ev-0002#0", "apart", feed.state, env)
     assert {o.event_type for o in outputs} == {"PersonLinked", "PersonsMerged", "PersonSplit"}
     codec = default_codec()
     plaintext = [v for p in parties for v in p.values()] + [ID_A, "1990", "张", "刘"]

@@ -43,3 +43,19 @@ def generated_and_published(base: Path, persons: int, seed: int) -> tuple[Path, 
     generate(county, persons, seed)
     publish_county(county, data)
     return county, data
+
+
+def agency_events(data: Path) -> list:
+    """The agency events of the embedded log in `data`, decoded (streams.processor.Event), in append order."""
+    from schemas.wire import default_codec
+    from streams.processor import Event
+
+    codec = default_codec()
+    log = EmbeddedEventLog(data / "log.db")
+    consumer = log.consumer("read-back", [f"justlink.{agency}.events" for agency in AGENCIES])
+    events = []
+    while batch := consumer.poll(5000, timeout_s=0.2):
+        events.extend(Event(*codec.decode(r.value), r.topic, r.partition, r.offset, r.value) for r in batch)
+    consumer.close()
+    log.close()
+    return events
