@@ -250,13 +250,19 @@ def _rss_kib() -> dict[str, int]:
     return fields
 
 
+def resolved_persons(state: Any) -> int:
+    from streams.identity.clusters import Graph
+
+    graph = Graph(state)
+    return len({graph.person_of_node(digest) for digest in graph.node})
+
+
 def memory_child(stream: Path) -> dict[str, Any]:
     run = Run()
     run.feed(stream, keep=False)
     rss = _rss_kib()
-    persons = len(run.state.table("identity.persons"))
-    return {"events": run.events, "parties": run.parties, "persons": persons,
-            "distinct_profiles": len(run.state.table("identity.profiles")),
+    return {"events": run.events, "parties": run.parties, "persons": resolved_persons(run.state),
+            "distinct_profiles": len(run.state.table("identity.node")),
             "events_per_cpu_s": round(run.events / run.cpu), "rss_mib": round(rss["VmRSS"] / 1024),
             "peak_rss_mib": round(rss["VmHWM"] / 1024)}
 
@@ -280,8 +286,8 @@ def run(quick: bool, limit: int = 10) -> list[dict[str, Any]]:
     state = resolver.state
     results = [{
         "bench": "identity_quality", "county_persons": persons, "seed": SEED, **figures,
-        "resolved_persons": len(state.table("identity.persons")), "merges": len(state.table("identity.redirects")),
-        "possible_matches": len(state.table("identity.possible")), "prepare_s": round(prepared, 1),
+        "resolved_persons": resolved_persons(state),
+        "possible_matches": sum(1 for _ in resolver.processor.possible_matches(state)), "prepare_s": round(prepared, 1),
     }, {
         "bench": "identity_speed", "events": resolver.events, "parties": resolver.parties,
         "cpu_s": round(resolver.cpu, 2), "events_per_cpu_s": round(resolver.events / resolver.cpu),
