@@ -35,39 +35,7 @@ class AlertsProcessor(Protocol):
     def handle_resolved(self, event: Event, resolved: dict[str, Any], decisions: list[Output],
                         state: State) -> list[Output]: ...
 
-    def handle(self, event: Event, state: State) -> list[Output]:
-        if event.record["envelope"]["source"]["agency"] == "hub":
-            if event.event_type in LIFECYCLE_EVENTS and self.alerts is not None:
-                return self.alerts.handle(event, state)
-            return []  # other hub events (consents, the processors' own alerts) are for the views
-        identity_changes, person_ids = self.identity.resolve_event(event, state)
-        return identity_changes + self.handle_resolved(event, person_ids, identity_changes, state)
-
-    # The two stages of `handle`. On one process they run back to back; a deployment that resolves
-    # persons on other partitions than it threads disputes calls them apart, with the same code.
-    def resolve(self, event: Event, state: State) -> tuple[list[Output], list[str]]:
-        """Stage 1, identity: the decisions and the person id of each party."""
-        return self.identity.resolve_event(event, state)
-
-    def handle_resolved(self, event: Event, person_ids: list[str], identity_changes: list[Output],
-                        state: State) -> list[Output]:
-        """Stage 2, the event's story: thread it, evaluate the alert rules, and publish it resolved.
-        `identity_changes` are the identity decisions that came with it (merges, splits)."""
-        outputs: list[Output] = []
-        for out in identity_changes:
-            if out.event_type == "PersonsMerged":
-                rec = out.record
-                outputs += self.disputes.on_persons_merged(rec["surviving_person_id"], rec["retired_person_id"],
-                                                           rec["envelope"]["occurred_at"], state)
-        threaded = self.disputes.handle_resolved(event, list(person_ids), state)
-        outputs += threaded
-        placement = next((o.record for o in threaded if o.event_type == "DisputeThreaded"
-                          and o.record["event_ref"] == event.event_id), None)
-        resolved = self._resolved(event, person_ids, placement)
-        if self.alerts is not None:
-            outputs += self.alerts.handle_resolved(event, resolved, [*identity_changes, *outputs], state)
-        outputs.append(Output("EventResolved", resolved, RESOLVED_TOPIC, event.event_id))
-        return outputs
+    def handle(self, event: Event, state: State) -> list[Output]: ...
 
     def tick(self, now_ms: int, state: State) -> list[Output]: ...
 
@@ -102,8 +70,21 @@ class Pipeline:
             if event.event_type in LIFECYCLE_EVENTS and self.alerts is not None:
                 return self.alerts.handle(event, state)
             return []  # other hub events (consents, the processors' own alerts) are for the views
-        outputs, person_ids = self.identity.resolve_event(event, state)
-        for out in list(outputs):
+        identity_changes, person_ids = self.resolve(event, state)
+        return identity_changes + self.handle_resolved(event, person_ids, identity_changes, state)
+
+    # The two stages of `handle`. On one process they run back to back; a deployment that resolves
+    # persons on other partitions than it threads disputes calls them apart, with the same code.
+    def resolve(self, event: Event, state: State) -> tuple[list[Output], list[str]]:
+        """Stage 1, identity: the decisions and the person id of each party."""
+        return self.identity.resolve_event(event, state)
+
+    def handle_resolved(self, event: Event, person_ids: list[str], identity_changes: list[Output],
+                        state: State) -> list[Output]:
+        """Stage 2, the event's story: thread it, evaluate the alert rules, and publish it resolved.
+        `identity_changes` are the identity decisions that came with it (merges, splits)."""
+        outputs: list[Output] = []
+        for out in identity_changes:
             if out.event_type == "PersonsMerged":
                 rec = out.record
                 outputs += self.disputes.on_persons_merged(rec["surviving_person_id"], rec["retired_person_id"],
@@ -114,7 +95,7 @@ class Pipeline:
                           and o.record["event_ref"] == event.event_id), None)
         resolved = self._resolved(event, person_ids, placement)
         if self.alerts is not None:
-            outputs += self.alerts.handle_resolved(event, resolved, outputs, state)
+            outputs += self.alerts.handle_resolved(event, resolved, [*identity_changes, *outputs], state)
         outputs.append(Output("EventResolved", resolved, RESOLVED_TOPIC, event.event_id))
         return outputs
 
