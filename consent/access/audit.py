@@ -82,29 +82,32 @@ class AuditEntry:
     flags: tuple[str, ...] = ()
     break_glass_reason: str | None = field(default=None, repr=False)
     hidden_restricted: int = 0  # records withheld because of a restriction
+    # caller values not recorded as sent (invalid or unknown): field, problem, length, keyed hash
+    withheld: tuple[dict[str, object], ...] = ()
 
     @classmethod
     def from_decision(cls, request: AccessRequest, decision: AccessDecision, at: datetime, *,
                       returned_event_types: Iterable[str] | None = None,
-                      refused_event_types: Iterable[str] | None = None, hidden_restricted: int = 0) -> AuditEntry:
+                      refused_event_types: Iterable[str] | None = None, hidden_restricted: int = 0,
+                      status: int | None = None, withheld: tuple[dict[str, object], ...] = ()) -> AuditEntry:
         returned = decision.event_types if returned_event_types is None else returned_event_types
         if refused_event_types is None:
             refused_event_types = decision.refused_event_types
-        return cls(at, request.user, request.role, request.organisation, request.purpose, decision.status,
-                   "allowed" if decision.allowed else "denied", decision.rule, decision.reason,
-                   request.case_id, request.subject, decision.legal_basis, tuple(sorted(returned)),
+        return cls(at, request.user, request.role, request.organisation, request.purpose,
+                   status or decision.status, "allowed" if decision.allowed else "denied", decision.rule,
+                   decision.reason, request.case_id, request.subject, decision.legal_basis, tuple(sorted(returned)),
                    tuple(sorted(refused_event_types)), tuple(sorted(decision.field_classes)),
                    tuple(sorted(decision.refused_field_classes)), tuple(sorted(decision.flags)),
-                   request.break_glass_reason, hidden_restricted)
+                   request.break_glass_reason, hidden_restricted, withheld)
 
     @classmethod
     def unauthenticated(cls, reason: str, at: datetime, *, purpose: str = "", case_id: str | None = None,
                         subject: str | None = None, user: str = "", role: str = "",
-                        organisation: str = "") -> AuditEntry:
+                        organisation: str = "", withheld: tuple[dict[str, object], ...] = ()) -> AuditEntry:
         """A request refused with 401 (unknown, expired or revoked token)."""
         return cls(at, user or "(unauthenticated)", role, organisation, purpose, 401, "denied",
                    "authentication", reason, case_id, subject,
-                   refused_field_classes=("basic", "contact", "identifier", "sensitive"))
+                   refused_field_classes=("basic", "contact", "identifier", "sensitive"), withheld=withheld)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +300,7 @@ class AuditTrail:
             "refused_event_types": list(entry.refused_event_types), "field_classes": list(entry.field_classes),
             "refused_field_classes": list(entry.refused_field_classes), "flags": list(entry.flags),
             "hidden_restricted": entry.hidden_restricted, "break_glass_reason": None,
+            "withheld": [dict(w) for w in entry.withheld],
         }
         if entry.break_glass_reason:
             body["break_glass_reason"] = self._encrypt(entry.subject, entry.break_glass_reason.encode("utf-8"))

@@ -2,8 +2,9 @@
 
 Every data call names its caller and context in headers — `Authorization: Bearer <token>`,
 `X-JustLink-Role`, `X-JustLink-Purpose`, `X-JustLink-Case`, and for break-glass
-`X-JustLink-Break-Glass` (the written reason, percent-encoded UTF-8) — and passes the access gate,
-which audits it: an unknown or expired token is 401, a wrong role, purpose or case 403.
+`X-JustLink-Break-Glass` (the written reason), each value percent-encoded UTF-8
+(hub/services/transport.py) — and passes the access gate, which audits it: an invalid value is 400,
+an unknown or expired token 401, a wrong role, purpose or case 403.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,31 +28,39 @@ from hub.services import dpo
 from hub.services.access import AccessRefused, Caller, PersonAccess, audit_report_for
 from hub.services.context import AppServices
 from hub.services.queries import HistoryFilter
+from hub.services.transport import decode_value
 from runtime.viewstore import ViewStoreUnavailable
 
 log = logging.getLogger("justlink.api")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 MAX_BODY_BYTES = 16 * 1024
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": models.ErrorBody, "description": "A context header is not valid: undecodable, bad character or "
+                                                   "too long (audited by length and keyed hash, never echoed)"},
     401: {"model": models.ErrorBody, "description": "Unknown, expired or revoked token (audited)"},
     403: {"model": models.ErrorBody, "description": "Role, purpose or case does not allow it (audited)"},
 }
 
 
+PERCENT = "Percent-encoded UTF-8 (encodeURIComponent); plain ASCII as it is."
+
+
 def caller_from_headers(
     authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
-    x_justlink_role: Annotated[str, Header(description="Role the caller acts in, e.g. mediator")] = "",
-    x_justlink_purpose: Annotated[str, Header(description="Purpose, e.g. dispute_mediation")] = "",
-    x_justlink_case: Annotated[str | None, Header(description="The case the caller works on")] = None,
+    x_justlink_role: Annotated[str, Header(description="Role the caller acts in, e.g. mediator. " + PERCENT)] = "",
+    x_justlink_purpose: Annotated[str, Header(description="Purpose, e.g. dispute_mediation. " + PERCENT)] = "",
+    x_justlink_case: Annotated[str | None, Header(
+        description="The case the caller works on, as the agency writes it, e.g. "
+                    "%EF%BC%882025%EF%BC%89... for （2025）城关调字第2号. " + PERCENT)] = None,
     x_justlink_break_glass: Annotated[str | None, Header(
-        description="Break-glass: the written reason, percent-encoded UTF-8 (flagged to the DPO)")] = None,
+        description="Break-glass: the written reason (flagged to the DPO). " + PERCENT)] = None,
 ) -> Caller:
     token = ""
     if authorization and authorization[:7].lower() == "bearer ":
         token = authorization[7:].strip()
-    reason = unquote(x_justlink_break_glass) if x_justlink_break_glass else None
-    return Caller(token, x_justlink_role.strip(), x_justlink_purpose.strip(), (x_justlink_case or "").strip() or None,
-                  reason)
+    reason = decode_value(x_justlink_break_glass) if x_justlink_break_glass else None
+    return Caller(token, decode_value(x_justlink_role), decode_value(x_justlink_purpose),
+                  decode_value(x_justlink_case or "") or None, reason)
 
 
 CallerDep = Annotated[Caller, Depends(caller_from_headers)]
@@ -165,9 +173,10 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
     def audit_export(caller: CallerDep, section: Annotated[str, Query(pattern="^(" + "|".join(dpo.SECTIONS) + ")$")],
                      since: datetime | None = None, until: datetime | None = None, user: str | None = None,
                      subject: str | None = None, purpose: str | None = None) -> Response:
-        """One section of the DPO report as CSV."""
+        """One section of the DPO report as CSV (UTF-8 with a byte-order mark, so that spreadsheet programs
+        set to a Chinese locale read case numbers and names as UTF-8, not GBK)."""
         data = report(caller, since, until, user, subject, purpose)
-        return Response(dpo.to_csv(section, data[section]), media_type="text/csv; charset=utf-8",
+        return Response("\ufeff" + dpo.to_csv(section, data[section]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="justlink-audit-{section}.csv"'})
 
     # -- operations ----------------------------------------------------------------------------------

@@ -21,10 +21,13 @@ class SearchRequest(BaseModel):
 
 class ErrorDetail(BaseModel):
     status: int
-    reason: str = Field(description="Machine code: unknown_token, expired_token, role_not_held, no_rule, "
-                                    "no_case, case_closed, not_party, no_consent, ...")
-    rule: str = ""
+    reason: str = Field(description="Machine code: invalid_case_id, invalid_role, ..., unknown_token, "
+                                    "expired_token, unknown_role, role_not_held, no_rule, no_case, case_closed, "
+                                    "not_party, no_consent, ...")
+    rule: str = Field("", description="The rule that decided; for a 400, what is wrong with the value: "
+                                      "undecodable, bad_character, too_long.")
     audit_seq: int | None = Field(None, description="Sequence number of the audit record of this refusal.")
+    valid: list[str] | None = Field(None, description="For an unknown role or purpose: the valid ones.")
 
 
 class ErrorBody(BaseModel):

@@ -87,18 +87,14 @@ def report(settings: Settings, token: str, since, until, user: str | None, subje
     import json
     from datetime import UTC
 
-    from hub.cli.person_cmd import open_services, run_refusable
+    from hub.cli.person_cmd import person_access, run_refusable
     from hub.services import dpo
-    from hub.services.access import Caller, PersonAccess, audit_report_for
+    from hub.services.access import Caller
 
-    services = open_services(settings)
-    try:
-        access = PersonAccess(services)
-        data = run_refusable(lambda: audit_report_for(
-            access, Caller(token, "dpo", "audit"), since=since.replace(tzinfo=UTC) if since else None,
+    with person_access(settings) as access:   # through the running server when one holds the views
+        data = run_refusable(lambda: access.audit_report(
+            Caller(token, "dpo", "audit"), since=since.replace(tzinfo=UTC) if since else None,
             until=until.replace(tzinfo=UTC) if until else None, user=user, subject=subject, purpose=purpose))
-    finally:
-        services.close()
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return

@@ -63,6 +63,7 @@ def _operational(exc: Exception) -> bool:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="justlink", prog_name="justlink")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Data directory (default ./.justlink, or JUSTLINK_DATA_DIR).")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,

@@ -75,8 +75,7 @@ def run_refusable(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return action()
     except AccessRefused as exc:
-        where = f" (audit record #{exc.audit_seq})" if exc.audit_seq is not None else ""
-        raise click.ClickException(f"refused: {exc.status} {exc.reason}{where}") from None
+        raise click.ClickException(f"refused: {exc.message()}") from None
 
 
 def echo_json(data: dict[str, Any]) -> None:

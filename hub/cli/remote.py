@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +16,7 @@ import httpx
 
 from hub.services.access import AccessRefused, Caller
 from hub.services.queries import HistoryFilter
+from hub.services.transport import CONTEXT_HEADERS, encode_value
 
 SERVER_FILE = "server.json"
 
@@ -50,12 +52,11 @@ class RemotePersonAccess:
 
     @staticmethod
     def _headers(caller: Caller) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {caller.token}", "X-JustLink-Role": caller.role,
-                   "X-JustLink-Purpose": caller.purpose}
-        if caller.case_id:
-            headers["X-JustLink-Case"] = quote(caller.case_id)
-        if caller.break_glass_reason:
-            headers["X-JustLink-Break-Glass"] = quote(caller.break_glass_reason)
+        headers = {"Authorization": f"Bearer {encode_value(caller.token)}"}
+        for name, header in CONTEXT_HEADERS.items():
+            value = getattr(caller, name)
+            if value:
+                headers[header] = encode_value(value)
         return headers
 
     def _call(self, method: str, path: str, caller: Caller, **kwargs: Any) -> dict[str, Any]:
@@ -65,7 +66,8 @@ class RemotePersonAccess:
             with suppress(ValueError):
                 error = response.json().get("error") or {}
             raise AccessRefused(response.status_code, str(error.get("reason") or response.reason_phrase),
-                                audit_seq=error.get("audit_seq"), rule=str(error.get("rule") or ""))
+                                audit_seq=error.get("audit_seq"), rule=str(error.get("rule") or ""),
+                                valid=error.get("valid"))
         return response.json()
 
     def find(self, caller: Caller, *, id_number: str | None = None, phone: str | None = None,
@@ -90,3 +92,19 @@ class RemotePersonAccess:
 
     def alerts(self, caller: Caller, person_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/v1/persons/{quote(person_id)}/alerts", caller)
+
+    def case_parties(self, caller: Caller) -> dict[str, Any]:
+        return self._call("GET", "/api/v1/case", caller)
+
+    def case_alerts(self, caller: Caller) -> dict[str, Any]:
+        return self._call("GET", "/api/v1/alerts", caller)
+
+    def whoami(self, token: str) -> dict[str, Any]:
+        return self._call("GET", "/api/v1/me", Caller(token, "", ""))
+
+    def audit_report(self, caller: Caller, *, since: datetime | None = None, until: datetime | None = None,
+                     user: str | None = None, subject: str | None = None,
+                     purpose: str | None = None) -> dict[str, Any]:
+        params = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
+                  "user": user, "subject": subject, "purpose": purpose}
+        return self._call("GET", "/api/v1/audit/report", caller, params={k: v for k, v in params.items() if v})

@@ -35,16 +35,32 @@ NO_MATCH_REASON = "no_subject"  # a search that matched nobody: the case was che
 
 
 class AccessRefused(Exception):
-    """The gate refused the call (401 or 403) or the request is malformed (4xx); already audited
-    when it came from the gate. Carries codes only, never personal data."""
+    """The gate refused the call (400, 401 or 403) or the request is malformed (4xx); already audited
+    when it came from the gate. Carries codes only, never personal data — and, for an unknown role or
+    purpose, the valid ones (`valid`), so the caller can correct it."""
 
-    def __init__(self, status: int, reason: str, *, audit_seq: int | None = None, rule: str = "") -> None:
+    def __init__(self, status: int, reason: str, *, audit_seq: int | None = None, rule: str = "",
+                 valid: list[str] | None = None) -> None:
         super().__init__(f"{status} {reason}")
-        self.status, self.reason, self.audit_seq, self.rule = status, reason, audit_seq, rule
+        self.status, self.reason, self.audit_seq, self.rule, self.valid = status, reason, audit_seq, rule, valid
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"status": self.status, "reason": self.reason, "rule": self.rule,
-                          "audit_seq": self.audit_seq}}
+        error: dict[str, Any] = {"status": self.status, "reason": self.reason, "rule": self.rule,
+                                 "audit_seq": self.audit_seq}
+        if self.valid is not None:
+            error["valid"] = self.valid
+        return {"error": error}
+
+    def message(self) -> str:
+        """One line for the command line: status, code, rule, the audit record, the valid values."""
+        text = f"{self.status} {self.reason}"
+        if self.rule and self.status == 400:
+            text += f" ({self.rule})"
+        if self.audit_seq is not None:
+            text += f" (audit record #{self.audit_seq})"
+        if self.valid:
+            text += "; valid: " + ", ".join(self.valid)
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +89,17 @@ class PersonAccess:
     def _allowed(self, caller: Caller, subject: str | None) -> AccessDecision:
         result = self.check(caller, subject)
         if result.status != 200 or result.decision is None:
-            raise _refusal(result)
+            raise self._refusal(result, caller)
         return result.decision
+
+    def _refusal(self, result: GateResult, caller: Caller) -> AccessRefused:
+        refused = _refusal(result)
+        policy = self.services.policy
+        if refused.reason == "unknown_role":
+            refused.valid = sorted(policy.roles)
+        elif refused.reason in ("unknown_purpose", "no_rule"):
+            refused.valid = sorted(p for (r, p) in policy.rules if r == caller.role) or sorted(policy.purposes)
+        return refused
 
     def whoami(self, token: str) -> dict[str, Any]:
         """The caller's identity, roles and the purposes the policy gives each role. A bad token is
@@ -114,19 +139,19 @@ class PersonAccess:
             result = self.check(caller, None)
             decision = result.decision
             if decision is None or not (decision.allowed or decision.reason == NO_MATCH_REASON):
-                raise _refusal(result)
+                raise self._refusal(result, caller)
             return {"matched_by": kind, "results": [], "problem": problem}
         results, refusals = [], []
         for person_id in candidates:
             result = self.check(caller, person_id)
-            if result.status == 401:
-                raise _refusal(result)  # one audited 401 is enough
+            if result.status in (400, 401):
+                raise self._refusal(result, caller)  # one audited 400 / 401 is enough
             if result.status == 200 and result.decision is not None:
                 results.append(self._person_card(person_id, result.decision, kind))
             else:
                 refusals.append(result)
         if not results:
-            raise _refusal(refusals[0])
+            raise self._refusal(refusals[0], caller)
         return {"matched_by": kind, "results": results, "problem": problem}
 
     def _blind_index(self, id_number: str | None, phone: str | None, name: str | None,
@@ -172,14 +197,14 @@ class PersonAccess:
         refused = None
         for person_id in sorted(case.parties):
             result = self.check(caller, person_id)
-            if result.status == 401:
-                raise _refusal(result)
+            if result.status in (400, 401):
+                raise self._refusal(result, caller)
             if result.status == 200 and result.decision is not None:
                 parties.append(self._person_card(person_id, result.decision, None))
             elif refused is None:
                 refused = result
         if not parties and refused is not None:
-            raise _refusal(refused)
+            raise self._refusal(refused, caller)
         return {"case_id": case.case_id, "kind": case.kind, "open": case.is_open, "office": case.office,
                 "opened_at": iso_utc(case.opened_at), "closed_at": iso_utc(case.closed_at), "parties": parties}
 
@@ -223,7 +248,8 @@ class PersonAccess:
     def _reveal(self, row: dict[str, Any], event_type: str, record: dict[str, Any],
                 decision: AccessDecision) -> dict[str, Any]:
         schema = loader.get(event_type).expanded
-        revealed = self.services.protector.reveal(record, schema, row["event_id"], decision.field_classes)
+        revealed = _json_ready(self.services.protector.reveal(record, schema, row["event_id"],
+                                                             decision.field_classes))
         envelope = revealed.pop("envelope", {}) or {}
         for party in revealed.get("parties") or ():
             party.pop("protection", None)
@@ -296,8 +322,8 @@ class PersonAccess:
         allowed_any, refused = False, None
         for person_id in sorted(case.parties):
             result = self.check(caller, person_id)
-            if result.status == 401:
-                raise _refusal(result)
+            if result.status in (400, 401):
+                raise self._refusal(result, caller)
             if result.status != 200 or result.decision is None:
                 refused = refused or result
                 continue
@@ -305,8 +331,15 @@ class PersonAccess:
             for alert in self._alerts_of(queries.person_ids_of(self.store, person_id), caller.role, result.decision):
                 alerts[alert["alert_id"]] = alert
         if not allowed_any and refused is not None:
-            raise _refusal(refused)
+            raise self._refusal(refused, caller)
         return {"case_id": case.case_id, "alerts": list(alerts.values())}
+
+    # -- the DPO's report ----------------------------------------------------------------------------------
+    def audit_report(self, caller: Caller, *, since: datetime | None = None, until: datetime | None = None,
+                     user: str | None = None, subject: str | None = None,
+                     purpose: str | None = None) -> dict[str, Any]:
+        return audit_report_for(self, caller, since=since, until=until, user=user, subject=subject,
+                                purpose=purpose)
 
 
 def audit_report_for(access: PersonAccess, caller: Caller, *, since: datetime | None = None,
@@ -360,6 +393,17 @@ def mask_reasons(policy: Policy, decision: AccessDecision) -> dict[str, str]:
         if rule is not None else frozenset()
     return {cls: MASK_NEEDS_CONSENT if cls in consent_classes else MASK_NOT_FOR_PURPOSE
             for cls in frozenset(FIELD_CLASSES) - decision.field_classes}
+
+
+def _json_ready(value: Any) -> Any:
+    """Timestamps as the API writes them (ISO 8601, UTC, `Z`), so the CLI prints what the API returns."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    return value
 
 
 def _collect_masks(value: Any, path: str, reasons: dict[str, str], out: list[dict[str, str]]) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from consent.access.audit import AuditTrail, KeystoreReasonCipher, break_glass_uses, read_trail
+from consent.access.caller_values import ValueHasher
 from consent.access.cases import InMemoryCaseDirectory
 from consent.access.consents import ConsentStore
 from consent.access.decisions import BreakGlassLedger
@@ -20,6 +21,7 @@ from consent.access.gate import AccessGate
 from consent.access.policy import Policy, load_policy
 from consent.access.restrictions import RestrictionStore
 from consent.access.users import UserRegistry
+from consent.privacy.blind_index import derive_subkey
 from hub.services.directory import DirectoryFeed
 from runtime.settings import Settings
 from runtime.viewstore import ViewStore, open_view_store
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from runtime.eventlog.base import EventLog
 
 log = logging.getLogger("justlink.api")
+AUDIT_VALUE_KEY = "audit-caller-values"  # label of the key that hashes withheld caller values
 
 
 @dataclass
@@ -70,7 +73,8 @@ class AppServices:
 
         cipher = KeystoreReasonCipher(protector.keystore, subject_key_of)
         trail = AuditTrail.open(log, settings.data_dir, cipher=cipher, clock=clock)
-        gate = AccessGate(policy, users, cases, consents, trail, ledger, clock=clock)
+        gate = AccessGate(policy, users, cases, consents, trail, ledger, clock=clock,
+                          hasher=ValueHasher(derive_subkey(protector.keystore.matching_key(), AUDIT_VALUE_KEY)))
         directory_feed = DirectoryFeed(log, cases, restrictions, consents) if feed else None
         services = cls(settings, store, protector, policy, gate, cases, consents, restrictions, users, trail,
                        log, directory_feed, cipher, clock)

@@ -29,12 +29,13 @@ SEARCH_NO_MATCH = "no_subject"  # a search that found nobody; not a refusal of a
 SECTIONS = ("accesses", "by_user", "by_subject", "by_purpose", "denials", "break_glass", "anomalies")
 CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "accesses": ("seq", "at", "user", "role", "organisation", "purpose", "case_id", "subject", "status", "decision",
-                 "rule", "reason", "break_glass"),
+                 "rule", "reason", "break_glass", "withheld"),
     "by_user": ("user", "roles", "organisation", "accesses", "allowed", "denied", "subjects", "break_glass",
                 "first_at", "last_at"),
     "by_subject": ("subject", "accesses", "allowed", "denied", "users", "purposes", "last_at"),
     "by_purpose": ("purpose", "accesses", "allowed", "denied", "users", "subjects"),
-    "denials": ("seq", "at", "user", "role", "purpose", "case_id", "subject", "status", "rule", "reason"),
+    "denials": ("seq", "at", "user", "role", "purpose", "case_id", "subject", "status", "rule", "reason",
+                "withheld"),
     "break_glass": ("seq", "at", "user", "role", "purpose", "case_id", "subject", "decision", "reason",
                     "justification"),
     "anomalies": ("kind", "user", "subject", "from_at", "to_at", "count", "detail", "seqs"),
@@ -68,8 +69,15 @@ def audit_rows(records: Iterable[bytes]) -> list[dict[str, Any]]:
             "flags": flags, "break_glass": "break_glass" in flags or bool(body.get("break_glass_reason")),
             "sealed_reason": body.get("break_glass_reason"),
             "event_types": list(body.get("event_types") or ()), "field_classes": list(body.get("field_classes") or ()),
+            "withheld": [withheld_text(w) for w in body.get("withheld") or ()],
         })
     return rows
+
+
+def withheld_text(item: dict[str, Any]) -> str:
+    """A caller value the trail did not keep: which field, why, how long, and its keyed hash."""
+    digest = f" hmac {item['hmac']}" if item.get("hmac") else ""
+    return f"{item.get('field')}: {item.get('problem')}, {item.get('length')} bytes{digest}"
 
 
 def select(rows: Iterable[dict[str, Any]], *, since: datetime | None = None, until: datetime | None = None,

@@ -15,11 +15,11 @@ from consent.access.audit import read_trail, verify
 from consent.access.users import UserRegistry
 from hub.api.app import create_app
 from tests.support.api_county import (
-    MEDIATION_CASE,
     County,
     build_county,
     grant_consent,
     headers,
+    mediator_headers,
     party_of,
     search_body,
     withdraw_consent,
@@ -44,7 +44,7 @@ def client(county: County) -> Iterator[TestClient]:
 
 
 def mediator(county: County, **extra: str) -> dict[str, str]:
-    return headers(county.tokens["mediator.demo"], **extra)
+    return mediator_headers(county, **extra)
 
 
 def last_audit(county: County) -> dict:
@@ -77,7 +77,7 @@ def test_history_is_one_timeline_across_agencies_newest_first(county: County, cl
     assert me["fields"]["parties"][me["party_index"]]["name"] == "***identifier"
     audit = last_audit(county)
     assert (audit["user"], audit["subject"], audit["case_id"], audit["decision"]) == \
-        ("mediator.demo", person, MEDIATION_CASE, "allowed")
+        ("mediator.demo", person, county.case, "allowed")
 
 
 def test_history_filters_and_pages(county: County, client: TestClient) -> None:
@@ -149,7 +149,7 @@ def test_find_a_person_outside_the_case_is_refused_and_audited(county: County, c
 @pytest.mark.parametrize("change,status,reason", [
     ({"X-JustLink-Role": "judge"}, 403, "role_not_held"),
     ({"X-JustLink-Purpose": "adjudication"}, 403, "no_rule"),
-    ({"X-JustLink-Case": "NO-SUCH-CASE"}, 403, "case_not_found"),
+    ({"X-JustLink-Case": "%EF%BC%882025%EF%BC%89%E6%97%A0%E6%AD%A4%E6%A1%88%E5%8F%B7"}, 403, "case_not_found"),
     ({"Authorization": "Bearer jl_not-a-token"}, 401, "unknown_token"),
     ({"Authorization": ""}, 401, "unknown_token"),
 ])
@@ -174,7 +174,7 @@ def test_no_case_and_expired_token(county: County, client: TestClient) -> None:
     with UserRegistry.open(county.data_dir) as registry:
         expired = registry.issue_token("mediator.demo", ttl=timedelta(seconds=1),
                                        now=datetime.now(UTC) - timedelta(hours=1)).token
-    response = client.get(f"/api/v1/persons/{county.parties[0]}/history", headers=headers(expired))
+    response = client.get(f"/api/v1/persons/{county.parties[0]}/history", headers=headers(expired, case=county.case))
     assert response.status_code == 401 and response.json()["error"]["reason"] == "expired_token"
     assert last_audit(county)["reason"] == "expired_token"
 
@@ -218,12 +218,12 @@ def test_alerts_for_the_callers_role(county: County, client: TestClient) -> None
     red = next(a for a in data["alerts"] if a["alert_id"] == "A-test-red")
     assert (red["level"], red["status"], red["evidence_count"]) == ("red", "open", 2)
     case = client.get("/api/v1/alerts", headers=mediator(county)).json()
-    assert case["case_id"] == MEDIATION_CASE and "A-test-red" in [a["alert_id"] for a in case["alerts"]]
+    assert case["case_id"] == county.case and "A-test-red" in [a["alert_id"] for a in case["alerts"]]
 
 
 def test_case_lists_its_parties(county: County, client: TestClient) -> None:
     data = client.get("/api/v1/case", headers=mediator(county)).json()
-    assert data["case_id"] == MEDIATION_CASE and data["open"] and data["kind"] == "mediation"
+    assert data["case_id"] == county.case and data["open"] and data["kind"] == "mediation"
     assert sorted(p["person_id"] for p in data["parties"]) == sorted(county.parties)
 
 
@@ -232,8 +232,8 @@ def test_a_retired_id_reads_the_merged_persons_history(county: County, client: T
     assert merges, "the county has no merged persons"
     retired, live = merges[0]
     judge = county.tokens["judge.demo"]
-    county.services.cases.apply_event("CaseFiled", {"case_number": "TEST-COURT-MERGED", "person_ids": [live]})
-    sent = headers(judge, role="judge", purpose="adjudication", case="TEST-COURT-MERGED")
+    county.services.cases.apply_event("CaseFiled", {"case_number": "（2025）豫1730民初9001号", "person_ids": [live]})
+    sent = headers(judge, role="judge", purpose="adjudication", case="（2025）豫1730民初9001号")
     data = client.get(f"/api/v1/persons/{retired}/history?limit=200", headers=sent).json()
     assert data["person_id"] == live and retired in data["ids"]
     retired_rows = county.store.query_rows("SELECT uniqExact(event_id) FROM timeline FINAL WHERE person_id = "
@@ -244,10 +244,10 @@ def test_a_retired_id_reads_the_merged_persons_history(county: County, client: T
 def test_break_glass_is_granted_flagged_and_reported_to_the_dpo(county: County, client: TestClient) -> None:
     police = county.tokens["police.demo"]
     reason = "嫌疑人持刀威胁，现场紧急核查其家暴前科"
-    from urllib.parse import quote
+    from hub.services.transport import encode_value
 
     sent = headers(police, role="police_officer", purpose="risk_prevention", case=None,
-                   **{"X-JustLink-Break-Glass": quote(reason)})
+                   **{"X-JustLink-Break-Glass": encode_value(reason)})
     response = client.get(f"/api/v1/persons/{county.stranger}/history", headers=sent)
     assert response.status_code == 200 and response.json()["access"]["break_glass"]
     audit = last_audit(county)
@@ -272,7 +272,8 @@ def test_dpo_report_who_looked_at_this_person(county: County, client: TestClient
     csv_text = client.get("/api/v1/audit/export.csv", params={"section": "accesses", "subject": person},
                           headers=dpo)
     assert csv_text.status_code == 200 and csv_text.headers["content-type"].startswith("text/csv")
-    lines = csv_text.text.splitlines()
+    assert csv_text.content.startswith("\ufeff".encode())   # the byte-order mark spreadsheets need
+    lines = csv_text.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("seq,at,user,role") and len(lines) == len(report["accesses"]) + 2  # + this look
     # not for a mediator
     refused = client.get("/api/v1/audit/report", headers=headers(county.tokens["mediator.demo"], role="mediator",
@@ -343,12 +344,12 @@ def test_cli_talks_to_a_running_server_and_gets_the_same_answers(county: County,
 
     remote = RemotePersonAccess("http://testserver")
     remote.http = client   # the app in-process instead of a socket
-    caller = Caller(county.tokens["mediator.demo"], "mediator", "dispute_mediation", MEDIATION_CASE)
+    caller = Caller(county.tokens["mediator.demo"], "mediator", "dispute_mediation", county.case)
     person = county.parties[0]
     over_http = remote.history(caller, person)
     local = PersonAccess(county.services).history(caller, person)
     assert [e["event_id"] for e in over_http["entries"]] == [e["event_id"] for e in local["entries"]]
     assert remote.disputes(caller, person)["disputes"]
     with pytest.raises(AccessRefused) as refused:
-        remote.history(Caller("not-a-token", "mediator", "dispute_mediation", MEDIATION_CASE), person)
+        remote.history(Caller("not-a-token", "mediator", "dispute_mediation", county.case), person)
     assert refused.value.status == 401 and refused.value.audit_seq is not None

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from hub.cli.main import cli
 from tests.support import chdb_http_server
-from tests.support.api_county import MEDIATION_CASE, County, build_county, party_of
+from tests.support.api_county import County, build_county, party_of
 
 
 @pytest.fixture(scope="module")
@@ -31,53 +31,54 @@ def run(county: County, *args: str, token: str | None = None, stdin: str | None 
     return CliRunner().invoke(cli, list(args), env=env, input=stdin, catch_exceptions=False)
 
 
-MEDIATOR = ("--as", "mediator", "--purpose", "dispute_mediation", "--case", MEDIATION_CASE)
+def mediator(county: County) -> tuple[str, ...]:
+    return ("--as", "mediator", "--purpose", "dispute_mediation", "--case", county.case)
 
 
 def test_person_find_reads_the_identifier_from_stdin_and_never_prints_it(county: County) -> None:
     party = party_of(county.store, county.services, county.parties[0])
     kind, value = ("--id-number", party["id_number"]) if party.get("id_number") else ("--phone", party["phone"])
-    result = run(county, "person", "find", kind, "-", *MEDIATOR, "--json", stdin=value + "\n")
+    result = run(county, "person", "find", kind, "-", *mediator(county), "--json", stdin=value + "\n")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [r["person_id"] for r in data["results"]] == [county.parties[0]]
     assert value not in result.output and party["name"] not in result.output
-    text = run(county, "person", "find", kind, "-", *MEDIATOR, stdin=value + "\n")
+    text = run(county, "person", "find", kind, "-", *mediator(county), stdin=value + "\n")
     assert text.output.startswith(county.parties[0])
 
 
 def test_person_history_text_and_json(county: County) -> None:
     person = county.parties[0]
-    data = json.loads(run(county, "person", "history", person, *MEDIATOR, "--json", "--limit", "200").output)
+    data = json.loads(run(county, "person", "history", person, *mediator(county), "--json", "--limit", "200").output)
     assert data["person_id"] == person and data["total"] == len(data["entries"]) > 3
-    text = run(county, "person", "history", person, *MEDIATOR, "--limit", "5")
+    text = run(county, "person", "history", person, *mediator(county), "--limit", "5")
     assert text.exit_code == 0, text.output
     lines = text.output.splitlines()
     assert lines[0].startswith(f"{person}: {data['total']} records (showing 5 from 0)")
     assert "name [masked: needs_consent]" in text.output
-    only = json.loads(run(county, "person", "history", person, *MEDIATOR, "--agency", "justice", "--json").output)
+    only = json.loads(run(county, "person", "history", person, *mediator(county), "--agency", "justice", "--json").output)
     assert only["entries"] and {e["agency"] for e in only["entries"]} == {"justice"}
 
 
 def test_refusals_exit_non_zero_and_name_the_audit_record(county: County) -> None:
     result = run(county, "person", "history", county.parties[0], "--as", "mediator", "--purpose",
-                 "dispute_mediation", "--case", "NO-SUCH-CASE")
+                 "dispute_mediation", "--case", "（2025）无此调字第1号")
     assert result.exit_code == 1 and "refused: 403 case_not_found (audit record #" in result.output
-    stranger = run(county, "person", "history", county.stranger, *MEDIATOR)
+    stranger = run(county, "person", "history", county.stranger, *mediator(county))
     assert stranger.exit_code == 1 and "403 not_party" in stranger.output
-    bad = run(county, "person", "history", county.parties[0], *MEDIATOR, token="jl_nope")
+    bad = run(county, "person", "history", county.parties[0], *mediator(county), token="jl_nope")
     assert bad.exit_code == 1 and "401 unknown_token" in bad.output
 
 
 def test_person_disputes_and_alerts_list(county: County) -> None:
-    threads = run(county, "person", "disputes", county.parties[0], *MEDIATOR)
+    threads = run(county, "person", "disputes", county.parties[0], *mediator(county))
     assert threads.exit_code == 0 and " -> " in threads.output
-    alerts = run(county, "alerts", "list", *MEDIATOR, "--json")
+    alerts = run(county, "alerts", "list", *mediator(county), "--json")
     assert alerts.exit_code == 0, alerts.output
     data = json.loads(alerts.output)
-    assert data["case_id"] == MEDIATION_CASE
+    assert data["case_id"] == county.case
     assert all(a["role"] == "mediator" for a in data["alerts"])
-    one = run(county, "alerts", "list", "--person", county.parties[0], *MEDIATOR)
+    one = run(county, "alerts", "list", "--person", county.parties[0], *mediator(county))
     assert one.exit_code == 0
 
 

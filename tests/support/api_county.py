@@ -9,6 +9,8 @@ keystore, users and audit trail in a temporary data directory.
 from __future__ import annotations
 
 import base64
+import csv
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from consent.access.users import create_demo_users
 from consent.privacy.keys import init_keystore
 from hub.bootstrap import Hub
 from hub.services.context import AppServices
+from hub.services.transport import encode_value
 from runtime.settings import Settings
 from runtime.topics import AGENCIES, CONSENT_TOPIC, agency_topic
 from runtime.viewstore import ViewStore, open_view_store
@@ -28,7 +31,7 @@ from schemas.wire import default_codec
 from streams.envelope import hub_envelope
 from tests.support import chdb_data_dir, unique_database
 
-MEDIATION_CASE = "TEST-MEDIATION-OPEN"  # an open people's-mediation case the demo mediator works on
+MEDIATION_NUMBER = re.compile(r"（(\d{4})）(.+)调字第(\d+)号")
 
 
 @dataclass
@@ -39,7 +42,9 @@ class County:
     store: ViewStore
     services: AppServices
     tokens: dict[str, str] = field(repr=False)  # demo user id -> token
-    parties: list[str] = field(default_factory=list)  # the parties of MEDIATION_CASE
+    case: str = ""  # the open people's-mediation case the demo mediator works on, numbered as the county does
+    committee: str = ""  # the committee that opened it
+    parties: list[str] = field(default_factory=list)  # the parties of `case`
     stranger: str = ""  # a person in no case of the mediator
 
     def close(self) -> None:
@@ -75,10 +80,11 @@ def build_county(data_dir: Path, persons: int = 300, seed: int = 7, view_backend
         tokens = {t.user_id: t.token for t in create_demo_users(registry)}
     county = County(data_dir, settings, hub, store, services, tokens)
     pair = richest_pair(store)
-    # The demo mediator's open case over that pair: a justice-office record published on the log and
-    # run through the processors and the projector like every other.
-    open_mediation_case(county, MEDIATION_CASE, pair)
-    county.parties = sorted(services.cases.case(MEDIATION_CASE).parties)
+    # The demo mediator's open case over that pair: a justice-office record, numbered in the county's own
+    # series, published on the log and run through the processors and the projector like every other.
+    county.case, county.committee = next_mediation_case(data_dir / "county")
+    open_mediation_case(county, county.case, pair, committee=county.committee)
+    county.parties = sorted(services.cases.case(county.case).parties)
     assert county.parties == sorted(pair), "the new case's parties did not resolve to the same persons"
     county.stranger = store.query_rows(
         "SELECT person_id FROM timeline FINAL WHERE person_id NOT IN {p:Array(String)} "
@@ -86,7 +92,24 @@ def build_county(data_dir: Path, persons: int = 300, seed: int = 7, view_backend
     return county
 
 
-def open_mediation_case(county: County, case_number: str, persons: list[str]) -> None:
+def next_mediation_case(county_dir: Path) -> tuple[str, str]:
+    """The next number in the busiest committee's series of the generated mediation export, as the
+    committee writes it (`（2025）城关调字第3号`), and the committee."""
+    latest: dict[tuple[str, str], int] = {}
+    committees: dict[str, str] = {}
+    with open(county_dir / "justice" / "mediation_cases.csv", encoding="utf-8", newline="") as export:
+        for row in csv.DictReader(export):
+            found = MEDIATION_NUMBER.fullmatch(row["调解案件编号"])
+            if found:
+                key = (found[1], found[2])
+                latest[key] = max(latest.get(key, 0), int(found[3]))
+                committees[found[2]] = row["调解组织"]
+    year, short = max(latest, key=lambda k: (k[0], latest[k], k[1]))
+    return f"（{year}）{short}调字第{latest[(year, short)] + 1}号", committees[short]
+
+
+def open_mediation_case(county: County, case_number: str, persons: list[str], *,
+                        committee: str = "示范镇人民调解委员会") -> None:
     """Publish a MediationCaseOpened of `persons` (their recorded identity, so identity resolution links
     them) on the justice topic, then process, project and refresh the services' directories."""
     from connectors.sdk.mapping import event_id_for
@@ -100,13 +123,13 @@ def open_mediation_case(county: County, case_number: str, persons: list[str]) ->
     version = default_codec().registry.lookup(schema.full_name, schema.expanded).version
     record = {
         "envelope": {"event_id": event_id, "event_type": "MediationCaseOpened",
-                     "source": {"agency": "justice", "office_code": "demo-township", "office_name": "示范镇司法所",
-                                "county_code": ""},
+                     "source": {"agency": "justice", "office_code": "411730", "office_name": committee,
+                                "county_code": "411730"},
                      "source_record_key": f"test-case\x1f{case_number}", "source_record_version": 1,
                      "occurred_at": now, "recorded_at": now, "schema_version": version, "related": [],
                      "restriction": None},
         "mediation_case_number": case_number, "level": "township", "source": "walk_in",
-        "dispute_type": "marriage_family", "committee": "示范镇人民调解委员会", "summary": None, "parties": parties,
+        "dispute_type": "marriage_family", "committee": committee, "summary": None, "parties": parties,
     }
     protected = county.hub.protector.protect(record, schema.expanded, event_id, "justice")
     key = protected["parties"][0]["protection"]["subject_key"].encode()
@@ -173,9 +196,16 @@ def withdraw_consent(county: County, subject: str, consent_id: str) -> None:
 
 
 def headers(token: str, role: str = "mediator", purpose: str = "dispute_mediation",
-            case: str | None = MEDIATION_CASE, **extra: str) -> dict[str, str]:
-    out = {"Authorization": f"Bearer {token}", "X-JustLink-Role": role, "X-JustLink-Purpose": purpose}
+            case: str | None = None, **extra: str) -> dict[str, str]:
+    """The caller's headers, each context value percent-encoded UTF-8 as every client sends it."""
+    out = {"Authorization": f"Bearer {token}", "X-JustLink-Role": encode_value(role),
+           "X-JustLink-Purpose": encode_value(purpose)}
     if case:
-        out["X-JustLink-Case"] = case
+        out["X-JustLink-Case"] = encode_value(case)
     out.update(extra)
     return out
+
+
+def mediator_headers(county: County, **extra: str) -> dict[str, str]:
+    """The demo mediator working on the county's open mediation case."""
+    return headers(county.tokens["mediator.demo"], case=county.case, **extra)

@@ -29,6 +29,7 @@ from tests.support.api_county import (
     build_county,
     grant_consent,
     headers,
+    mediator_headers,
     party_of,
     withdraw_consent,
 )
@@ -78,7 +79,7 @@ def test_every_data_route_refuses_and_audits(county: County, client: TestClient,
                                              who: str, status: int, reason: str) -> None:
     dpo_route = "/audit/" in route
     token = county.tokens["dpo.demo" if dpo_route else "mediator.demo"]
-    sent = headers(token, role="dpo", purpose="audit", case=None) if dpo_route else headers(token)
+    sent = headers(token, role="dpo", purpose="audit", case=None) if dpo_route else mediator_headers(county)
     if who == "no token":
         del sent["Authorization"]
     elif who == "garbage token":
@@ -104,9 +105,10 @@ def test_every_data_route_refuses_and_audits(county: County, client: TestClient,
 def test_consent_based_access_is_refused_granted_and_refused_again_after_withdrawal(
         county: County, client: TestClient) -> None:
     person = county.parties[1]
-    county.services.cases.apply_event("LegalAidApplied", {"aid_number": "TEST-AID-1", "person_ids": [person]})
+    county.services.cases.apply_event("LegalAidApplied", {"aid_number": "（2025）清法援字第901号",
+                                                          "person_ids": [person]})
     sent = headers(county.tokens["legalaid.demo"], role="legal_aid_officer", purpose="legal_aid_eligibility",
-                   case="TEST-AID-1")
+                   case="（2025）清法援字第901号")
     url = f"/api/v1/persons/{person}/history"
 
     def outcome() -> tuple[int, str, dict]:
@@ -132,7 +134,7 @@ def test_error_bodies_echo_no_identifier_and_no_token(county: County, client: Te
     party = party_of(county.store, county.services, county.stranger)
     planted = {v for k, v in party.items() if k in ("name", "id_number", "phone") and v}
     token = county.tokens["mediator.demo"]
-    mediator = headers(token)
+    mediator = mediator_headers(county)
     answers = [
         client.post("/api/v1/persons/search", json={"id_number": (party.get("id_number") or "1") * 3},
                     headers=mediator),                                            # 422: too long
@@ -170,12 +172,11 @@ def test_audit_trail_data_files_and_logs_hold_no_identifier_token_or_key(county:
         secrets |= {v for k, v in party.items() if k in ("name", "id_number", "phone") and v and len(v) >= 2}
         for field in ("id_number", "phone"):
             if party.get(field):
-                client.post("/api/v1/persons/search", json={field: party[field]}, headers=headers(
-                    county.tokens["mediator.demo"]))
+                client.post("/api/v1/persons/search", json={field: party[field]}, headers=mediator_headers(county))
         if party.get("date_of_birth"):
             client.post("/api/v1/persons/search", json={"name": party["name"], "date_of_birth":
                                                         party["date_of_birth"]},
-                        headers=headers(county.tokens["mediator.demo"]))
+                        headers=mediator_headers(county))
     reason = f"嫌疑人持刀威胁，现场紧急核查 {party['name']} 的家暴前科与保护令"
     glass = headers(county.tokens["police.demo"], role="police_officer", purpose="risk_prevention", case=None,
                     **{"X-JustLink-Break-Glass": quote(reason)})

@@ -24,7 +24,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from hub.api.app import create_app
-from tests.support.api_county import MEDIATION_CASE, County, build_county, headers, party_of
+from tests.support.api_county import County, build_county, mediator_headers, party_of
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -112,7 +112,7 @@ def test_mediator_page_case_party_timeline_threads_alerts(county: County, server
     wait(browser, ec.visibility_of_element_located((By.ID, "workspace")))
     assert Select(browser.find_element(By.ID, "role")).first_selected_option.text == "人民调解员"
     Select(browser.find_element(By.ID, "purpose")).select_by_value("dispute_mediation")
-    browser.find_element(By.ID, "case-id").send_keys(MEDIATION_CASE)
+    browser.find_element(By.ID, "case-id").send_keys(county.case)
     browser.find_element(By.ID, "open-case").click()
     cards = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#case-parties button.card"))
     assert sorted(c.get_attribute("data-person") for c in cards) == sorted(county.parties)
@@ -156,7 +156,7 @@ def test_mediator_page_says_why_a_stranger_is_refused(county: County, server: st
     browser.find_element(By.ID, "token").clear()
     sign_in(browser, county.tokens["mediator.demo"])
     wait(browser, ec.visibility_of_element_located((By.ID, "workspace")))
-    browser.find_element(By.ID, "case-id").send_keys("NO-SUCH-CASE")
+    browser.find_element(By.ID, "case-id").send_keys("（2025）无此调字第1号")
     browser.find_element(By.ID, "open-case").click()
     error = wait(browser, lambda d: d.find_element(By.ID, "context-error").text)
     assert "403" in error and "案件不存在" in error and "审计记录" in error
@@ -166,7 +166,7 @@ def test_dpo_page_report_filters_and_csv(county: County, server: str, browser: W
     import httpx
 
     looked = httpx.get(f"{server}/api/v1/persons/{county.parties[0]}/history",
-                       headers=headers(county.tokens["mediator.demo"]), timeout=30)
+                       headers=mediator_headers(county), timeout=30)
     assert looked.status_code == 200  # an access for the DPO to see
     browser.get(server + "/dpo")
     sign_in(browser, county.tokens["mediator.demo"])  # not a DPO
@@ -192,5 +192,5 @@ def test_dpo_page_report_filters_and_csv(county: County, server: str, browser: W
     browser.find_element(By.ID, "tab-accesses").click()
     browser.find_element(By.ID, "export-csv").click()
     csv_file = wait(browser, lambda d: next(iter(tmp_path.glob("justlink-audit-accesses*.csv")), None))
-    lines = csv_file.read_text(encoding="utf-8").splitlines()
+    lines = csv_file.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("seq,at,user") and all(county.parties[0] in line for line in lines[1:])

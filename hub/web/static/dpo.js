@@ -17,11 +17,11 @@ const COLUMNS = {
   by_purpose: [["purpose", "目的"], ["accesses", "访问"], ["allowed", "允许"], ["denied", "拒绝"], ["users", "用户数"],
     ["subjects", "当事人数"]],
   denials: [["seq", "#"], ["at", "时间"], ["user", "用户"], ["role", "角色"], ["purpose", "目的"], ["case_id", "案件"],
-    ["subject", "当事人"], ["status", "状态码"], ["reason", "原因"]],
+    ["subject", "当事人"], ["status", "状态码"], ["reason", "原因"], ["withheld", "未记录的值（长度·密钥散列）"]],
   break_glass: [["seq", "#"], ["at", "时间"], ["user", "用户"], ["role", "角色"], ["purpose", "目的"], ["case_id", "案件"],
     ["subject", "当事人"], ["decision", "结果"], ["reason", "原因"], ["justification", "书面理由"]],
   accesses: [["seq", "#"], ["at", "时间"], ["user", "用户"], ["role", "角色"], ["purpose", "目的"], ["case_id", "案件"],
-    ["subject", "当事人"], ["decision", "结果"], ["reason", "原因"]],
+    ["subject", "当事人"], ["decision", "结果"], ["reason", "原因"], ["withheld", "未记录的值（长度·密钥散列）"]],
 };
 const state = { token: "", report: null, section: "anomalies" };
 const $ = (id) => document.getElementById(id);
@@ -115,8 +115,7 @@ function renderSection() {
 async function exportCsv() {
   const params = query();
   params.set("section", state.section);
-  const response = await fetch(`/api/v1/audit/export.csv?${params}`, {
-    headers: { Authorization: "Bearer " + state.token, "X-JustLink-Role": "dpo", "X-JustLink-Purpose": "audit" } });
+  const response = await fetch(`/api/v1/audit/export.csv?${params}`, { headers: contextHeaders(ctx()) });
   if (!response.ok) { $("report-error").textContent = `${response.status} 导出失败`; return; }
   const url = URL.createObjectURL(await response.blob());
   const link = el("a", { href: url, download: `justlink-audit-${state.section}.csv`, id: "csv-link" });

@@ -113,13 +113,21 @@ function localDate(iso, withTime) {
   return new Date(iso).toLocaleString("zh-CN", options);
 }
 
+/** The X-JustLink-* context headers of a call. HTTP header values are ISO-8859-1, so each value
+ *  travels percent-encoded as UTF-8 (the server decodes it): a case number as the agency writes it,
+ *  （2025）城关调字第2号, fits. hub/services/transport.py is the same rule on the server and the CLI. */
+function contextHeaders(context) {
+  const headers = {};
+  if (context.token) headers.Authorization = "Bearer " + encodeURIComponent(context.token);
+  if (context.role) headers["X-JustLink-Role"] = encodeURIComponent(context.role);
+  if (context.purpose) headers["X-JustLink-Purpose"] = encodeURIComponent(context.purpose);
+  if (context.caseId) headers["X-JustLink-Case"] = encodeURIComponent(context.caseId);
+  return headers;
+}
+
 /** Call the API with the signed-in context; resolves to JSON, rejects with {status, reason}. */
 async function api(path, context, options) {
-  const headers = { Accept: "application/json" };
-  if (context.token) headers.Authorization = "Bearer " + context.token;
-  if (context.role) headers["X-JustLink-Role"] = context.role;
-  if (context.purpose) headers["X-JustLink-Purpose"] = context.purpose;
-  if (context.caseId) headers["X-JustLink-Case"] = context.caseId;
+  const headers = Object.assign({ Accept: "application/json" }, contextHeaders(context));
   const init = Object.assign({ headers }, options || {});
   if (init.body) headers["Content-Type"] = "application/json";
   const response = await fetch(path, init);
@@ -128,7 +136,7 @@ async function api(path, context, options) {
   if (!response.ok) {
     const error = (body && body.error) || {};
     throw { status: response.status, reason: error.reason || (body && body.detail ? "invalid_request" : "error"),
-            auditSeq: error.audit_seq };
+            rule: error.rule, auditSeq: error.audit_seq, valid: error.valid };
   }
   return body;
 }
