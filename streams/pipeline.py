@@ -26,7 +26,7 @@ from runtime.topics import (
 from streams.disputes.processor import DisputeProcessor
 from streams.envelope import hub_envelope
 from streams.identity.processor import IdentityProcessor
-from streams.processor import Event, Output, State
+from streams.processor import Event, Output, ScopedState, State
 
 AGENCIES_BY_TOPIC = {t: t.split(".")[1] for t in AGENCY_TOPICS}
 
@@ -41,6 +41,7 @@ class AlertsProcessor(Protocol):
 
 
 LIFECYCLE_EVENTS = ("AlertAcknowledged", "AlertResolved")
+COUNTIES = "pipeline.counties"   # the counties whose stories this state holds
 
 
 class Pipeline:
@@ -57,6 +58,7 @@ class Pipeline:
         self.identity = identity or IdentityProcessor()
         self.disputes = disputes or DisputeProcessor()
         self.alerts = alerts
+        self._scopes: dict[int, tuple[State, dict[str, ScopedState]]] = {}
 
     @classmethod
     def default(cls) -> Pipeline:
@@ -66,15 +68,58 @@ class Pipeline:
         return cls(alerts=RuleAlerts())
 
     def handle(self, event: Event, state: State) -> list[Output]:
+        """One event through both stages. Persons are resolved across the whole hub; the event's story
+        (threads, alerts) lives in its county's scope of the state, which also learns of identity
+        changes that concern its other counties' people — what a partitioned deployment does with
+        stories partitioned by county (see `story_scope`)."""
+        county = event.record["envelope"]["source"].get("county_code") or ""
         if event.record["envelope"]["source"]["agency"] == "hub":
             if event.event_type in LIFECYCLE_EVENTS and self.alerts is not None:
-                return self.alerts.handle(event, state)
+                return self.alerts.handle(event, self.story_scope(state, county))
             return []  # other hub events (consents, the processors' own alerts) are for the views
         identity_changes, person_ids = self.resolve(event, state)
-        return identity_changes + self.handle_resolved(event, person_ids, identity_changes, state)
+        outputs = list(identity_changes)
+        if identity_changes:
+            for other in self.counties(state):
+                if other != county:
+                    outputs += self.apply_identity_changes(identity_changes, self.story_scope(state, other))
+        return outputs + self.handle_resolved(event, person_ids, identity_changes, self.story_scope(state, county))
 
     # The two stages of `handle`. On one process they run back to back; a deployment that resolves
     # persons on other partitions than it threads disputes calls them apart, with the same code.
+    def story_scope(self, state: State, county: str) -> State:
+        """The part of `state` that holds one county's stories (dispute threads and alerts). Stories
+        do not cross counties: a person known in two counties is one person, with one story per county."""
+        counties = state.table(COUNTIES)
+        if county not in counties:
+            counties[county] = 1
+        scopes = self._scopes.get(id(state))
+        if scopes is None or scopes[0] is not state:
+            scopes = self._scopes[id(state)] = (state, {})
+        scoped = scopes[1].get(county)
+        if scoped is None:
+            scoped = scopes[1][county] = ScopedState(state, f"county:{county}")
+        return scoped
+
+    @staticmethod
+    def counties(state: State) -> list[str]:
+        return sorted(state.table(COUNTIES))
+
+    def apply_identity_changes(self, identity_changes: list[Output], state: State) -> list[Output]:
+        """Identity decisions that arrive without an event of this story scope (persons merged or split
+        because of a record elsewhere): re-thread and re-evaluate what they concern."""
+        outputs: list[Output] = []
+        for out in identity_changes:
+            rec = out.record
+            if out.event_type == "PersonsMerged":
+                outputs += self.disputes.on_persons_merged(rec["surviving_person_id"], rec["retired_person_id"],
+                                                           rec["envelope"]["occurred_at"], state)
+                if self.alerts is not None:
+                    outputs += self.alerts.on_persons_merged(rec["surviving_person_id"], rec["retired_person_id"],
+                                                             rec["envelope"]["occurred_at"], state)
+            elif out.event_type == "PersonSplit" and self.alerts is not None:
+                outputs += self.alerts.on_person_split(rec, state)
+        return outputs
     def resolve(self, event: Event, state: State) -> tuple[list[Output], list[str]]:
         """Stage 1, identity: the decisions and the person id of each party."""
         return self.identity.resolve_event(event, state)
@@ -100,8 +145,10 @@ class Pipeline:
         return outputs
 
     def tick(self, now_ms: int, state: State) -> list[Output]:
-        """Deadline rules against the wall clock, for agencies that have gone quiet."""
-        return self.alerts.tick(now_ms, state) if self.alerts is not None else []
+        """Deadline rules against the wall clock, for agencies that have gone quiet, in every county."""
+        if self.alerts is None:
+            return []
+        return [out for county in self.counties(state) for out in self.alerts.tick(now_ms, self.story_scope(state, county))]
 
     @staticmethod
     def _resolved(event: Event, person_ids: list[str], placement: dict[str, Any] | None) -> dict[str, Any]:

@@ -64,6 +64,21 @@ class DictState:
         return table
 
 
+class ScopedState:
+    """The tables of one scope (a county's stories) inside a larger state: `table(name)` is the
+    enclosing state's table "<scope>/<name>". Lets one process hold what a partitioned deployment
+    spreads over partitions, with the same code."""
+
+    __slots__ = ("state", "prefix")
+
+    def __init__(self, state: State, scope: str) -> None:
+        self.state = state
+        self.prefix = scope + "/"
+
+    def table(self, name: str) -> MutableMapping[str, Any]:
+        return self.state.table(self.prefix + name)
+
+
 class Processor(Protocol):
     name: str
     input_topics: tuple[str, ...]
