@@ -62,3 +62,16 @@ def local_date(value: Any, zone_name: str = DEFAULT_ZONE) -> date:
 def local_text(value: Any, zone_name: str = DEFAULT_ZONE, *, seconds: bool = False) -> str:
     """`2025-05-03 01:30` in the agency's zone (what people read on pages, in the CLI and in alerts)."""
     return local(value, zone_name).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def local_text_or_none(value: Any, zone_name: str = DEFAULT_ZONE) -> str | None:
+    """local_text, with None (no time) kept as None: the API's `*_local` display fields."""
+    return None if value is None else local_text(value, zone_name)
+
+
+def from_local(value: datetime, zone_name: str = DEFAULT_ZONE) -> datetime:
+    """A time people typed (a naive date or time, meant in the agency's zone) as an aware UTC datetime;
+    an aware one keeps its own offset. `--since 2025-05-03` means midnight in China, not in UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone(zone_name))
+    return value.astimezone(UTC)

@@ -56,6 +56,20 @@ class Settings(BaseSettings):
         None, description="File holding the keystore master key; else JUSTLINK_MASTER_KEY or <data_dir>/master.key."
     )
 
+    timezone: str = Field("Asia/Shanghai", description="The agencies' time zone (IANA name): dates are shown in "
+                          "it and date filters such as --since are read in it. Storage and the wire stay UTC.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as Asia/Shanghai") from None
+        return value
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _servers_have_ports(cls, value: str) -> str:

@@ -29,6 +29,7 @@ from hub.services.access import AccessRefused, Caller, PersonAccess, audit_repor
 from hub.services.context import AppServices
 from hub.services.queries import HistoryFilter
 from hub.services.transport import decode_value
+from runtime.clock import from_local
 from runtime.viewstore import ViewStoreUnavailable
 
 log = logging.getLogger("justlink.api")
@@ -42,6 +43,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+ZONE_NOTE = ("ISO 8601; without an offset it is read in the agencies' time zone (settings.timezone, "
+             "Asia/Shanghai by default): 2025-05-03T00:00:00 is midnight in China.")
 PERCENT = "Percent-encoded UTF-8 (encodeURIComponent); plain ASCII as it is."
 
 
@@ -74,6 +77,10 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
                               "justice bureau — purpose-bound, field-masked and audited.",
                   version="1", openapi_tags=[{"name": "persons"}, {"name": "alerts"}, {"name": "audit"}])
     app.state.services, app.state.access, app.state.metrics = services, access, metrics
+
+    def local(value: datetime | None) -> datetime | None:
+        """A `since` / `until` without an offset is meant in the agencies' zone (settings.timezone)."""
+        return from_local(value, services.settings.timezone) if value is not None else None
 
     @app.exception_handler(AccessRefused)
     async def refused(_: Request, exc: AccessRefused) -> JSONResponse:
@@ -119,13 +126,15 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
     def person_history(person_id: str, caller: CallerDep,
                        agency: Annotated[list[str] | None, Query(description="court, police, civil_affairs, justice")] = None,
                        event_type: Annotated[list[str] | None, Query()] = None,
-                       since: datetime | None = None, until: datetime | None = None,
+                       since: Annotated[datetime | None, Query(description=ZONE_NOTE)] = None,
+                       until: Annotated[datetime | None, Query(description=ZONE_NOTE)] = None,
                        dispute_id: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
                        offset: Annotated[int, Query(ge=0, le=100_000)] = 0) -> dict[str, Any]:
         """The person's records across agencies, newest first: agency, office, stage, date, dispute thread,
         the person's role, and the fields the caller may see (the others masked, each saying why)."""
-        flt = HistoryFilter(tuple(agency or ()), tuple(event_type or ()), since, until, dispute_id, limit, offset)
+        flt = HistoryFilter(tuple(agency or ()), tuple(event_type or ()), local(since), local(until), dispute_id,
+                            limit, offset)
         return access.history(caller, person_id, flt)
 
     @app.get("/api/v1/persons/{person_id}/disputes", tags=["persons"], response_model=models.DisputesResponse,
@@ -158,7 +167,7 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
     # -- audit (DPO) ----------------------------------------------------------------------------------
     def report(caller: Caller, since: datetime | None, until: datetime | None, user: str | None,
                subject: str | None, purpose: str | None) -> dict[str, Any]:
-        return audit_report_for(access, caller, since=since, until=until, user=user, subject=subject,
+        return audit_report_for(access, caller, since=local(since), until=local(until), user=user, subject=subject,
                                 purpose=purpose)
 
     @app.get("/api/v1/audit/report", tags=["audit"], responses=ERRORS)

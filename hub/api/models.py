@@ -52,6 +52,8 @@ class PersonCard(BaseModel):
     agencies: list[str]
     first_at: str | None
     last_at: str | None
+    first_local: str | None = Field(None, description="The same time in the agencies' zone (settings.timezone), `YYYY-MM-DD HH:MM`: what to show people.")
+    last_local: str | None = None
     party: dict[str, Any] | None = Field(description="The person as recorded in the newest visible record; "
                                                      "fields outside the caller's classes are masked.")
     access: AccessInfo
@@ -76,7 +78,8 @@ class TimelineEntry(BaseModel):
     office_code: str
     office_name: str
     stage: str | None
-    occurred_at: str | None
+    occurred_at: str | None = Field(description="UTC, ISO 8601.")
+    occurred_local: str | None = Field(None, description="The same time in the agencies' zone (settings.timezone), `YYYY-MM-DD HH:MM`: what to show people.")
     dispute_id: str | None
     role: str
     party_index: int
@@ -102,6 +105,7 @@ class ThreadEvent(BaseModel):
     agency: str
     stage: str
     occurred_at: str | None
+    occurred_local: str | None = Field(None, description="The same time in the agencies' zone (settings.timezone), `YYYY-MM-DD HH:MM`: what to show people.")
 
 
 class Thread(BaseModel):
@@ -111,6 +115,8 @@ class Thread(BaseModel):
     stages: list[str]
     first_at: str | None
     last_at: str | None
+    first_local: str | None = None
+    last_local: str | None = None
 
 
 class DisputesResponse(BaseModel):
@@ -129,6 +135,7 @@ class Alert(BaseModel):
     status: str
     raised_at: str | None
     updated_at: str | None
+    raised_local: str | None = Field(None, description="The same time in the agencies' zone (settings.timezone), `YYYY-MM-DD HH:MM`: what to show people.")
     evidence_count: int
 
 
@@ -150,4 +157,6 @@ class CaseResponse(BaseModel):
     office: str
     opened_at: str | None
     closed_at: str | None
+    opened_local: str | None = Field(None, description="The same time in the agencies' zone (settings.timezone), `YYYY-MM-DD HH:MM`: what to show people.")
+    closed_local: str | None = None
     parties: list[PersonCard]

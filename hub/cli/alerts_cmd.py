@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cli.person_cmd import caller_options, echo_json, make_caller, person_access, run_refusable
+from hub.cli.person_cmd import caller_options, day, echo_json, make_caller, person_access, run_refusable
 from runtime.settings import Settings
 
 
@@ -32,6 +32,6 @@ def list_alerts(settings: Settings, person_id: str | None, token: str, role: str
         return
     for alert in data["alerts"]:
         click.echo(f"{alert['level']:<6} {alert['status']:<12} {alert['rule']:<32} {alert['person_id']}  "
-                   f"thread {alert['dispute_id'] or '-'}  raised {(alert['raised_at'] or '')[:10]}")
+                   f"thread {alert['dispute_id'] or '-'}  raised {day(alert['raised_local'])}")
     if not data["alerts"]:
         click.echo("no alerts")

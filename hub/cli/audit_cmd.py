@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from hub.cli.person_cmd import local_time_option
 from runtime.settings import Settings
 
 
@@ -67,8 +68,8 @@ def export_key(settings: Settings, out: str | None) -> None:
 
 @audit.command()
 @click.option("--token", envvar="JUSTLINK_TOKEN", required=True, help="A DPO's API token (or JUSTLINK_TOKEN).")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None, help="UTC.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None, help="UTC.")
+@local_time_option("--since", "Only accesses from this time on")
+@local_time_option("--until", "Only accesses before this time")
 @click.option("--user", default=None, help="Only this user's accesses.")
 @click.option("--subject", default=None, help="Only accesses to this person (who looked at them, when, why).")
 @click.option("--purpose", default=None, help="Only this purpose.")
@@ -85,16 +86,15 @@ def report(settings: Settings, token: str, since, until, user: str | None, subje
     anomalies (bursts of lookups, off-hours access, no open case, repeated denials). Needs the dpo
     role; this look at the trail is itself audited."""
     import json
-    from datetime import UTC
 
-    from hub.cli.person_cmd import person_access, run_refusable
+    from hub.cli.person_cmd import in_zone, person_access, run_refusable, zone_note
     from hub.services import dpo
     from hub.services.access import Caller
 
     with person_access(settings) as access:   # through the running server when one holds the views
         data = run_refusable(lambda: access.audit_report(
-            Caller(token, "dpo", "audit"), since=since.replace(tzinfo=UTC) if since else None,
-            until=until.replace(tzinfo=UTC) if until else None, user=user, subject=subject, purpose=purpose))
+            Caller(token, "dpo", "audit"), since=in_zone(settings, since), until=in_zone(settings, until), user=user,
+            subject=subject, purpose=purpose))
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
@@ -110,12 +110,12 @@ def report(settings: Settings, token: str, since, until, user: str | None, subje
         return
     if section == "summary":
         s = data["summary"]
-        click.echo(f"accesses {s['accesses']}  allowed {s['allowed']}  denied {s['denied']}  "
+        click.echo(f"accesses{zone_note(settings, since, until)} {s['accesses']}  allowed {s['allowed']}  denied {s['denied']}  "
                    f"unauthenticated {s['unauthenticated']}  break-glass {s['break_glass']}  users {s['users']}  "
                    f"subjects {s['subjects']}  anomalies {len(data['anomalies'])}")
         for anomaly in data["anomalies"][:20]:
             click.echo(f"  {anomaly['kind']:<17} {anomaly['user']:<18} {anomaly['subject'] or '-':<20} "
-                       f"{anomaly['from_at']}  {anomaly['detail']}")
+                       f"{anomaly['from_local']}  {anomaly['detail']}")
         return
     columns = dpo.CSV_COLUMNS[section]
     click.echo("\t".join(columns))

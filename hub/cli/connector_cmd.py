@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -20,7 +20,8 @@ def connector() -> None:
 @click.option("--source", "source_path", required=True, type=click.Path(exists=True, path_type=Path),
               help="An export file, or a directory of the agency's exports.")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Only publish records that occurred on or after this date.")
+              help="Only publish records that occurred on or after this date (a local date, in the hub's time "
+                   "zone: setting `timezone`, Asia/Shanghai by default).")
 @click.option("--dry-run", is_flag=True, help="Read, map, validate and protect, but publish nothing.")
 @click.option("--strict", is_flag=True, help="Exit non-zero when anything was dead-lettered.")
 @click.option("--invalid-ids", type=click.Choice(["reject", "flag"]), default=None,
@@ -36,6 +37,7 @@ def run(settings, agency: str, source_path: Path, since: datetime | None, dry_ru
     from connectors.registry import get_connector
     from connectors.sdk.runtime import ConnectorRunner, RunSummary
     from hub.bootstrap import Hub
+    from runtime.clock import from_local
 
     hub = Hub(settings)
     try:
@@ -43,7 +45,7 @@ def run(settings, agency: str, source_path: Path, since: datetime | None, dry_ru
         if invalid_ids:
             conn.invalid_id_policy = invalid_ids
         runner = ConnectorRunner(conn, hub.log, hub.protector, hub.connector_state, dry_run=dry_run,
-                                 since=since.replace(tzinfo=UTC) if since else None, progress=progress)
+                                 since=from_local(since, settings.timezone) if since else None, progress=progress)
         total = RunSummary(agency)
         for source in conn.sources(source_path):
             summary = runner.run(source, resume=not from_start)

@@ -7,6 +7,7 @@ from collections import Counter
 
 import click
 
+from runtime.clock import local_date
 from runtime.topics import AGENCIES
 
 
@@ -96,7 +97,7 @@ def _summary(hub, per_agency, stats, views, seconds: float) -> None:
         for when, agency, event_type, stage, dispute, role in store.query_rows(
                 "SELECT occurred_at, agency, event_type, stage, dispute_id, role FROM timeline FINAL "
                 "WHERE person_id = {p:String} ORDER BY occurred_at DESC LIMIT 20", {"p": person}):
-            click.echo(f"  {when:%Y-%m-%d}  {agency:14} {event_type:30} {stage or '-':18} "
+            click.echo(f"  {local_date(when, hub.settings.timezone)}  {agency:14} {event_type:30} {stage or '-':18} "
                        f"{dispute or '-':18} as {role}")
     click.echo(f"\nDone in {seconds:.1f}s.")
 

@@ -78,6 +78,33 @@ def run_refusable(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise click.ClickException(f"refused: {exc.message()}") from None
 
 
+LOCAL_TIME = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"])
+ZONE_HELP = "in the hub's time zone (setting `timezone`, Asia/Shanghai by default)"
+
+
+def local_time_option(name: str, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--since / --until: a date or time as people at the agency mean it, in the hub's zone."""
+    return click.option(name, type=LOCAL_TIME, default=None, help=f"{what}: YYYY-MM-DD[THH:MM:SS], {ZONE_HELP}.")
+
+
+def in_zone(settings: Settings, value: datetime | None) -> datetime | None:
+    """A --since / --until value (naive, meant in the hub's zone) as an aware UTC time."""
+    from runtime.clock import from_local
+
+    return from_local(value, settings.timezone) if value is not None else None
+
+
+def zone_note(settings: Settings, since: datetime | None, until: datetime | None) -> str:
+    """What a date filter meant, said back: `since 2025-05-03 00:00 Asia/Shanghai`."""
+    parts = [f"{word} {value:%Y-%m-%d %H:%M}" for word, value in (("since", since), ("until", until)) if value]
+    return f" ({', '.join(parts)} {settings.timezone})" if parts else ""
+
+
+def day(local: str | None) -> str:
+    """The local date of an API `*_local` field (`2025-05-03 01:30` -> `2025-05-03`)."""
+    return (local or "")[:10]
+
+
 def echo_json(data: dict[str, Any]) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -119,7 +146,7 @@ def find(settings: Settings, id_number: str | None, phone: str | None, name: str
     for card in data["results"]:
         party = card.get("party") or {}
         click.echo(f"{card['person_id']}  {card['events']} records at {', '.join(card['agencies']) or '-'}  "
-                   f"{(card['first_at'] or '')[:10]} .. {(card['last_at'] or '')[:10]}  "
+                   f"{day(card['first_local'])} .. {day(card['last_local'])}  "
                    f"gender {party.get('gender') or '-'}")
 
 
@@ -131,8 +158,8 @@ def _stdin_if_dash(value: str | None) -> str | None:
 @click.argument("person_id")
 @click.option("--agency", multiple=True, help="Only these agencies (court, police, civil_affairs, justice).")
 @click.option("--type", "event_types", multiple=True, help="Only these event types.")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None)
-@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None)
+@local_time_option("--since", "Only records from this time on")
+@local_time_option("--until", "Only records before this time")
 @click.option("--dispute", "dispute_id", default=None, help="Only this dispute thread.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
@@ -141,20 +168,20 @@ def _stdin_if_dash(value: str | None) -> str | None:
 def history(settings: Settings, person_id: str, agency: tuple[str, ...], event_types: tuple[str, ...],
             since: datetime | None, until: datetime | None, dispute_id: str | None, limit: int, offset: int,
             token: str, role: str, purpose: str, case_id: str | None, break_glass: str | None, as_json: bool) -> None:
-    """PERSON_ID's records across agencies, newest first, with the fields your role and purpose allow."""
-    from datetime import UTC
-
+    """PERSON_ID's records across agencies, newest first, with the fields your role and purpose allow.
+    Dates are the agencies' local dates."""
     from hub.services.queries import HistoryFilter
 
-    flt = HistoryFilter(agency, event_types, since.replace(tzinfo=UTC) if since else None,
-                        until.replace(tzinfo=UTC) if until else None, dispute_id, limit, offset)
+    flt = HistoryFilter(agency, event_types, in_zone(settings, since), in_zone(settings, until), dispute_id, limit,
+                        offset)
     caller = make_caller(token, role, purpose, case_id, break_glass)
     with person_access(settings) as access:
         data = run_refusable(lambda: access.history(caller, person_id, flt))
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{data['person_id']}: {data['total']} records (showing {len(data['entries'])} from {data['offset']}); "
+    click.echo(f"{data['person_id']}: {data['total']} records{zone_note(settings, since, until)} "
+               f"(showing {len(data['entries'])} from {data['offset']}); "
                f"basis: {data['access']['legal_basis']}; fields: {', '.join(data['access']['field_classes'])}")
     if data["hidden_restricted"]:
         click.echo(f"  {data['hidden_restricted']} restricted records withheld")
@@ -162,7 +189,7 @@ def history(settings: Settings, person_id: str, agency: tuple[str, ...], event_t
         masked = {m["field"]: m for m in entry["masked"]}
         me = f"parties[{entry['party_index']}]"
         party = entry["fields"].get("parties", [{}])[entry["party_index"]]
-        click.echo(f"{(entry['occurred_at'] or '')[:10]}  {entry['agency']:<13} {entry['event_type']:<28} "
+        click.echo(f"{day(entry['occurred_local'])}  {entry['agency']:<13} {entry['event_type']:<28} "
                    f"stage {entry['stage'] or '-':<17} thread {entry['dispute_id'] or '-':<18} as {entry['role']}  "
                    f"office {entry['office_name'] or entry['office_code']}")
         click.echo(f"            name {_value(party.get('name'), masked, me + '.name')}  "
@@ -185,7 +212,7 @@ def disputes(settings: Settings, person_id: str, token: str, role: str, purpose:
         return
     for thread in data["disputes"]:
         steps = " -> ".join(f"{e['agency']}:{e['stage']}" for e in thread["events"])
-        click.echo(f"{thread['dispute_id']}  {(thread['first_at'] or '')[:10]} .. {(thread['last_at'] or '')[:10]}  "
+        click.echo(f"{thread['dispute_id']}  {day(thread['first_local'])} .. {day(thread['last_local'])}  "
                    f"{steps}")
     if not data["disputes"]:
         click.echo("no dispute threads")

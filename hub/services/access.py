@@ -22,7 +22,7 @@ from consent.access.users import AuthError
 from consent.privacy.protect import ERASED, MASK_PREFIX
 from hub.services import queries
 from hub.services.context import AppServices
-from runtime.clock import iso_utc
+from runtime.clock import iso_utc, local_text_or_none, zone
 from schemas import loader
 from schemas.wire import default_codec
 from streams.identity.events import PERSON_ID
@@ -77,6 +77,10 @@ class PersonAccess:
         self.services = services
         self.store = services.store
         self.codec = default_codec()
+        self.zone = services.settings.timezone  # display fields (`*_local`) are in the agencies' zone
+
+    def _local(self, value: datetime | None) -> str | None:
+        return local_text_or_none(value, self.zone)
 
     # -- the gate --------------------------------------------------------------------------------
     def check(self, caller: Caller, subject: str | None) -> GateResult:
@@ -114,7 +118,7 @@ class PersonAccess:
             raise AccessRefused(401, exc.reason, audit_seq=record.seq, rule="authentication") from None
         policy = self.services.policy
         return {"user_id": user.user_id, "display_name": user.display_name, "organisation": user.organisation,
-                "offices": list(user.offices),
+                "offices": list(user.offices), "zone": self.zone,
                 "roles": [{"role": role, "description": policy.roles.get(role, ""),
                            "purposes": sorted(p for (r, p) in policy.rules if r == role)} for role in user.roles]}
 
@@ -183,7 +187,8 @@ class PersonAccess:
                 break
         return {"person_id": person_id, "matched_by": matched_by, "events": summary["events"],
                 "agencies": summary["agencies"], "first_at": iso_utc(summary["first_at"]),
-                "last_at": iso_utc(summary["last_at"]), "party": party, "access": _access(decision)}
+                "last_at": iso_utc(summary["last_at"]), "first_local": self._local(summary["first_at"]),
+                "last_local": self._local(summary["last_at"]), "party": party, "access": _access(decision)}
 
     # -- the case the caller works on ----------------------------------------------------------------
     def case_parties(self, caller: Caller) -> dict[str, Any]:
@@ -206,7 +211,9 @@ class PersonAccess:
         if not parties and refused is not None:
             raise self._refusal(refused, caller)
         return {"case_id": case.case_id, "kind": case.kind, "open": case.is_open, "office": case.office,
-                "opened_at": iso_utc(case.opened_at), "closed_at": iso_utc(case.closed_at), "parties": parties}
+                "opened_at": iso_utc(case.opened_at), "closed_at": iso_utc(case.closed_at),
+                "opened_local": self._local(case.opened_at), "closed_local": self._local(case.closed_at),
+                "parties": parties}
 
     # -- history -------------------------------------------------------------------------------------
     def history(self, caller: Caller, person_id: str, flt: queries.HistoryFilter | None = None) -> dict[str, Any]:
@@ -260,6 +267,7 @@ class PersonAccess:
         return {"event_id": row["event_id"], "event_type": event_type, "agency": row["agency"],
                 "office_code": row["office_code"], "office_name": source.get("office_name", ""),
                 "stage": row["stage"] or None, "occurred_at": iso_utc(row["occurred_at"]),
+                "occurred_local": self._local(row["occurred_at"]),
                 "dispute_id": row["dispute_id"] or None, "role": row["role"], "party_index": row["party_index"],
                 "case_ref": case_ref(event_type, record), "fields": revealed, "masked": masked}
 
@@ -283,13 +291,16 @@ class PersonAccess:
             thread = threads[redirects.get(event["dispute_id"], event["dispute_id"])]
             thread["events"].append({"event_id": event["event_id"], "event_type": event["event_type"],
                                      "agency": event["agency"], "stage": event["stage"],
-                                     "occurred_at": iso_utc(event["occurred_at"])})
+                                     "occurred_at": iso_utc(event["occurred_at"]),
+                                     "occurred_local": self._local(event["occurred_at"])})
         out = []
         for thread in threads.values():
             evs = thread["events"]
             thread.update(agencies=sorted({e["agency"] for e in evs}), stages=[e["stage"] for e in evs],
                           first_at=evs[0]["occurred_at"] if evs else None,
-                          last_at=evs[-1]["occurred_at"] if evs else None)
+                          last_at=evs[-1]["occurred_at"] if evs else None,
+                          first_local=evs[0]["occurred_local"] if evs else None,
+                          last_local=evs[-1]["occurred_local"] if evs else None)
             out.append(thread)
         out.sort(key=lambda t: t["last_at"] or "", reverse=True)
         return {"person_id": live, "disputes": out, "access": _access(decision)}
@@ -309,7 +320,7 @@ class PersonAccess:
     def _alerts_of(self, ids: list[str], role: str, decision: AccessDecision) -> list[dict[str, Any]]:
         stored = queries.person_dispute_ids(self.store, ids, decision.event_types)
         threads = sorted(set(stored) | set(queries.dispute_redirects(self.store, stored).values()))
-        return [_alert(a) for a in queries.alerts_for(self.store, ids, role, threads)]
+        return [_alert(a, self.zone) for a in queries.alerts_for(self.store, ids, role, threads)]
 
     def case_alerts(self, caller: Caller) -> dict[str, Any]:
         """Alerts of every party of the caller's case that the caller may see."""
@@ -354,9 +365,11 @@ def audit_report_for(access: PersonAccess, caller: Caller, *, since: datetime | 
     rows = dpo.select(dpo.audit_rows(access.services.audit_records()), since=since, until=until, user=user,
                       subject=subject, purpose=purpose)
     cipher = access.services.reason_cipher
-    out = dpo.report(rows, reveal_reason=cipher.decrypt if cipher is not None else None)
+    out = dpo.report(rows, dpo.AnomalyRules(local_tz=zone(access.zone)),
+                     reveal_reason=cipher.decrypt if cipher is not None else None)
     out["filters"] = {"since": iso_utc(since), "until": iso_utc(until), "user": user, "subject": subject,
                       "purpose": purpose}
+    out["zone"] = access.zone
     return out
 
 
@@ -379,10 +392,11 @@ def _access(decision: AccessDecision) -> dict[str, Any]:
             "break_glass": decision.break_glass, "consent_id": decision.consent_id}
 
 
-def _alert(row: dict[str, Any]) -> dict[str, Any]:
+def _alert(row: dict[str, Any], zone: str) -> dict[str, Any]:
     return {"alert_id": row["alert_id"], "person_id": row["person_id"], "dispute_id": row["dispute_id"] or None,
             "rule": row["rule"], "level": row["level"], "role": row["role"], "status": row["status"],
             "raised_at": iso_utc(row["raised_at"]), "updated_at": iso_utc(row["updated_at"]),
+            "raised_local": local_text_or_none(row["raised_at"], zone),
             "evidence_count": len(row["evidence"] or ())}
 
 

@@ -18,10 +18,10 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from runtime.clock import iso_utc
+from runtime.clock import DEFAULT_ZONE, iso_utc, zone
 
 NO_CASE_REASONS = frozenset({"no_case", "case_not_found", "case_closed", "not_party", "wrong_case_kind",
                              "not_supervising_office"})
@@ -49,7 +49,7 @@ class AnomalyRules:
     work_start_hour: int = 8
     work_end_hour: int = 19
     work_days: frozenset[int] = frozenset(range(5))  # Monday..Friday
-    local_tz: timezone = field(default=timezone(timedelta(hours=8), "CST"))  # China Standard Time
+    local_tz: tzinfo = field(default_factory=lambda: zone(DEFAULT_ZONE))  # the agencies' zone (settings.timezone)
     denials: int = 5  # refusals of one caller ...
     denial_window: timedelta = timedelta(minutes=15)  # ... within this window
 
@@ -102,20 +102,21 @@ def report(rows: list[dict[str, Any]], rules: AnomalyRules | None = None, *,
                     "break_glass": sum(r["break_glass"] for r in rows),
                     "users": len({r["user"] for r in rows}),
                     "subjects": len({r["subject"] for r in rows if r["subject"]})},
-        "accesses": [_public(r) for r in sorted(rows, key=lambda r: r["seq"], reverse=True)[:max_accesses]],
+        "accesses": [_public(r, rules) for r in sorted(rows, key=lambda r: r["seq"], reverse=True)[:max_accesses]],
         "by_user": by_user(rows),
         "by_subject": by_subject(rows),
         "by_purpose": by_purpose(rows),
-        "denials": [_public(r) for r in sorted(refusals, key=lambda r: r["seq"], reverse=True)],
-        "break_glass": [{**_public(r), "justification": _justification(r, reveal_reason)}
+        "denials": [_public(r, rules) for r in sorted(refusals, key=lambda r: r["seq"], reverse=True)],
+        "break_glass": [{**_public(r, rules), "justification": _justification(r, reveal_reason)}
                         for r in sorted(rows, key=lambda r: r["seq"], reverse=True) if r["break_glass"]],
         "anomalies": anomalies(rows, rules),
     }
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
+def _public(row: dict[str, Any], rules: AnomalyRules) -> dict[str, Any]:
     out = {k: v for k, v in row.items() if k not in ("sealed_reason", "flags")}
     out["at"] = iso_utc(row["at"])
+    out["at_local"] = row["at"].astimezone(rules.local_tz).strftime("%Y-%m-%d %H:%M:%S")
     return out
 
 
@@ -172,6 +173,10 @@ def anomalies(rows: list[dict[str, Any]], rules: AnomalyRules) -> list[dict[str,
     ordered = sorted(rows, key=lambda r: (r["at"], r["seq"]))
     found = _bursts(ordered, rules) + _off_hours(ordered, rules) + _no_open_case(ordered) + \
         _repeated_denials(ordered, rules)
+    for anomaly in found:
+        for end in ("from", "to"):
+            at = datetime.fromisoformat(anomaly[f"{end}_at"].replace("Z", "+00:00"))
+            anomaly[f"{end}_local"] = at.astimezone(rules.local_tz).strftime("%Y-%m-%d %H:%M")
     return sorted(found, key=lambda a: (a["from_at"] or "", a["kind"], a["user"]), reverse=True)
 
 

@@ -32,8 +32,9 @@ function clear(node) { while (node.firstChild) node.removeChild(node.firstChild)
 function query() {
   const form = $("filter-form");
   const params = new URLSearchParams();
-  if (form.since.value) params.set("since", form.since.value + "T00:00:00+08:00");
-  if (form.until.value) params.set("until", form.until.value + "T23:59:59+08:00");
+  // dates as the agency means them: the server reads a time without offset in the hub's zone
+  if (form.since.value) params.set("since", form.since.value + "T00:00:00");
+  if (form.until.value) params.set("until", dayAfter(form.until.value) + "T00:00:00");
   for (const name of ["user", "subject", "purpose"]) if (form[name].value.trim()) params.set(name, form[name].value.trim());
   return params;
 }
@@ -43,6 +44,7 @@ async function signIn(token) {
   try {
     const me = await api("/api/v1/me", { token });
     if (!me.roles.some((r) => r.role === "dpo")) throw { status: 403, reason: "role_not_held" };
+    if (me.zone) ZONE = me.zone;
     $("who-name").textContent = `${me.display_name} · ${me.organisation}`;
   } catch (err) {
     state.token = "";

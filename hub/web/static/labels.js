@@ -105,10 +105,13 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-/** Local date (China Standard Time) of an ISO timestamp. */
+/** The agencies' time zone: the hub's setting, as /api/v1/me reports it (set on sign-in). */
+let ZONE = "Asia/Shanghai";
+
+/** Local date (in the agencies' zone, never the UTC date) of an ISO timestamp. */
 function localDate(iso, withTime) {
   if (!iso) return "—";
-  const options = { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit" };
+  const options = { timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit" };
   if (withTime) Object.assign(options, { hour: "2-digit", minute: "2-digit", hour12: false });
   return new Date(iso).toLocaleString("zh-CN", options);
 }
@@ -123,6 +126,13 @@ function contextHeaders(context) {
   if (context.purpose) headers["X-JustLink-Purpose"] = encodeURIComponent(context.purpose);
   if (context.caseId) headers["X-JustLink-Case"] = encodeURIComponent(context.caseId);
   return headers;
+}
+
+/** The calendar day after YYYY-MM-DD (an inclusive "until" day as an exclusive bound). */
+function dayAfter(day) {
+  const d = new Date(day + "T00:00:00Z");
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
 }
 
 /** Call the API with the signed-in context; resolves to JSON, rejects with {status, reason}. */

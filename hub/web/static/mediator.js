@@ -22,6 +22,7 @@ async function signIn(token) {
     return;
   }
   sessionStorage.setItem("justlink.token", token);
+  if (state.me.zone) ZONE = state.me.zone;
   $("sign-in-error").textContent = "";
   $("who-name").textContent = `${state.me.display_name} · ${state.me.organisation}`;
   const roles = clear($("role"));
@@ -128,8 +129,9 @@ function historyQuery() {
   const form = $("filter-form");
   const params = new URLSearchParams({ limit: PAGE_SIZE, offset: state.offset });
   for (const box of form.querySelectorAll("input[name=agency]:checked")) params.append("agency", box.value);
-  if (form.since.value) params.set("since", form.since.value + "T00:00:00+08:00");
-  if (form.until.value) params.set("until", form.until.value + "T23:59:59+08:00");
+  // dates as the agency means them: the server reads a time without offset in the hub's zone
+  if (form.since.value) params.set("since", form.since.value + "T00:00:00");
+  if (form.until.value) params.set("until", dayAfter(form.until.value) + "T00:00:00");
   if (state.dispute) params.set("dispute_id", state.dispute);
   return params;
 }
