@@ -20,8 +20,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/justlink demo
 
-## Install what the tests need (incl. headless Chromium), then lint, check the import layers
-## and run the whole suite.
+## Install what the tests need (incl. headless Chromium), then lint (ruff, mypy, the import
+## layers) and run the whole suite.
 test: $(STAMP) browser lint
 	$(PY) -m pytest -q
 
@@ -39,9 +39,11 @@ browser:
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
-## ruff, and the import-layer contract of pyproject.toml (dependencies point downward only).
+## ruff, the type check (mypy: strict on runtime/ and connectors/sdk/, see pyproject.toml) and the
+## import-layer contract of pyproject.toml (dependencies point downward only).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 clean:

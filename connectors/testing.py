@@ -238,7 +238,7 @@ def _values_at(record: Any, path: str) -> list[Any]:
     parts = path.split(".")
     current = [record]
     for part in parts:
-        nxt = []
+        nxt: list[Any] = []
         array = part.endswith("[]")
         name = part.removesuffix("[]")
         for value in current:

@@ -5,6 +5,7 @@ and the key. Each rule file's loader subclasses `TomlChecker` with its own error
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,9 @@ def locate_keys(text: str) -> dict[KeyPath, int]:
                 if tuple(path) in array_counts and len(path) < len(names):
                     path.append(array_counts[tuple(path)] - 1)
             if header.group(1) == "[[":
-                key = tuple(path)
-                array_counts[key] = array_counts.get(key, 0) + 1
-                path.append(array_counts[key] - 1)
+                array = tuple(path)
+                array_counts[array] = array_counts.get(array, 0) + 1
+                path.append(array_counts[array] - 1)
             current = tuple(path)
             lines.setdefault(current, number)
             continue
@@ -123,7 +124,8 @@ class TomlChecker:
             raise self.fail(path, f"expected an integer >= {minimum}, got {data!r}")
         return data
 
-    def keys(self, data: dict[str, Any], path: KeyPath, required: set[str], optional: set[str] = frozenset()) -> None:
+    def keys(self, data: dict[str, Any], path: KeyPath, required: AbstractSet[str],
+             optional: AbstractSet[str] = frozenset()) -> None:
         for name in data:
             if name not in required | optional:
                 allowed = ", ".join(sorted(required | optional))

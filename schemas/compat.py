@@ -40,8 +40,9 @@ class _Resolver:
     def deref(self, t: Any, named: dict[str, Any]) -> Any:
         if isinstance(t, dict) and isinstance(t.get("type"), (dict, list)):
             return self.deref(t["type"], named)
-        if isinstance(t, dict) and _name(t):
-            named.setdefault(_name(t), t)
+        name = _name(t)
+        if name:
+            named.setdefault(name, t)
         if isinstance(t, str) and t.rsplit(".", 1)[-1] in named:
             return named[t.rsplit(".", 1)[-1]]
         return t

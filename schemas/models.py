@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
+from types import GenericAlias
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
@@ -31,6 +32,9 @@ class _Builder:
         self.named: dict[str, Any] = {}
 
     def type_of(self, avro: Any) -> Any:
+        """The Python type of an Avro type, built at run time (hence `Literal.__getitem__` and
+        `GenericAlias(list, ...)`: the same objects as `Literal[...]` and `list[...]`, which a type
+        checker reads as static types)."""
         if isinstance(avro, list):
             branches = [self.type_of(b) for b in avro if b != "null"]
             inner = branches[0] if len(branches) == 1 else _union(branches)
@@ -45,13 +49,13 @@ class _Builder:
         if kind == "record":
             return self.record(avro)
         if kind == "enum":
-            literal = Literal[tuple(avro["symbols"])]
+            literal = Literal.__getitem__(tuple(avro["symbols"]))
             self.named[avro["name"].rsplit(".", 1)[-1]] = literal
             return literal
         if kind == "array":
-            return list[self.type_of(avro["items"])]
+            return GenericAlias(list, (self.type_of(avro["items"]),))
         if kind == "map":
-            return dict[str, self.type_of(avro["values"])]
+            return GenericAlias(dict, (str, self.type_of(avro["values"])))
         if isinstance(kind, (list, dict)):
             return self.type_of(kind)
         return _PRIMITIVE_TYPES[kind]

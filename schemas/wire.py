@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 
@@ -104,7 +104,7 @@ class AvroCodec:
             record, _ = decoder(data, 5)
             return event_type, record
         record = fastavro.schemaless_reader(io.BytesIO(memoryview(data)[5:]), writer_parsed, reader_parsed)
-        return event_type, record
+        return event_type, cast(dict[str, Any], record)  # every event schema is an Avro record
 
     def _compile_decoder(self, schema_id: int, reader_parsed: Any) -> Any:
         """A compiled decoder when the record is written with the current schema and is

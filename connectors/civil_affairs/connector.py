@@ -3,6 +3,8 @@ per registration: 结婚登记 MarriageRegistered · 离婚登记 DivorceRegiste
 
 from __future__ import annotations
 
+from typing import Any
+
 from connectors.sdk import (
     Connector,
     MappedEvent,
@@ -32,7 +34,7 @@ class CivilAffairsConnector(Connector):
         wife = party(row, "女方", "wife", columns=SPOUSE_COLUMNS, gender="female")
         if husband is None or wife is None:
             raise RecordError("男方姓名" if husband is None else "女方姓名", "a registration needs both spouses")
-        fields = {"registration_number": required(row, "证字号"), "parties": [husband, wife]}
+        fields: dict[str, Any] = {"registration_number": required(row, "证字号"), "parties": [husband, wife]}
         if kind == "DivorceRegistered":
             applied = text(row, "离婚申请日期")
             fields["applied_at"] = parse_datetime(applied, "离婚申请日期") if applied else None

@@ -9,6 +9,8 @@ The file is recognised by its key column, so renamed files still map.
 
 from __future__ import annotations
 
+from typing import Any
+
 from connectors.common import reference_to
 from connectors.sdk import (
     Connector,
@@ -135,6 +137,7 @@ class JusticeConnector(Connector):
         if applicant is None:
             raise RecordError("受援人姓名", "is required")
         people = [applicant]
+        fields: dict[str, Any]
         if step == "申请":
             opponent = party(row, "对方当事人", "opposing_party", columns=OPPONENT_COLUMNS)
             if opponent is not None:

@@ -25,7 +25,8 @@ class Connector(ABC):
     agency: ClassVar[str]
     #: what an ID number with a wrong check digit does: "reject" dead-letters the record
     #: with the reason; "flag" keeps it, with id_number_valid = false for the resolver.
-    invalid_id_policy: ClassVar[InvalidIdPolicy] = "reject"
+    #: A class default that one run may change (`connector run --invalid-ids`).
+    invalid_id_policy: InvalidIdPolicy = "reject"
 
     @property
     def name(self) -> str:

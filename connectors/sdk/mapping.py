@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.sdk.errors import RecordError
-from schemas.ids import event_id_for  # noqa: F401 - part of the SDK surface
+from schemas.ids import event_id_for as event_id_for  # part of the SDK surface
 
 CHINA_TZ = timezone(timedelta(hours=8))
 
@@ -145,14 +145,15 @@ def _looks_like_organisation(name: str, id_number: str | None) -> bool:
 PARTY_KINDS = {"自然人": "person", "法人": "organisation", "非法人组织": "organisation", "其他组织": "organisation"}
 
 
-def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[str, str] | None = None,
+def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[str, str | None] | None = None,
           gender: str | None = None, agency_person_column: str | None = None) -> dict[str, Any] | None:
     """A PartyRef from a column group (e.g. 当事人1姓名, 当事人1证件号码, ...).
 
     `columns` maps contract fields (name, kind, id_type, id_number, date_of_birth, gender,
-    phone, address) to column suffixes. Returns None when the group is empty.
+    phone, address) to column suffixes (None: the export has no such column). Returns None
+    when the group is empty.
     """
-    cols = {"name": "姓名", "id_type": "证件类型", "id_number": "证件号码", "date_of_birth": "出生日期",
+    cols: dict[str, str | None] = {"name": "姓名", "id_type": "证件类型", "id_number": "证件号码", "date_of_birth": "出生日期",
             "gender": "性别", "phone": "联系电话", "address": "住址", **(columns or {})}
 
     def col(name: str) -> str | None:
@@ -164,7 +165,7 @@ def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[st
     name = col("name")
     if name is None:
         if any(col(f) for f in ("id_number", "phone")):
-            raise RecordError(prefix + cols["name"], "is empty but the party has other details")
+            raise RecordError(prefix + (cols["name"] or ""), "is empty but the party has other details")
         return None
     kind = lookup(PARTY_KINDS, col("kind"), prefix + (cols.get("kind") or ""), default="person")
     id_number = col("id_number")
@@ -174,7 +175,7 @@ def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[st
     if kind == "organisation":
         id_type = "uscc" if id_number else None
     elif id_type_label:
-        id_type = lookup(ID_TYPES, id_type_label, prefix + cols["id_type"])
+        id_type = lookup(ID_TYPES, id_type_label, prefix + (cols["id_type"] or ""))
     else:
         id_type = ("resident_id_15" if len(id_number) == 15 else "resident_id") if id_number else None
     return {
@@ -192,7 +193,7 @@ def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[st
 
 
 def parties(row: Mapping[str, str], prefixes: list[str], role_column: str | None, roles: Mapping[str, str],
-            *, columns: Mapping[str, str], default_role: str = "other") -> list[dict[str, Any]]:
+            *, columns: Mapping[str, str | None], default_role: str = "other") -> list[dict[str, Any]]:
     """All non-empty numbered party groups; each one's role from its role column."""
     found = []
     for prefix in prefixes:

@@ -20,7 +20,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -31,13 +31,15 @@ from connectors.sdk import metrics
 from connectors.sdk.connector import Connector
 from connectors.sdk.deadletter import ORIGINAL_SCHEMA, DeadLetter, now_iso
 from connectors.sdk.errors import RecordError
-from connectors.sdk.mapping import MappedEvent, event_id_for
+from connectors.sdk.mapping import MappedEvent
 from connectors.sdk.sources import Source, SourceRecord, UnreadableRecord
 from connectors.sdk.state import ConnectorState
 from connectors.sdk.validation import check_event
+from consent.privacy.protect import Protector
 from runtime.eventlog.base import EventLog, EventLogError
 from runtime.topics import agency_topic, dead_letter_topic
 from schemas import loader, models
+from schemas.ids import event_id_for
 from schemas.wire import AvroCodec, default_codec
 
 log = logging.getLogger("justlink.connector")
@@ -126,7 +128,7 @@ def describe_validation_error(exc: ValidationError) -> RecordError:
 
 
 class ConnectorRunner:
-    def __init__(self, connector: Connector, log_: EventLog, protector, state: ConnectorState, *,
+    def __init__(self, connector: Connector, log_: EventLog, protector: Protector, state: ConnectorState, *,
                  codec: AvroCodec | None = None, dry_run: bool = False, since: datetime | None = None,
                  progress: bool | None = None, batch_records: int = BATCH_RECORDS,
                  retry: RetryPolicy | None = None) -> None:
@@ -261,7 +263,7 @@ class ConnectorRunner:
             key = f"{d.stage}: {d.field or '-'}: {d.reason}"[:160]
             summary.dead_letter_reasons[key] = summary.dead_letter_reasons.get(key, 0) + 1
 
-    def _append(self, topic: str, messages: list[tuple[bytes | None, bytes]], summary: RunSummary) -> None:
+    def _append(self, topic: str, messages: Sequence[tuple[bytes | None, bytes]], summary: RunSummary) -> None:
         """Append with retries (see RetryPolicy). Before each retry the topic is created again when
         missing (a restarted broker without persistent storage has forgotten it)."""
         policy = self.retry
@@ -295,23 +297,25 @@ class ConnectorRunner:
 
     def _protect_and_encode(self, source: Source, fresh: list[_Pending], dead: list[_Dead],
                             summary: RunSummary) -> tuple[list[tuple[bytes, bytes]], list[str]]:
-        by_type: dict[str, list[tuple[dict, str]]] = defaultdict(list)
+        by_type: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
         for pending in fresh:
             for e in pending.events:
                 by_type[e["envelope"]["event_type"]].append((e, e["envelope"]["event_id"]))
-        protected: dict[str, dict] = {}
+        protected: dict[str, dict[str, Any] | None] = {}
         for event_type, items in by_type.items():
             schema = loader.get(event_type).expanded
+            results: Sequence[dict[str, Any] | None]
             try:
                 results = self.protector.protect_many(items, schema, self.connector.agency)
             except Exception:  # isolate the record that fails
-                results = []
+                isolated: list[dict[str, Any] | None] = []
                 for record, event_id in items:
                     try:
-                        results.append(self.protector.protect(record, schema, event_id, self.connector.agency))
+                        isolated.append(self.protector.protect(record, schema, event_id, self.connector.agency))
                     except Exception as exc:
                         log.warning("protection failed", extra={"event_id": event_id, "error": type(exc).__name__})
-                        results.append(None)
+                        isolated.append(None)
+                results = isolated
             for (_, event_id), result in zip(items, results, strict=True):
                 protected[event_id] = result
         messages: list[tuple[bytes, bytes]] = []
@@ -378,8 +382,10 @@ def _partition_key(record: dict[str, Any]) -> bytes:
     for party in record.get("parties", ()):
         protection = party.get("protection")
         if protection:
-            return protection["subject_key"].encode()
-    return record["envelope"]["event_id"].encode()
+            subject_key: str = protection["subject_key"]
+            return subject_key.encode()
+    event_id: str = record["envelope"]["event_id"]
+    return event_id.encode()
 
 
 def _offset(checkpoint: str | None) -> int:
@@ -391,7 +397,7 @@ def _offset(checkpoint: str | None) -> int:
         return 0
 
 
-def _progress_bar(source: Source, enabled: bool | None):
+def _progress_bar(source: Source, enabled: bool | None) -> Any:  # a tqdm bar (tqdm has no type hints)
     total = source.size_hint()
     if enabled is False or total is None:
         return None
@@ -401,8 +407,8 @@ def _progress_bar(source: Source, enabled: bool | None):
                 disable=None if enabled is None else not enabled, leave=False)
 
 
-def run_connector(connector: Connector, sources: Iterable[Source], log_: EventLog, protector,
-                  state: ConnectorState, **options) -> RunSummary:
+def run_connector(connector: Connector, sources: Iterable[Source], log_: EventLog, protector: Protector,
+                  state: ConnectorState, **options: Any) -> RunSummary:
     total = RunSummary(connector.name)
     runner = ConnectorRunner(connector, log_, protector, state, **options)
     for source in sources:

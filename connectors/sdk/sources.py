@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,7 +225,7 @@ class SqlSource(Source):
     database compares them, so the column should sort correctly (ISO timestamps do).
     """
 
-    def __init__(self, connect, table: str, *, incremental_column: str, key_column: str,
+    def __init__(self, connect: Callable[[], Any], table: str, *, incremental_column: str, key_column: str,
                  columns: str = "*", batch_size: int = 1000, paramstyle: str = "qmark") -> None:
         self.connect = connect
         self.table = table

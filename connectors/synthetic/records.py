@@ -49,7 +49,7 @@ class Rec:
     ref: Rec | None = None  # an earlier record this one names by its own id (来源单号, 执行依据, ...)
     id: str = ""
     steps_written: int = 0
-    rendered_parties: list[list[str]] | None = None  # parties as typed once per record
+    rendered_parties: list[dict[str, str]] | None = None  # parties as typed once per record
 
     @property
     def agency(self) -> str:

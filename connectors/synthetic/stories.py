@@ -387,7 +387,8 @@ def wage_story(s: Story, overdue: bool | None = None) -> None:
     t = s.start()
     contractor = s.chunk.someone(s.rng, t, p, years=25)
     company = s.rng.choice(orgs("E"))
-    workers = [p] + [s.chunk.someone(s.rng, t, p) for _ in range(s.rng.choice((0, 0, 1, 2)))]
+    workers: list[Entity] = [p]
+    workers += [s.chunk.someone(s.rng, t, p) for _ in range(s.rng.choice((0, 0, 1, 2)))]
     workers = list(dict.fromkeys(w for w in workers if w is not contractor))
     inc = incident(s, t, "wage_arrears", [(w, "报警人" if i == 0 else "当事人") for i, w in enumerate(workers)]
                    + [(contractor, "当事人")], place=company.address)

@@ -183,12 +183,12 @@ def load_or_create_signing_key(data_dir: Path | str) -> Ed25519PrivateKey:
     if mode & 0o077:
         raise AuditError(f"{path} has mode {mode:04o}; the audit signing key must be 0600 (chmod 600 it)")
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except ValueError as exc:
         raise AuditError(f"{path} is not a PEM private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise AuditError(f"{path} is not an Ed25519 key")
-    return key
+    return loaded
 
 
 def _digest_only(subject: str | None, plaintext: bytes) -> dict[str, str]:
@@ -328,13 +328,13 @@ class AuditTrail:
         if seq < 0 or seq == self._checkpointed_seq:
             return None
         at = fixed_utc(self._clock())
-        signature = self._key.sign(canonical({"seq": seq, "hash": self._last_hash, "at": at}))
+        signature = base64.b64encode(self._key.sign(canonical({"seq": seq, "hash": self._last_hash, "at": at})))
         body = {"v": FORMAT_VERSION, "seq": seq, "hash": self._last_hash, "at": at, "key_id": self._key_id,
-                "signature": base64.b64encode(signature).decode("ascii")}
+                "signature": signature.decode("ascii")}
         value = canonical(body)
         self._log.append(CHECKPOINT_TOPIC, value, key=str(seq).encode())
         self._checkpointed_seq = seq
-        return Checkpoint(seq, self._last_hash, at, body["signature"], self._key_id, value)
+        return Checkpoint(seq, self._last_hash, at, signature.decode("ascii"), self._key_id, value)
 
     def close(self) -> None:
         self.checkpoint()

@@ -26,7 +26,7 @@ def consumer_feed(consumer: Any, decode: Callable[[Any], tuple[str, dict[str, An
     (zero-timeout polls) and decodes each record to (event type, fields)."""
 
     def drain() -> list[tuple[str, dict[str, Any]]]:
-        events = []
+        events: list[tuple[str, dict[str, Any]]] = []
         while batch := consumer.poll(500, timeout_s=0.0):
             events.extend(decode(record) for record in batch)
         return events

@@ -29,8 +29,15 @@ class SchemaError(ValueError):
 class Step:
     name: str
     kind: str  # PROTECT | BASIC | RECORD | ARRAY
-    pii_class: str | None = None
-    plan: RecordPlan | None = None
+    pii_class: str = ""  # PROTECT and BASIC steps: the field's class
+    plan: RecordPlan | None = None  # RECORD and ARRAY steps: the plan of the nested record
+
+    @property
+    def nested(self) -> RecordPlan:
+        """The nested record's plan of a RECORD or ARRAY step."""
+        if self.plan is None:
+            raise TypeError(f"field {self.name!r} ({self.kind}) has no nested record")
+        return self.plan
 
 
 @dataclass(slots=True)

@@ -308,12 +308,12 @@ class Protector:
                 out[step.name] = key.encrypt_in(child, event_context + child_path.encode(), nonces.take())
             elif kind == RECORD:
                 out[step.name] = self._encrypt(
-                    child, step.plan, child_path, subject_key, event_id, protections, keys, nonces, event_context
+                    child, step.nested, child_path, subject_key, event_id, protections, keys, nonces, event_context
                 )
             elif kind == ARRAY:
                 out[step.name] = [
                     self._encrypt(
-                        item, step.plan, f"{child_path}[{i}]", subject_key, event_id, protections, keys, nonces,
+                        item, step.nested, f"{child_path}[{i}]", subject_key, event_id, protections, keys, nonces,
                         event_context,
                     )
                     for i, item in enumerate(child)
@@ -357,10 +357,10 @@ class Protector:
                 elif step.kind == PROTECT:
                     out[step.name] = self._decrypt(child, event_id, child_path)
             elif step.kind == RECORD:
-                out[step.name] = self._reveal(child, step.plan, child_path, event_id, allowed, keep)
+                out[step.name] = self._reveal(child, step.nested, child_path, event_id, allowed, keep)
             elif step.kind == ARRAY:
                 out[step.name] = [
-                    self._reveal(item, step.plan, f"{child_path}[{i}]", event_id, allowed, keep)
+                    self._reveal(item, step.nested, f"{child_path}[{i}]", event_id, allowed, keep)
                     for i, item in enumerate(child)
                 ]
         return out

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import get_args
 
 import click
 
 from connectors.registry import CONNECTORS
+from connectors.sdk.validation import InvalidIdPolicy
 
 
 @click.group()
@@ -24,7 +26,7 @@ def connector() -> None:
                    "zone: setting `timezone`, Asia/Shanghai by default).")
 @click.option("--dry-run", is_flag=True, help="Read, map, validate and protect, but publish nothing.")
 @click.option("--strict", is_flag=True, help="Exit non-zero when anything was dead-lettered.")
-@click.option("--invalid-ids", type=click.Choice(["reject", "flag"]), default=None,
+@click.option("--invalid-ids", type=click.Choice(get_args(InvalidIdPolicy)), default=None,
               help="An ID number with a wrong check digit: dead-letter the record (reject, the connector's "
                    "default) or keep it, marked invalid for matching (flag).")
 @click.option("--from-start", is_flag=True, help="Ignore the checkpoint and re-read from the beginning "
@@ -32,7 +34,7 @@ def connector() -> None:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 @click.pass_obj
 def run(settings, agency: str, source_path: Path, since: datetime | None, dry_run: bool, strict: bool,
-        invalid_ids: str | None, from_start: bool, progress: bool | None) -> None:
+        invalid_ids: InvalidIdPolicy | None, from_start: bool, progress: bool | None) -> None:
     """Run AGENCY's connector over --source."""
     from connectors.registry import get_connector
     from connectors.sdk.runtime import ConnectorRunner, RunSummary

@@ -62,7 +62,7 @@ class RemotePersonAccess:
     def _call(self, method: str, path: str, caller: Caller, **kwargs: Any) -> dict[str, Any]:
         response = self.http.request(method, self.url + path, headers=self._headers(caller), **kwargs)
         if response.status_code >= 400:
-            error = {}
+            error: dict[str, Any] = {}
             with suppress(ValueError):
                 error = response.json().get("error") or {}
             raise AccessRefused(response.status_code, str(error.get("reason") or response.reason_phrase),

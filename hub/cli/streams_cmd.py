@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -25,7 +26,7 @@ def resolve(input_path: str, output_path: str, match_config: str | None, progres
     started = time.perf_counter()
     try:
         processor = IdentityProcessor(load_config(match_config))
-        summary = resolve_csv(input_path, output_path, progress=progress, processor=processor)
+        summary = resolve_csv(Path(input_path), Path(output_path), progress=progress, processor=processor)
     except (InputError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - started

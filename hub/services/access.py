@@ -168,8 +168,8 @@ class PersonAccess:
             bi, valid = blind.id_number(id_number)
             return "id_number", bi if valid else None, None if valid else "id_number_invalid"
         if phone:
-            bi = blind.phone(phone)
-            return "phone", bi, None if bi else "phone_invalid"
+            phone_bi = blind.phone(phone)
+            return "phone", phone_bi, None if phone_bi else "phone_invalid"
         if not date_of_birth:
             raise AccessRefused(422, "name needs date_of_birth (YYYY-MM-DD)")
         return "name_dob", blind.name_dob(name or "", date_of_birth), None

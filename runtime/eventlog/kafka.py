@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
@@ -104,7 +104,7 @@ class KafkaEventLog(EventLog):
             time.sleep(0.05)
 
     def topics(self) -> dict[str, int]:
-        def list_and_describe(admin: KafkaAdminClient) -> list[dict]:
+        def list_and_describe(admin: KafkaAdminClient) -> list[dict[str, Any]]:
             names = [name for name in admin.list_topics() if not name.startswith("__")]
             return admin.describe_topics(names) if names else []
 
@@ -112,7 +112,8 @@ class KafkaEventLog(EventLog):
             described = self._admin_call(list_and_describe)
         except KafkaError as exc:
             raise EventLogError(f"cannot list topics on broker {self._where}: {exc!r}") from exc
-        found = {d.get("name", d.get("topic")): len(d["partitions"]) for d in described if d.get("error_code", 0) == 0}
+        found: dict[str, int] = {(d["name"] if "name" in d else d["topic"]): len(d["partitions"])
+                                 for d in described if d.get("error_code", 0) == 0}
         with self._lock:
             self._known_topics = dict(found)
         return found
@@ -362,18 +363,19 @@ class KafkaLogConsumer(Consumer):
         by_topic: dict[str, list[int]] = {}
         for index, (topic, _, _) in enumerate(outputs):
             by_topic.setdefault(topic, []).append(index)
-        result: list[Appended | None] = [None] * len(outputs)
+        result: dict[int, Appended] = {}
         for topic, indexes in by_topic.items():
             appended = self._log.append_many(topic, [(outputs[i][1], outputs[i][2]) for i in indexes])
             for index, where in zip(indexes, appended, strict=True):
                 result[index] = where
         if offsets:
             self.commit(offsets)
-        return result  # type: ignore[return-value]
+        return [result[index] for index in range(len(outputs))]
 
     def position(self, partition: TopicPartition) -> int:
         try:
-            return self._consumer.position(KafkaTopicPartition(partition.topic, partition.partition))
+            position: int = self._consumer.position(KafkaTopicPartition(partition.topic, partition.partition))
+            return position
         except KafkaError as exc:
             raise EventLogError(f"position of group {self._group!r} on {partition.topic!r} partition "
                                 f"{partition.partition} on broker {self._where} failed: {exc!r}") from exc

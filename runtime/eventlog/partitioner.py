@@ -5,8 +5,8 @@ client and of kafka-python's DefaultPartitioner, so the embedded log and a Kafka
 put a key in the same partition. Records without a key go round robin over the
 partitions (per writer handle and topic): they have no ordering guarantee between them.
 
-`partitions_for(keys, n)` computes many at once, vectorised with numpy when it is
-available (the pure-Python hash costs a few microseconds per key).
+`partitions_for(keys, n)` computes many at once, vectorised with numpy (the pure-Python
+hash costs a few microseconds per key).
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Sequence
+from typing import Any
 
-try:
-    import numpy as np
-except ImportError:  # pragma: no cover - numpy comes with chdb/pandas
-    np = None
+import numpy as np
 
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
@@ -56,7 +54,7 @@ def partition_for(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def _murmur2_same_length(keys: list[bytes], length: int) -> np.ndarray:
+def _murmur2_same_length(keys: list[bytes], length: int) -> np.ndarray[Any, np.dtype[np.uint32]]:
     """murmur2 of many keys of one length, one numpy pass per 4-byte word."""
     m = np.uint32(_M)
     count = len(keys)
@@ -88,7 +86,7 @@ def _murmur2_same_length(keys: list[bytes], length: int) -> np.ndarray:
 
 def partitions_for(keys: Sequence[bytes], partitions: int) -> list[int]:
     """`partition_for` of every key (all non-null), in order."""
-    if np is None or len(keys) < 64:
+    if len(keys) < 64:
         return [partition_for(k, partitions) for k in keys]
     by_length: dict[int, list[int]] = {}
     for index, key in enumerate(keys):

@@ -9,7 +9,7 @@ hub runs its processors, views and API in one process.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ) ENGINE = ReplacingMergeTree ORDER BY version
 """
 
-Parameters = Mapping[str, Any] | Sequence[Any] | None
+# clickhouse-connect takes a dict (named `{name:Type}` placeholders) or a sequence (positional).
+Parameters = dict[str, Any] | Sequence[Any] | None
 
 
 class ViewStoreError(RuntimeError):
@@ -73,7 +74,7 @@ class ViewStore:
         except ClickHouseError as exc:
             raise self._error("command failed", exc) from None
 
-    def query_rows(self, sql: str, parameters: Parameters = None) -> list[tuple]:
+    def query_rows(self, sql: str, parameters: Parameters = None) -> list[tuple[Any, ...]]:
         """Rows of a SELECT as tuples. Use server-side parameters: `WHERE id = {id:String}`."""
         try:
             return [tuple(row) for row in self._client.query(sql, parameters=parameters).result_rows]

@@ -292,7 +292,7 @@ def _rule(check: _Checker, build: _Builder, raw: dict[str, Any], path: KeyPath) 
     name = check.string(raw["name"], path + ("name",))
     if not name.replace("_", "").isalnum() or not name.isascii():
         raise check.fail(path + ("name",), f"rule names are ascii letters, digits and _, got {name!r}")
-    base = {"name": name, "kind": kind, "level": check.choice(raw["level"], path + ("level",), LEVELS),
+    base: dict[str, Any] = {"name": name, "kind": kind, "level": check.choice(raw["level"], path + ("level",), LEVELS),
             "role": check.string(raw["role"], path + ("role",)),
             "message": check.string(raw.get("message", name.replace("_", " ")), path + ("message",)),
             "line": check.line(path)}

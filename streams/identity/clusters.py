@@ -98,6 +98,10 @@ class Graph:
         raw = self.node.get(digest)
         return None if raw is None else Node(*raw)
 
+    def member_node(self, digest: str) -> Node:
+        """The node of a region's member (it always has one)."""
+        return Node(*self.node[digest])
+
     def add_node(self, digest: str, packed: bytes, group: str, anchor: str, key: str) -> None:
         self.node[digest] = (packed, group, anchor, (key,))
         self.occ[key] = digest

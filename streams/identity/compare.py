@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +61,7 @@ def _clk_fn(comparison: Comparison) -> WeightFn:
     levels = [(tuple((_INDEX[n], t) for n, t in lv.conditions), lv.weight) for lv in comparison.levels]
     other = comparison.otherwise.weight
 
-    def weight(a: Profile, b: Profile, top_weight: float | None = None) -> float:
+    def weight(a: Sequence[Any], b: Sequence[Any], top_weight: float | None = None) -> float:  # profiles by position
         if not a[primary] or not b[primary]:
             return 0.0
         sims: dict[int, float | None] = {}
@@ -127,7 +127,7 @@ def _outcome(comparison: Comparison, w: float, top_weight: float | None) -> str:
 
 
 def _evidence(out: list[dict[str, Any]], comparison: Comparison, shown: tuple[tuple[str, int], ...],
-              a: Profile, b: Profile, w: float, top_weight: float | None) -> None:
+              a: Sequence[Any], b: Sequence[Any], w: float, top_weight: float | None) -> None:  # profiles by position
     if comparison.kind == "exact":
         idx = _INDEX[comparison.field]
         x, y = a[idx], b[idx]

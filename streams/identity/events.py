@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from streams.processor import IDENTITY_TOPIC, Output
@@ -37,7 +38,7 @@ def new_person_id(founding_key: str) -> str:
 
 
 def envelope(event_type: str, event_id: str, record_key: str, occurred_at: Any, recorded_at: Any,
-             source_env: dict[str, Any] | None) -> dict[str, Any]:
+             source_env: Mapping[str, Any] | None) -> dict[str, Any]:
     source = dict(HUB_SOURCE)
     related = []
     restriction = None
@@ -62,7 +63,7 @@ def envelope(event_type: str, event_id: str, record_key: str, occurred_at: Any, 
 
 def person_linked(record_key: str, person_id: str, subject_key: str, agency: str, match_kind: str,
                   score: float, matched_record_key: str | None, evidence: list[dict[str, Any]],
-                  source_env: dict[str, Any]) -> Output:
+                  source_env: Mapping[str, Any]) -> Output:
     record = {
         "envelope": envelope("PersonLinked", decision_id("PersonLinked", record_key), record_key,
                              source_env["occurred_at"], source_env.get("recorded_at", source_env["occurred_at"]),
@@ -80,7 +81,7 @@ def person_linked(record_key: str, person_id: str, subject_key: str, agency: str
 
 
 def persons_merged(surviving: str, retired: str, via_record_key: str, score: float,
-                   evidence: list[dict[str, Any]], source_env: dict[str, Any]) -> Output:
+                   evidence: list[dict[str, Any]], source_env: Mapping[str, Any]) -> Output:
     record = {
         "envelope": envelope("PersonsMerged", decision_id("PersonsMerged", retired, surviving, via_record_key),
                              via_record_key, source_env["occurred_at"],

@@ -203,7 +203,7 @@ class IdentityProcessor:
                 graph.assign.pop(digest, None)
             return graph.persons_of(region.members)
         members = sorted(region.members, key=graph.min_key)
-        nodes = {d: graph.get_node(d) for d in members}
+        nodes = {d: graph.member_node(d) for d in members}
         cut = Cut(members, {d: n.anchor for d, n in nodes.items()}, {d: n.keys[0] for d, n in nodes.items()})
         same, apart = self._reviews(graph, members)
         for a, b in apart:

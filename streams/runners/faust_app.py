@@ -119,9 +119,11 @@ def forwarder_partitions(config: WorkerConfig) -> int:
     return max(config.agency_partitions, config.partitions)
 
 
-def county_key(raw: bytes, codec: AvroCodec) -> bytes:
+def county_key(raw: bytes | None, codec: AvroCodec) -> bytes:
     """The repartition key of an agency record: its county code ("" when it has none or
     cannot be decoded; the pipeline dead-letters what it cannot decode)."""
+    if raw is None:
+        return b""
     try:
         _, record = codec.decode(raw)
         return (record["envelope"]["source"].get("county_code") or "").encode()
@@ -267,7 +269,7 @@ def build_app(config: WorkerConfig) -> faust.App:
     throughput = Throughput()
     rewinds = Rewinds(app)
 
-    @app.agent(source_topics, name="repartition")
+    @app.agent(source_topics, name="repartition")  # type: ignore[arg-type]  # faust types an agent's stream as StreamT, whose protocol lacks take_events; agents get a Stream
     async def repartition(stream: faust.Stream) -> None:
         async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
             by_partition: dict[int, list[EventT]] = {}
@@ -352,15 +354,17 @@ def build_app(config: WorkerConfig) -> faust.App:
                 result = handler.tick(partition, now_ms)
                 await _publish(app, result, changelog, partition, tag=f"tick{now_ms}")
 
-    @app.agent(pipeline_in, name="pipeline")
+    @app.agent(pipeline_in, name="pipeline")  # type: ignore[arg-type]  # faust types an agent's stream as StreamT, whose protocol lacks take_events; agents get a Stream
     async def pipeline(stream: faust.Stream) -> None:
         async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
             await handle_batch(batch)
 
-    async def handle_batch(events: list[EventT]) -> None:
+    async def handle_batch(events: Sequence[EventT]) -> None:
         by_partition: dict[int, list[tuple[int, bytes]]] = {}
         for event in events:
-            by_partition.setdefault(event.message.partition, []).append((event.message.offset, event.message.value))
+            # a record without a value (a tombstone) is dead-lettered as not wire format
+            by_partition.setdefault(event.message.partition, []).append((event.message.offset,
+                                                                         event.message.value or b""))
         for partition, records in by_partition.items():
             try:
                 # in a thread, so that the event loop goes on fetching and forwarding meanwhile;

@@ -63,13 +63,13 @@ class TrackedTable(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self.data)
 
-    def keys(self):  # type: ignore[override]
+    def keys(self):
         return self.data.keys()
 
-    def items(self):  # type: ignore[override]
+    def items(self):
         return self.data.items()
 
-    def values(self):  # type: ignore[override]
+    def values(self):
         return self.data.values()
 
 
