@@ -4,7 +4,7 @@ Per source record, all its events are published or none: a record that fails at 
 stage goes to the dead-letter topic with the stage, the field and the reason, and the
 run continues. Batches are appended together; the checkpoint and the published event
 ids are committed only after the log acknowledged the batch. At the end a summary says
-read = published + dead-lettered + duplicates + filtered (by --since).
+read = published + dead-lettered + duplicates + filtered (mapped to no event, or older than --since).
 
 An append the log does not acknowledge (broker down, disk full, log locked) is retried
 with exponential backoff and jitter (`RetryPolicy`), each wait logged without personal
@@ -222,8 +222,9 @@ class ConnectorRunner:
                         dead.append(self._dead_letter(source, item.position, exc.stage, exc.error,
                                                       json.dumps(item.data, ensure_ascii=False)))
                     else:
-                        if self.since and events and all(e["envelope"]["occurred_at"] < self.since for e in events):
-                            summary.filtered += 1
+                        if not events or (self.since and all(e["envelope"]["occurred_at"] < self.since
+                                                             for e in events)):
+                            summary.filtered += 1  # mapped to nothing, or older than --since
                         else:
                             batch.append(_Pending(item, events))
                 if len(batch) + len(dead) >= self.batch_records:

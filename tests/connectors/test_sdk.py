@@ -96,6 +96,25 @@ def test_rerun_publishes_nothing_new_and_checkpoint_resumes(hub, tmp_path: Path)
     assert len(ids) == len(set(ids)) == 6
 
 
+class FightsOnlyConnector(TinyPoliceConnector):
+    """Publishes fights only: every other row maps to no event."""
+
+    def map(self, record):
+        return super().map(record) if record.data["警情类别"] == "打架斗殴" else []
+
+
+def test_records_mapped_to_no_event_are_filtered_on_every_run(hub, tmp_path: Path):
+    path = tmp_path / "incidents.csv"
+    rows = [good_row(i) for i in range(1, 5)] + [good_row(5).replace("邻里纠纷", "打架斗殴")]
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    log, protector, state, _ = hub
+    for _ in range(2):  # the second run from the start publishes nothing again
+        runner = ConnectorRunner(FightsOnlyConnector(), log, protector, state, progress=False)
+        summary = runner.run(CsvSource(path), resume=False)
+        assert summary.balanced and summary.filtered == 4
+    assert len(consume_all(log, "justlink.police.events")) == 1
+
+
 def test_no_plaintext_reaches_the_log_file(hub, tmp_path: Path):
     path = tmp_path / "incidents.csv"
     path.write_text(HEADER + good_row(1, "欧阳娜娜") + good_row(2, "欧阳娜娜"), encoding="utf-8")
