@@ -1,6 +1,6 @@
 """Court connector: the case-process export (案件流程节点), one row per procedural step.
 
-See connectors/court/README.md for the columns. Each step becomes one event:
+See connectors/synthetic/EXPORT_FORMATS.md for the columns. Each step becomes one event:
 立案 CaseFiled · 送达 DocumentsServed · 开庭 HearingHeld · 结案 JudgmentIssued ·
 执行 EnforcementUpdated · 司法确认 MediationAgreementConfirmed · 保护令 ProtectionOrderIssued.
 """
