@@ -39,11 +39,6 @@ class EventSchema:
     def full_name(self) -> str:
         return f"{NAMESPACE}.{self.event_type}"
 
-    @property
-    def relpath(self) -> str:
-        return str(self.path.relative_to(SCHEMA_DIR.parent.parent)) if SCHEMA_DIR.parent.parent in self.path.parents \
-            else str(self.path)
-
 
 def read_json(path: Path) -> dict[str, Any]:
     try:

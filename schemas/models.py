@@ -13,7 +13,7 @@ from functools import cache
 from types import GenericAlias
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from schemas import loader
 
@@ -96,11 +96,6 @@ def get(event_type: str) -> type[ContractModel]:
         return all_models()[event_type]
     except KeyError:
         raise loader.SchemaError(f"unknown event type {event_type!r}") from None
-
-
-@cache
-def _adapter(event_type: str) -> TypeAdapter:
-    return TypeAdapter(get(event_type))
 
 
 def validate(event_type: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -160,10 +160,6 @@ class InMemoryCaseDirectory:
             found = self._cases.get(case_id)
             return found is not None and person_id in found.parties
 
-    def cases_of(self, person_id: str) -> list[Case]:
-        with self._lock:
-            return [c.frozen(cid) for cid, c in self._cases.items() if person_id in c.parties]
-
 
 __all__ = ["CASE_EVENTS", "Case", "CaseDirectory", "InMemoryCaseDirectory", "case_ref", "event_time",
            "person_ids"]

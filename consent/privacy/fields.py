@@ -84,10 +84,6 @@ def is_token(value: object) -> bool:
     return isinstance(value, str) and value.startswith(TOKEN_PREFIX)
 
 
-def _pad(data: bytes) -> bytes:
-    return data + _PADS[len(data) % _BLOCK]
-
-
 def _unpad(data: bytes) -> bytes:
     end = data.rstrip(b"\x00")
     if not end or end[-1] != 0x80:

@@ -53,7 +53,6 @@ class _Compiler:
         for full_name, definition in (named_types or {}).items():
             self._remember(definition, full_name)
         self.plans: dict[str, RecordPlan] = {}
-        self.has_pii: dict[str, bool] = {}
 
     def _remember(self, definition: Any, full_name: str | None = None) -> None:
         if not isinstance(definition, dict) or "name" not in definition:

@@ -42,13 +42,6 @@ def resolve_person(store: ViewStore, person_id: str) -> list[str]:
     return [live, *(str(r) for r in retired if r != live)]
 
 
-def live_person_id(store: ViewStore, person_id: str) -> str:
-    """The live id of a person (a retired id redirects to the person it was merged into)."""
-    rows = store.query_rows("SELECT person_id FROM person_redirects FINAL WHERE retired_id = {p:String}",
-                            {"p": person_id})
-    return str(rows[0][0]) if rows else person_id
-
-
 def person_ids_of(store: ViewStore, person_id: str) -> list[str]:
     """The live id first, then every retired id merged into it: the ids its timeline rows carry."""
     rows = store.query_rows("SELECT retired_id FROM person_aliases FINAL WHERE person_id = {p:String} "

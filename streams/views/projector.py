@@ -12,7 +12,6 @@ so a history is two point reads.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -184,7 +183,3 @@ COLUMNS = {"timeline": TIMELINE_COLUMNS, "person_lookup": LOOKUP_COLUMNS, "perso
            "person_redirects": ["retired_id", "person_id", "version"],
            "person_aliases": ["person_id", "retired_id", "version", "is_deleted"],
            "dispute_redirects": ["retired_id", "dispute_id", "version"]}
-
-
-def resolved_json(value: dict[str, Any]) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False)

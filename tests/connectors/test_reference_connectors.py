@@ -10,15 +10,7 @@ import pytest
 from connectors.registry import CONNECTORS, get_connector
 from connectors.synthetic.generator import generate
 from connectors.testing import ConnectorTestKit
-
-EXPECTED = {
-    "court": {"CaseFiled", "DocumentsServed", "HearingHeld", "JudgmentIssued", "EnforcementUpdated",
-              "MediationAgreementConfirmed", "ProtectionOrderIssued"},
-    "police": {"IncidentReported", "DomesticViolenceWarningIssued", "DisputeReferredToMediation"},
-    "civil_affairs": {"MarriageRegistered", "DivorceRegistered"},
-    "justice": {"MediationCaseOpened", "MediationConcluded", "CommunityCorrectionStarted",
-                "CommunityCorrectionEnded", "LegalAidApplied", "LegalAidGranted", "ReleasedPrisonerReceived"},
-}
+from schemas import loader
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +20,11 @@ def county(tmp_path_factory) -> Path:
     return out
 
 
-
 @pytest.mark.parametrize("agency", sorted(CONNECTORS))
 def test_reference_connector_passes_the_kit(agency: str, county: Path, tmp_path: Path):
     connector = get_connector(agency)
     connector.invalid_id_policy = "flag"  # the sample has typo'd ID numbers on purpose
     report = ConnectorTestKit(connector, county, tmp_path).run_all()
     assert report.ok, report.text()
-    assert set(report.coverage) == EXPECTED[agency]
+    # every event type of the agency's contracts (tests/schemas pins which those are)
+    assert set(report.coverage) == {s.event_type for s in loader.load_all().values() if s.agency == agency}
