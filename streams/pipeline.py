@@ -39,6 +39,11 @@ class AlertsProcessor(Protocol):
 
     def tick(self, now_ms: int, state: State) -> list[Output]: ...
 
+    def on_persons_merged(self, surviving_id: str, retired_id: str, occurred_at: Any, state: State,
+                          cause: str = "") -> list[Output]: ...
+
+    def on_person_split(self, split: dict[str, Any], state: State, cause: str = "") -> list[Output]: ...
+
 
 LIFECYCLE_EVENTS = ("AlertAcknowledged", "AlertResolved")
 COUNTIES = "pipeline.counties"   # the counties whose stories this state holds
