@@ -27,6 +27,9 @@ AUDIT_TOPIC = "justlink.audit"            # AccessAudited (one partition: log or
 AUDIT_CHECKPOINT_TOPIC = "justlink.audit.checkpoints"   # signed heads of the audit trail
 RESOLVED_TOPIC = "justlink.resolved"      # EventResolved: agency events with person ids + thread, for the views
 PROCESSORS_DEAD_LETTER_TOPIC = "justlink.processors.deadletter"   # input records the pipeline could not handle
-PIPELINE_IN_TOPIC = "justlink.pipeline.in"   # Kafka deployment: the pipeline's inputs, repartitioned
+PIPELINE_IN_TOPIC = "justlink.pipeline.in"   # faust worker: the pipeline's inputs, repartitioned by county
+IDENTITY_IN_TOPIC = "justlink.identity.in"   # partitioned deployment: party occurrences, keyed by name key
+STORIES_IN_TOPIC = "justlink.stories.in"     # partitioned deployment: events, resolved parties, identity
+                                             # changes, keyed by county
 
 SINGLE_PARTITION_TOPICS = (AUDIT_TOPIC, AUDIT_CHECKPOINT_TOPIC)

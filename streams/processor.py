@@ -39,12 +39,14 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """An event a processor emits: its type, the Avro record, the topic and the key."""
+    """An event a processor emits: its type, the Avro record, the topic and the key — or, for a record
+    passed on unchanged (a router forwarding an agency event), its wire bytes in `raw`."""
 
     event_type: str
     record: dict[str, Any]
     topic: str
     key: str
+    raw: bytes = b""
 
 
 class State(Protocol):

@@ -66,25 +66,53 @@ def process(settings, follow: bool, no_views: bool) -> None:
 
 
 @click.command()
+@click.option("--engine", type=click.Choice(["partitioned", "faust"]), default="partitioned", show_default=True,
+              help="partitioned: the staged topology on plain consumer groups (persons partitioned by name, "
+                   "stories by county; same answers as the embedded runner). faust: the earlier faust-streaming "
+                   "worker (one stage, partitioned by county; for single-county deployments).")
 @click.option("--partitions", type=click.IntRange(1, 1024), default=None,
-              help="Partitions of justlink.pipeline.in and the state changelog (default: topic_partitions).")
+              help="Partitions of the stage topics (justlink.identity.in / justlink.stories.in, or faust's "
+                   "justlink.pipeline.in) and of the outputs (default: topic_partitions).")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True,
-              help="Input records handled per batch (one state write-set per batch and partition).")
+              help="Input records handled per batch.")
 @click.option("--tick-every", "tick_every_s", type=click.FloatRange(0.1, 3600), default=None,
               help="Seconds between runs of the deadline rules on the worker's partitions (default: the "
                    "pipeline's, 60).")
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @click.pass_obj
-def worker(settings, partitions: int | None, batch_size: int, tick_every_s: float | None, loglevel: str) -> None:
-    """Run the stream processors as a faust-streaming worker over Kafka
-    (settings.kafka_bootstrap_servers). Agency events are repartitioned by county to
-    justlink.pipeline.in; state lives in a faust table's changelog. Start more workers
-    with the same settings to share the partitions. Runs until stopped (Ctrl-C)."""
-    from streams.runners.faust_app import WorkerConfig, run_worker
+def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_every_s: float | None,
+           loglevel: str) -> None:
+    """Run the stream processors as a worker over Kafka (settings.kafka_bootstrap_servers). Start more
+    workers with the same settings to share the partitions. Runs until stopped (Ctrl-C or SIGTERM)."""
+    if engine == "faust":
+        from streams.runners.faust_app import WorkerConfig, run_worker
 
-    config = WorkerConfig(bootstrap_servers=settings.kafka_servers,
-                          partitions=partitions or settings.topic_partitions,
-                          agency_partitions=settings.topic_partitions,
-                          datadir=settings.data_dir / "faust", batch_size=batch_size, tick_every_s=tick_every_s)
-    run_worker(config, loglevel=loglevel)
+        config = WorkerConfig(bootstrap_servers=settings.kafka_servers,
+                              partitions=partitions or settings.topic_partitions,
+                              agency_partitions=settings.topic_partitions,
+                              datadir=settings.data_dir / "faust", batch_size=batch_size, tick_every_s=tick_every_s)
+        run_worker(config, loglevel=loglevel)
+        return
+    import logging
+    import signal
+    import threading
+
+    from runtime.eventlog.kafka import KafkaEventLog
+    from streams.runners.log import run_worker as run_partitioned
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    event_log = KafkaEventLog(settings.kafka_servers, client_id=settings.kafka_client_id,
+                              replication_factor=settings.kafka_replication_factor,
+                              default_partitions=settings.topic_partitions, balance_partitions=True)
+    try:
+        stats = run_partitioned(event_log, settings.data_dir / "worker", input_partitions=settings.topic_partitions,
+                                stage_partitions=partitions or settings.topic_partitions, batch_size=batch_size,
+                                tick_every_s=tick_every_s, stop=stop)
+    finally:
+        event_log.close()
+    click.echo(f"worker stopped: {stats.events:,} records handled, {stats.outputs:,} outputs, "
+               f"{stats.dead_lettered} dead-lettered")

@@ -60,6 +60,18 @@ class IdentityProcessor:
             person_ids.append(self._resolve_party(graph, record_key, party, agency, env, outputs))
         return outputs, person_ids
 
+    def resolve_party(self, event: Event, index: int, state: State) -> tuple[list[Output], str]:
+        """One party of an event (a partitioned deployment resolves the parties of one event on the
+        partitions of their names): the decisions and the party's person id."""
+        env = event.record["envelope"]
+        party = (event.record.get("parties") or ())[index]
+        if party.get("kind") == "organisation":
+            return [], organisation_id(party)
+        outputs: list[Output] = []
+        person = self._resolve_party(Graph(state), f"{env['event_id']}#{index}", party, env["source"]["agency"],
+                                     env, outputs)
+        return outputs, person
+
     # -- queries ---------------------------------------------------------------------------------------
 
     def person_of(self, record_key: str, state: State) -> str | None:

@@ -75,7 +75,8 @@ class RunnerCore:
 
     def add_outputs(self, outputs: list[Output], into: Handled) -> None:
         into.outputs.extend(outputs)
-        into.rows.extend((o.topic, o.key.encode(), self.codec.encode(o.event_type, o.record)) for o in outputs)
+        encode = self.codec.encode
+        into.rows.extend((o.topic, o.key.encode(), o.raw or encode(o.event_type, o.record)) for o in outputs)
 
 
 def dead_letter(topic: str, partition: int, offset: int, exc: BaseException) -> bytes:

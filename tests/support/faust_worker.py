@@ -121,13 +121,13 @@ def copy_to_kafka(rows: list[tuple[str, bytes | None, bytes]], bootstrap: str, *
 
 
 def start_worker(bootstrap: str, data_dir: Path, log_path: Path, partitions: int = 2,
-                 batch_size: int = 500, tick_every_s: float = 1.0) -> subprocess.Popen:
-    """`justlink --data-dir DATA worker` in a child process, output appended to `log_path`."""
+                 batch_size: int = 500, tick_every_s: float = 1.0, engine: str = "faust") -> subprocess.Popen:
+    """`justlink --data-dir DATA worker --engine ENGINE` in a child process, output appended to `log_path`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JUSTLINK_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
            "JUSTLINK_LOG_BACKEND": "kafka", "JUSTLINK_CONFIG": str(data_dir / "absent.toml")}
     with log_path.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "hub.cli.main", "--data-dir", str(data_dir), "worker",
-                                 "--partitions", str(partitions), "--batch-size", str(batch_size),
+                                 "--engine", engine, "--partitions", str(partitions), "--batch-size", str(batch_size),
                                  "--tick-every", str(tick_every_s),
                                  "--loglevel", "info"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -251,6 +251,10 @@ def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
                 linked[r["record_key"]] = r["person_id"]
             elif event_type == "PersonsMerged":
                 redirect[r["retired_person_id"]] = r["surviving_person_id"]
+            elif event_type == "PersonSplit":
+                redirect.pop(r["new_person_id"], None)    # an id given back to a part is live again
+                for key in r["record_keys"]:
+                    linked[key] = r["new_person_id"]
             elif event_type == "AlertRaised":
                 alerts[r["alert_id"]] = "raised"
             elif event_type == "AlertResolved":

@@ -1,0 +1,161 @@
+"""The partitioned deployment: the pipeline's two stages on partitions of their own, so that the work
+spreads over workers without changing an answer.
+
+    route     reads the pipeline's inputs (agency topics, consent, alerts). An agency event becomes one
+              PartyOccurrence per natural-person party on `justlink.identity.in`, keyed by the party's
+              name key (else its valid ID's blind index, else its record key) — records that can be
+              joined meet on one partition, whatever county they come from — and goes itself to
+              `justlink.stories.in`, keyed by its county. Alert acknowledgements go there too.
+    identity  (`justlink.identity.in`) resolves each party against the identity graph of the names on
+              its partition: PersonLinked / PersonsMerged / PersonSplit to `justlink.identity`, a
+              PartyResolved to the event's county on `justlink.stories.in`, and every merge and split
+              to EVERY partition of `justlink.stories.in` (each applies it to the people it knows).
+    stories   (`justlink.stories.in`) keeps an event until all its natural-person parties are resolved,
+              then threads it and evaluates the alert rules in its county's scope
+              (`Pipeline.handle_resolved`); identity changes go to every county scope of the partition
+              (`Pipeline.apply_identity_changes`).
+
+This object quacks like a Pipeline (`handle`, `tick`, `dead_letter_topic`), so the runner core drives
+it unchanged. The embedded runner runs `Pipeline.handle` instead, which does the same in one step:
+persons resolved across the hub, stories per county scope, identity changes to every county. Both give
+the same persons, threads and alerts because each stage's answer depends on the set of its inputs, not
+on their order (streams/identity/README.md; the stories' guarantee in streams/disputes/README.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+from runtime.eventlog.partitioner import partition_for
+from runtime.topics import IDENTITY_IN_TOPIC, STORIES_IN_TOPIC
+from schemas.wire import AvroCodec, default_codec
+from streams.envelope import hub_envelope
+from streams.pipeline import LIFECYCLE_EVENTS, Pipeline
+from streams.processor import Event, Output, State
+
+PENDING = "stories.pending"   # event id -> [county, raw event, {party index: person id}, natural indexes]
+IDENTITY_CHANGES = ("PersonsMerged", "PersonSplit")
+
+
+class StagedTopology:
+    def __init__(self, pipeline: Pipeline, stories_partitions: int, codec: AvroCodec | None = None) -> None:
+        self.pipeline = pipeline
+        self.codec = codec or default_codec()
+        self.stories_partitions = stories_partitions
+        self.input_topics: tuple[str, ...] = (*pipeline.input_topics, IDENTITY_IN_TOPIC, STORIES_IN_TOPIC)
+        self.output_topics: tuple[str, ...] = (*pipeline.output_topics, IDENTITY_IN_TOPIC, STORIES_IN_TOPIC)
+        self.dead_letter_topic = pipeline.dead_letter_topic
+        self.tick_every_s = pipeline.tick_every_s
+
+    # -- the runner's entry points ---------------------------------------------------------------------
+    def handle(self, event: Event, state: State) -> list[Output]:
+        if event.topic == IDENTITY_IN_TOPIC:
+            return self._identity(event, state)
+        if event.topic == STORIES_IN_TOPIC:
+            return self._stories(event, state)
+        return self._route(event)
+
+    def tick(self, now_ms: int, state: State) -> list[Output]:
+        return self.pipeline.tick(now_ms, state)
+
+    # -- route -----------------------------------------------------------------------------------------
+    def _route(self, event: Event) -> list[Output]:
+        env = event.record["envelope"]
+        county = env["source"].get("county_code") or ""
+        if env["source"]["agency"] == "hub":
+            if event.event_type in LIFECYCLE_EVENTS:
+                return [Output(event.event_type, event.record, STORIES_IN_TOPIC, county, event.raw)]
+            return []
+        outputs = []
+        for index, party in enumerate(event.record.get("parties") or ()):
+            if party.get("kind") == "organisation":
+                continue
+            record_key = f"{event.event_id}#{index}"
+            occurrence = {"envelope": hub_envelope("PartyOccurrence", f"occ\x1f{record_key}", env["occurred_at"],
+                                                   county_code=county, restriction=env.get("restriction")),
+                          "event_ref": event.event_id, "party_index": index, "event": event.raw}
+            outputs.append(Output("PartyOccurrence", occurrence, IDENTITY_IN_TOPIC, routing_key(party, record_key)))
+        outputs.append(Output(event.event_type, event.record, STORIES_IN_TOPIC, county, event.raw))
+        return outputs
+
+    # -- identity ----------------------------------------------------------------------------------------
+    def _identity(self, occurrence: Event, state: State) -> list[Output]:
+        rec = occurrence.record
+        event_type, record = self.codec.decode(rec["event"])
+        event = Event(event_type, record, occurrence.topic, occurrence.partition, occurrence.offset, rec["event"])
+        changes, person = self.pipeline.identity.resolve_party(event, rec["party_index"], state)
+        env = record["envelope"]
+        county = env["source"].get("county_code") or ""
+        resolved = {"envelope": hub_envelope("PartyResolved", f"resolved\x1f{event.event_id}#{rec['party_index']}",
+                                             env["occurred_at"], county_code=county,
+                                             restriction=env.get("restriction")),
+                    "event_ref": event.event_id, "party_index": rec["party_index"], "person_id": person}
+        outputs = list(changes)
+        for change in changes:
+            if change.event_type in IDENTITY_CHANGES:
+                outputs += [Output(change.event_type, change.record, STORIES_IN_TOPIC, key)
+                            for key in broadcast_keys(self.stories_partitions)]
+        outputs.append(Output("PartyResolved", resolved, STORIES_IN_TOPIC, county))
+        return outputs
+
+    # -- stories -----------------------------------------------------------------------------------------
+    def _stories(self, event: Event, state: State) -> list[Output]:
+        if event.event_type in IDENTITY_CHANGES:
+            change = [Output(event.event_type, event.record, "", "")]
+            return [out for county in self.pipeline.counties(state)
+                    for out in self.pipeline.apply_identity_changes(change, self.pipeline.story_scope(state, county))]
+        county = event.record["envelope"]["source"].get("county_code") or ""
+        if event.event_type in LIFECYCLE_EVENTS:
+            return self.pipeline.alerts.handle(event, self.pipeline.story_scope(state, county)) \
+                if self.pipeline.alerts is not None else []
+        pending = state.table(PENDING)
+        if event.event_type == "PartyResolved":
+            entry = pending.get(event.record["event_ref"]) or ["", b"", {}, None]
+            entry = [entry[0], entry[1], {**entry[2], event.record["party_index"]: event.record["person_id"]}, entry[3]]
+            event_id = event.record["event_ref"]
+        else:
+            entry = pending.get(event.event_id) or ["", b"", {}, None]
+            natural = [i for i, p in enumerate(event.record.get("parties") or ()) if p.get("kind") != "organisation"]
+            entry = [county, event.raw, entry[2], natural]
+            event_id = event.event_id
+        if entry[3] is None or any(i not in entry[2] for i in entry[3]):
+            pending[event_id] = entry
+            return []
+        pending.pop(event_id, None)
+        return self._thread(entry, state)
+
+    def _thread(self, entry: list[Any], state: State) -> list[Output]:
+        county, raw, resolved, _ = entry
+        event_type, record = self.codec.decode(raw)
+        event = Event(event_type, record, STORIES_IN_TOPIC, 0, 0, raw)
+        from streams.identity.processor import organisation_id
+
+        person_ids = [organisation_id(p) if p.get("kind") == "organisation" else resolved[i]
+                      for i, p in enumerate(record.get("parties") or ())]
+        return self.pipeline.handle_resolved(event, person_ids, [], self.pipeline.story_scope(state, county))
+
+
+def routing_key(party: dict[str, Any], record_key: str) -> str:
+    """Where a party is resolved: with the names that sound like its own; a party without a name with
+    its valid ID number's other records; else alone."""
+    protection = party.get("protection") or {}
+    if protection.get("name_key_bi"):
+        return protection["name_key_bi"]
+    if protection.get("id_number_bi") and protection.get("id_number_valid"):
+        return "id:" + protection["id_number_bi"]
+    return "rec:" + hashlib.sha256(record_key.encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=64)
+def broadcast_keys(partitions: int) -> tuple[str, ...]:
+    """One key per partition, each landing on its own partition under Kafka's default partitioner: how
+    a record reaches every partition of a keyed topic."""
+    found: dict[int, str] = {}
+    candidate = 0
+    while len(found) < partitions:
+        key = f"all-{candidate}"
+        found.setdefault(partition_for(key.encode(), partitions), key)
+        candidate += 1
+    return tuple(found[p] for p in range(partitions))
