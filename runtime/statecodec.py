@@ -19,7 +19,7 @@ StateCodecError; the runners then rebuild the state from the log.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -48,7 +48,7 @@ def _default(value: Any) -> msgpack.ExtType:
 
 
 def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, default=_default, use_bin_type=True, strict_types=True, datetime=False)
+    return cast(bytes, msgpack.packb(value, default=_default, use_bin_type=True, strict_types=True, datetime=False))
 
 
 def _ext(code: int, payload: bytes) -> Any:
