@@ -27,7 +27,7 @@ EXPECTED_EVENT_TYPES = {
                 "CommunityCorrectionEnded", "LegalAidApplied", "LegalAidGranted", "ReleasedPrisonerReceived"},
     "hub": {"PersonLinked", "PersonsMerged", "PersonSplit", "DisputeThreaded", "AlertRaised",
             "AlertAcknowledged", "AlertResolved", "AccessAudited", "ConsentGranted", "ConsentWithdrawn",
-            "EventResolved"},
+            "EventResolved", "PartyOccurrence", "PartyResolved"},
 }
 
 
