@@ -2,15 +2,20 @@
 
 An in-memory directory fed by events (replayable from the log): a case opens on its
 opening event (MediationCaseOpened, CaseFiled, CommunityCorrectionStarted, ...) and closes
-on its concluding one. Parties are hub person ids: events enriched by identity resolution
-carry them (`person_ids`, or `person_id` on each party), and `add_party` links them later.
+on its concluding one — for a police incident also on its referral to mediation — or, for the
+kinds the policy gives a lifetime (`case_open_days`: an incident, a registration under review),
+once that many days have passed on the hub's event clock: the newest record seen from any agency.
+The event clock, not the wall clock, so that a replay of the log gives the same answer as the live
+run, and a county's historic data (the demo's) has the cases open that were open at its end.
+Parties are hub person ids: events enriched by identity resolution carry them (`person_ids`, or
+`person_id` on each party), and `add_party` links them later.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 # event type -> (case kind, field holding the case number, action)
@@ -30,11 +35,15 @@ CASE_EVENTS: dict[str, tuple[str, str, str]] = {
     "LegalAidGranted": ("legal_aid", "aid_number", "update"),  # closes when granted is false
     "LegalAidClosed": ("legal_aid", "aid_number", "close"),
     "IncidentReported": ("police_incident", "incident_number", "open"),
+    "DisputeReferredToMediation": ("police_incident", "incident_number", "close"),  # handed to the mediators
     "IncidentClosed": ("police_incident", "incident_number", "close"),
+    "MarriageRegistered": ("registration", "registration_number", "open"),
+    "DivorceRegistered": ("registration", "registration_number", "open"),
 }
 # Fields that name the case an event belongs to, most specific first.
 CASE_NUMBER_FIELDS = ("case_number", "mediation_case_number", "correction_number", "handover_number",
-                      "aid_number", "incident_number")
+                      "aid_number", "incident_number", "registration_number")
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +55,7 @@ class Case:
     parties: frozenset[str] = frozenset()
     opened_at: datetime | None = None
     closed_at: datetime | None = None
+    office_name: str = ""  # the office as its agency names it (a committee, a station, a justice office)
 
 
 class CaseDirectory(Protocol):
@@ -93,32 +103,42 @@ class _MutableCase:
     opened_at: datetime | None = None
     closed_at: datetime | None = None
     closed: bool = False
+    office_name: str = ""
 
-    def frozen(self, case_id: str) -> Case:
-        return Case(case_id, self.kind, not self.closed, self.office, frozenset(self.parties),
-                    self.opened_at, self.closed_at)
+    def frozen(self, case_id: str, open_days: int | None = None, clock: datetime | None = None) -> Case:
+        closed, closed_at = self.closed, self.closed_at
+        if not closed and open_days and self.opened_at and clock and self.opened_at + open_days * DAY <= clock:
+            closed, closed_at = True, self.opened_at + open_days * DAY  # closed by age
+        return Case(case_id, self.kind, not closed, self.office, frozenset(self.parties), self.opened_at, closed_at,
+                    self.office_name)
 
 
 class InMemoryCaseDirectory:
-    """Thread-safe; state is only what the applied events say."""
+    """Thread-safe; state is only what the applied events say. `open_days` is the policy's
+    `case_open_days` (case kind -> days a case stays open without a closing event)."""
 
-    def __init__(self) -> None:
+    def __init__(self, open_days: dict[str, int] | None = None) -> None:
         self._cases: dict[str, _MutableCase] = {}
         self._lock = threading.Lock()
+        self._open_days = dict(open_days or {})
+        self.clock: datetime | None = None  # the newest event time applied
 
     def apply_event(self, event_type: str, fields: dict[str, Any]) -> None:
         if event_type == "PersonsMerged":
             self._merge(str(fields["retired_person_id"]), str(fields["surviving_person_id"]))
             return
+        when = event_time(fields)
+        if when is not None and (self.clock is None or when > self.clock):
+            self.clock = when
         if event_type not in CASE_EVENTS:
             return
         kind, number_field, action = CASE_EVENTS[event_type]
         case_id = fields.get(number_field)
         if not case_id:
             raise ValueError(f"{event_type}: field {number_field!r} is empty; expected the case number")
-        when = event_time(fields)
-        office = str(fields.get("supervising_office") or (fields.get("envelope") or {}).get("source", {})
-                     .get("office_code") or "")
+        source = (fields.get("envelope") or {}).get("source") or {}
+        office = str(fields.get("supervising_office") or source.get("office_code") or "")
+        office_name = str(fields.get("supervising_office") or source.get("office_name") or "")
         if event_type == "LegalAidGranted" and fields.get("granted") is False:
             action = "close"
         with self._lock:
@@ -126,13 +146,14 @@ class InMemoryCaseDirectory:
             case.parties |= person_ids(fields)
             if action == "open":
                 case.office = office or case.office
+                case.office_name = office_name or case.office_name
                 case.opened_at = when
                 # an opening that happened after a recorded close re-opens; one replayed late does not
                 case.closed = case.closed_at is not None and (when is None or when <= case.closed_at)
             elif action == "close":
                 case.closed, case.closed_at = True, when
             elif not case.office:
-                case.office = office
+                case.office, case.office_name = office, office_name
 
     def add_party(self, case_id: str, person_id: str) -> None:
         with self._lock:
@@ -149,7 +170,15 @@ class InMemoryCaseDirectory:
     def case(self, case_id: str) -> Case | None:
         with self._lock:
             found = self._cases.get(case_id)
-            return found.frozen(case_id) if found else None
+            return self._frozen(case_id, found) if found else None
+
+    def _frozen(self, case_id: str, case: _MutableCase) -> Case:
+        return case.frozen(case_id, self._open_days.get(case.kind), self.clock)
+
+    def cases(self) -> list[Case]:
+        """Every case, open or closed (for listing: the demo, the DPO)."""
+        with self._lock:
+            return [self._frozen(cid, c) for cid, c in self._cases.items()]
 
     def open_case(self, case_id: str) -> Case | None:
         found = self.case(case_id)

@@ -41,6 +41,8 @@ class AccessDecision:
     visible_restrictions: frozenset[str] = frozenset()
     consent_id: str | None = None
     refused_event_types: frozenset[str] = frozenset()  # what the rule offers but this request does not get
+    # classes revealed of the other parties of a record (not the subject): least data, by rule
+    other_party_classes: frozenset[str] = frozenset()
 
     @property
     def status(self) -> int:
@@ -111,8 +113,8 @@ def _binding_failure(request: AccessRequest, rule: Rule, cases: CaseDirectory) -
         return "no_subject"
     if not cases.is_party(request.case_id, request.subject):
         return "not_party"
-    if rule.binding == "supervised_person" and case.office not in {*request.offices, request.organisation}:
-        return "not_supervising_office"
+    if rule.office_bound and not {case.office, case.office_name} & {*request.offices, request.organisation}:
+        return "not_supervising_office" if rule.binding == "supervised_person" else "other_office"
     return None
 
 
@@ -144,16 +146,18 @@ def decide(request: AccessRequest, policy: Policy, cases: CaseDirectory, consent
     visible = policy.visible_restrictions(request.role)
     if rule.requires_consent:
         assert consent is not None
+        classes = rule.field_classes & consent.field_classes
         return AccessDecision(True, rule.id, "allowed", f"consent: {consent.consent_id}", rule.event_types,
-                              rule.field_classes & consent.field_classes, frozenset(), visible,
-                              consent.consent_id)
+                              classes, frozenset(), visible, consent.consent_id,
+                              other_party_classes=classes & rule.other_party_classes)
     events, classes, basis = rule.event_types, rule.field_classes, rule.legal_basis
     if consent is not None:
         events = events | rule.consent_event_types
         classes = classes | (rule.consent_field_classes & consent.field_classes)
         basis = f"{basis}; consent: {consent.consent_id}"
     return AccessDecision(True, rule.id, "allowed", basis, events, classes, frozenset(), visible,
-                          consent.consent_id if consent else None, rule.consent_event_types - events)
+                          consent.consent_id if consent else None, rule.consent_event_types - events,
+                          rule.field_classes & rule.other_party_classes)
 
 
 def _break_glass(request: AccessRequest, policy: Policy, rule: Rule, failure: str, now: datetime,
@@ -174,4 +178,5 @@ def _break_glass(request: AccessRequest, policy: Policy, rule: Rule, failure: st
     return AccessDecision(True, rule.id, f"break_glass_over_{failure}", f"break-glass; {rule.legal_basis}",
                           rule.event_types, rule.field_classes, frozenset({"break_glass", "notify_dpo"}),
                           policy.visible_restrictions(request.role),
-                          refused_event_types=rule.consent_event_types - rule.event_types)
+                          refused_event_types=rule.consent_event_types - rule.event_types,
+                          other_party_classes=rule.field_classes & rule.other_party_classes)

@@ -14,7 +14,8 @@ from runtime.tomlcheck import KeyPath, TomlChecker, TomlError
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.toml")
 FIELD_CLASSES = ("basic", "contact", "identifier", "sensitive")
 BINDINGS = ("party_in_open_case", "supervised_person", "none")
-CASE_KINDS = ("mediation", "court", "correction", "resettlement", "legal_aid", "police_incident")
+CASE_KINDS = ("mediation", "court", "correction", "resettlement", "legal_aid", "police_incident", "registration")
+DEFAULT_OTHER_PARTY_CLASSES = ("basic",)
 STATUTE_PREFIX = "statute:"
 CONSENT_BASIS = "consent"
 
@@ -37,6 +38,13 @@ class Rule:
     consent_event_types: frozenset[str] = frozenset()
     consent_field_classes: frozenset[str] = frozenset()
     line: int | None = None
+    same_office: bool = False  # the case must be one of the caller's offices' (as for supervision)
+    # what the caller sees of the *other* parties of a record (not the subject): least data
+    other_party_classes: frozenset[str] = frozenset(DEFAULT_OTHER_PARTY_CLASSES)
+
+    @property
+    def office_bound(self) -> bool:
+        return self.same_office or self.binding == "supervised_person"
 
     @property
     def requires_consent(self) -> bool:
@@ -60,6 +68,7 @@ class Policy:
     break_glass: BreakGlassPolicy
     restricted_visibility: dict[str, frozenset[str]]
     source: str = "<policy>"
+    case_open_days: dict[str, int] | None = None  # case kind -> days a case stays open without a closing event
 
     def rule_for(self, role: str, purpose: str) -> Rule | None:
         return self.rules.get((role, purpose))
@@ -101,7 +110,7 @@ def parse_policy(text: str, *, source: Path | str = "<policy>",
         raise PolicyError(f"not valid TOML: {exc}", source, int(found.group(1)) if found else None) from None
     check = _Checker(source, text)
     check.keys(data, (), {"version", "field_classes", "roles", "purposes", "event_groups", "break_glass",
-                          "restricted_visibility", "rule"})
+                          "restricted_visibility", "rule"}, {"other_parties_field_classes", "case_open_days"})
     if data["version"] != 1:
         raise check.fail(("version",), f"unsupported policy version {data['version']!r} (expected 1)")
     classes = check.string_list(data["field_classes"], ("field_classes",))
@@ -127,12 +136,22 @@ def parse_policy(text: str, *, source: Path | str = "<policy>",
                 raise check.fail(("restricted_visibility", kind), f"unknown role {role!r}")
         restricted[kind] = frozenset(allowed)
 
+    other_default = _classes(check, check.string_list(data.get("other_parties_field_classes",
+                                                               list(DEFAULT_OTHER_PARTY_CLASSES)),
+                                                      ("other_parties_field_classes",)),
+                             ("other_parties_field_classes",))
+    open_days: dict[str, int] = {}
+    for kind, days in check.table(data.get("case_open_days", {}), ("case_open_days",)).items():
+        if kind not in CASE_KINDS:
+            raise check.fail(("case_open_days", kind), f"unknown case kind {kind!r} (expected one of "
+                                                       f"{', '.join(CASE_KINDS)})")
+        open_days[kind] = check.integer(days, ("case_open_days", kind), 1)
     rules: dict[tuple[str, str], Rule] = {}
     if not isinstance(data["rule"], list):
         raise check.fail(("rule",), "expected [[rule]] tables")
     for index, raw in enumerate(data["rule"]):
         rule = _rule(check, check.table(raw, ("rule", index)), ("rule", index), roles, purposes, groups,
-                     known_event_types)
+                     known_event_types, other_default)
         if any(other.id == rule.id for other in rules.values()):
             raise check.fail(("rule", index, "id"), f"duplicate rule id {rule.id!r}")
         if (rule.role, rule.purpose) in rules:
@@ -141,7 +160,7 @@ def parse_policy(text: str, *, source: Path | str = "<policy>",
                              f"second rule for {rule.role} x {rule.purpose} (first is {first.id!r} "
                              f"on line {first.line})")
         rules[(rule.role, rule.purpose)] = rule
-    return Policy(roles, purposes, groups, rules, break_glass, restricted, str(source))
+    return Policy(roles, purposes, groups, rules, break_glass, restricted, str(source), open_days)
 
 
 def _break_glass(check: _Checker, raw: dict[str, Any], roles: dict[str, str]) -> BreakGlassPolicy:
@@ -180,9 +199,9 @@ def _classes(check: _Checker, names: list[str], path: KeyPath) -> frozenset[str]
 
 
 def _rule(check: _Checker, raw: dict[str, Any], path: KeyPath, roles: dict[str, str], purposes: dict[str, str],
-          groups: dict[str, frozenset[str]], known: set[str] | None) -> Rule:
+          groups: dict[str, frozenset[str]], known: set[str] | None, other_default: frozenset[str]) -> Rule:
     check.keys(raw, path, {"id", "role", "purpose", "binding", "case_kinds", "event_types", "field_classes",
-                           "legal_basis"}, {"with_consent"})
+                           "legal_basis"}, {"with_consent", "same_office", "other_parties_field_classes"})
     rule_id = check.string(raw["id"], path + ("id",))
     role = check.string(raw["role"], path + ("role",))
     if role not in roles:
@@ -223,5 +242,47 @@ def _rule(check: _Checker, raw: dict[str, Any], path: KeyPath, roles: dict[str, 
         consent_classes = _classes(check, check.string_list(extra.get("field_classes", []),
                                                             extra_path + ("field_classes",)),
                                    extra_path + ("field_classes",))
+    same_office = raw.get("same_office", False)
+    if not isinstance(same_office, bool):
+        raise check.fail(path + ("same_office",), f"expected true or false, got {same_office!r}")
+    others = other_default
+    if "other_parties_field_classes" in raw:
+        others = _classes(check, check.string_list(raw["other_parties_field_classes"],
+                                                   path + ("other_parties_field_classes",)),
+                          path + ("other_parties_field_classes",))
     return Rule(rule_id, role, purpose, binding, frozenset(kinds), events, classes, basis,
-                consent_events, consent_classes, check.line(path))
+                consent_events, consent_classes, check.line(path), same_office, others)
+
+
+def matrix_markdown(policy: Policy) -> str:
+    """The policy as a table, role by role: what binds the caller to the subject, on which legal basis,
+    which records and which fields — of the subject, with the subject's consent, and of the other parties
+    of a record. consent/access/POLICY.md holds this table (a test keeps it equal)."""
+    groups = {members: f"@{name}" for name, members in policy.event_groups.items()}
+
+    def events(types: frozenset[str]) -> str:
+        named = sorted(name for members, name in groups.items() if members <= types)
+        covered = frozenset().union(*(policy.event_groups[n[1:]] for n in named)) if named else frozenset()
+        return ", ".join(named + sorted(types - covered)) or "—"
+
+    def classes(found: frozenset[str]) -> str:
+        return ", ".join(c for c in FIELD_CLASSES if c in found) or "—"
+
+    lines = ["| role | purpose | bound by | legal basis | records | subject's fields | with consent | "
+             "other parties' fields |", "|---|---|---|---|---|---|---|---|"]
+    for rule in sorted(policy.rules.values(), key=lambda r: (r.role, r.purpose)):
+        if rule.binding == "none":
+            bound = "nothing (no person data)"
+        else:
+            bound = " or ".join(sorted(rule.case_kinds)) + " case, open, subject a party"
+            if rule.office_bound:
+                bound += ", of the caller's office"
+        extra = ", ".join(x for x in (events(rule.consent_event_types) if rule.consent_event_types else "",
+                                      classes(rule.consent_field_classes) if rule.consent_field_classes else "")
+                          if x) or ("all of it" if rule.requires_consent else "—")
+        lines.append(f"| {rule.role} | {rule.purpose} | {bound} | {rule.legal_basis} | {events(rule.event_types)} | "
+                     f"{classes(rule.field_classes)} | {extra} | "
+                     f"{classes(rule.field_classes & rule.other_party_classes)} |")
+    days = ", ".join(f"{kind} {n} days" for kind, n in sorted((policy.case_open_days or {}).items()))
+    lines += ["", f"Cases without a closing event close after: {days or '—'} (on the hub's event clock)."]
+    return "\n".join(lines) + "\n"

@@ -31,6 +31,7 @@ from streams.identity.events import PERSON_ID
 MASK_NEEDS_CONSENT = "needs_consent"  # the rule grants it with the subject's consent, and there is none
 MASK_NOT_FOR_PURPOSE = "not_for_purpose"  # the role's rule for this purpose never grants it
 MASK_ERASED = "erased"  # the subject's key was destroyed (erasure)
+MASK_OTHER_PARTY = "other_party"  # visible of the subject, but this is another party of the record (least data)
 NO_MATCH_REASON = "no_subject"  # a search that matched nobody: the case was checked, no subject to bind
 
 
@@ -258,11 +259,17 @@ class PersonAccess:
         revealed = _json_ready(self.services.protector.reveal(record, schema, row["event_id"],
                                                              decision.field_classes))
         envelope = revealed.pop("envelope", {}) or {}
-        for party in revealed.get("parties") or ():
+        own = row["party_index"]
+        for index, party in enumerate(revealed.get("parties") or ()):
             party.pop("protection", None)
+            if index != own:
+                _mask_other_party(party, decision.other_party_classes)
         reasons = mask_reasons(self.services.policy, decision)
         masked: list[dict[str, str]] = []
         _collect_masks(revealed, "", reasons, masked)
+        for mask in masked:  # masked of another party though the subject's own field of that class shows
+            if mask["class"] in decision.field_classes and _party_index(mask["field"]) not in (None, own):
+                mask["reason"] = MASK_OTHER_PARTY
         source = envelope.get("source") or {}
         return {"event_id": row["event_id"], "event_type": event_type, "agency": row["agency"],
                 "office_code": row["office_code"], "office_name": source.get("office_name", ""),
@@ -407,6 +414,32 @@ def mask_reasons(policy: Policy, decision: AccessDecision) -> dict[str, str]:
         if rule is not None else frozenset()
     return {cls: MASK_NEEDS_CONSENT if cls in consent_classes else MASK_NOT_FOR_PURPOSE
             for cls in frozenset(FIELD_CLASSES) - decision.field_classes}
+
+
+def _party_classes() -> dict[str, str]:
+    """Each party field's pii class, from the shared PartyRef schema."""
+    if not _PARTY_CLASSES:
+        parties = next(f for f in loader.get("MediationCaseOpened").expanded["fields"] if f["name"] == "parties")
+        _PARTY_CLASSES.update({f["name"]: f["pii"] for f in parties["type"]["items"]["fields"] if f.get("pii")})
+    return _PARTY_CLASSES
+
+
+_PARTY_CLASSES: dict[str, str] = {}
+
+
+def _mask_other_party(party: dict[str, Any], visible: frozenset[str]) -> None:
+    """Another party of a record than the subject: only the classes the rule shows of other parties."""
+    for name, cls in _party_classes().items():
+        value = party.get(name)
+        if cls not in visible and value not in (None, "") and not str(value).startswith(MASK_PREFIX) \
+                and value != ERASED:
+            party[name] = MASK_PREFIX + cls
+
+
+def _party_index(path: str) -> int | None:
+    if not path.startswith("parties["):
+        return None
+    return int(path[len("parties["):path.index("]")])
 
 
 def _json_ready(value: Any) -> Any:

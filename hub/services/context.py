@@ -62,7 +62,8 @@ class AppServices:
         clock = clock or (lambda: datetime.now(UTC))
         policy = policy or load_policy()
         users = UserRegistry.open(settings.data_dir, known_roles=policy.roles)
-        cases, consents, restrictions = InMemoryCaseDirectory(), ConsentStore(), RestrictionStore()
+        cases = InMemoryCaseDirectory(policy.case_open_days)
+        consents, restrictions = ConsentStore(), RestrictionStore()
         records, _ = read_trail(log)
         ledger = BreakGlassLedger.from_uses(break_glass_uses(records))
 

@@ -355,3 +355,63 @@ def test_withdrawal_on_the_log_is_honoured_by_the_next_decision(policy, tmp_path
         publish("ConsentWithdrawn", {"consent_id": "C-1", "subject": "P1"})
         assert "sensitive" not in decide(request, policy, cases, consents, NOW).field_classes
         consumer.close()
+
+
+def test_the_policy_documentation_holds_the_policys_matrix() -> None:
+    from pathlib import Path
+
+    from consent.access.policy import DEFAULT_POLICY_PATH, matrix_markdown
+
+    doc = (Path(DEFAULT_POLICY_PATH).parent / "POLICY.md").read_text(encoding="utf-8")
+    documented = doc.split("<!-- policy-matrix:start -->\n")[1].split("<!-- policy-matrix:end -->")[0]
+    assert documented == matrix_markdown(load_policy()), "POLICY.md is out of date: paste matrix_markdown(load_policy())"
+
+
+# --- cases that close without a closing event; stations see their own incidents ----------------------
+
+def _incident(cases: InMemoryCaseDirectory, number: str, station: str, at: datetime, person: str) -> None:
+    cases.apply_event("IncidentReported", {"incident_number": number, "person_ids": [person],
+                                           "envelope": {"occurred_at": at, "source": {"office_code": station,
+                                                                                       "office_name": "城关派出所"}}})
+
+
+def test_an_incident_closes_on_referral_and_by_age_on_the_event_clock() -> None:
+    policy = load_policy()
+    cases = InMemoryCaseDirectory(policy.case_open_days)
+    _incident(cases, "J411730010000202501010001", "411730010000", NOW - timedelta(days=200), "P-a")
+    _incident(cases, "J411730010000202505200001", "411730010000", NOW - timedelta(days=10), "P-b")
+    _incident(cases, "J411730010000202505250001", "411730010000", NOW - timedelta(days=5), "P-c")
+    cases.apply_event("DisputeReferredToMediation", {"incident_number": "J411730010000202505250001",
+                                                     "envelope": {"occurred_at": NOW - timedelta(days=4)}})
+    old, recent, referred = (cases.case(n) for n in ("J411730010000202501010001", "J411730010000202505200001",
+                                                     "J411730010000202505250001"))
+    assert not old.is_open and old.closed_at == old.opened_at + timedelta(days=90)
+    assert recent.is_open and not referred.is_open
+    # the clock is the newest event, not the wall clock: a replay of old data gives the same answer
+    assert cases.clock == NOW - timedelta(days=4)
+
+
+def test_a_station_sees_only_its_own_incidents() -> None:
+    policy = load_policy()
+    cases = InMemoryCaseDirectory(policy.case_open_days)
+    _incident(cases, "J411730020000202505200001", "411730020000", NOW - timedelta(days=3), "P-a")
+    request = AccessRequest("police.a", "police_officer", "police:城关派出所", "risk_prevention",
+                            "J411730020000202505200001", "P-a", offices=("411730010000",))
+    assert decide(request, policy, cases, ConsentStore(), NOW).reason == "other_office"
+    own = AccessRequest("police.b", "police_officer", "police:李店派出所", "risk_prevention",
+                        "J411730020000202505200001", "P-a", offices=("411730020000",))
+    assert decide(own, policy, cases, ConsentStore(), NOW).allowed
+
+
+def test_a_registration_is_open_to_the_registrar_for_30_days() -> None:
+    policy = load_policy()
+    cases = InMemoryCaseDirectory(policy.case_open_days)
+    cases.apply_event("DivorceRegistered", {"registration_number": "L411730-2025-000100", "person_ids": ["P-a"],
+                                            "envelope": {"occurred_at": NOW - timedelta(days=20)}})
+    request = AccessRequest("registrar", "civil_affairs_registrar", "civil_affairs:清源县民政局", "marriage_registration",
+                            "L411730-2025-000100", "P-a")
+    decision = decide(request, policy, cases, ConsentStore(), NOW)
+    assert decision.allowed and decision.event_types == {"MarriageRegistered", "DivorceRegistered"}
+    assert decision.field_classes == {"basic", "identifier"} and decision.other_party_classes == {"basic"}
+    cases.apply_event("CaseFiled", {"case_number": "x", "envelope": {"occurred_at": NOW + timedelta(days=11)}})
+    assert decide(request, policy, cases, ConsentStore(), NOW).reason == "case_closed"

@@ -24,7 +24,7 @@ OFFICE = "office-a"
 ROLES = ["mediator", "judge", "court_clerk", "police_officer", "correction_officer", "legal_aid_officer",
          "civil_affairs_registrar", "dpo", "integrator"]
 PURPOSES = ["dispute_mediation", "adjudication", "community_correction_supervision", "legal_aid_eligibility",
-            "risk_prevention", "audit"]
+            "risk_prevention", "marriage_registration", "audit"]
 CASE_STATES = ["party", "not_party", "closed", "no_case"]
 CONSENT_STATES = ["none", "granted", "withdrawn", "expired"]
 
@@ -36,6 +36,7 @@ PURPOSE_CASE = {
                                          "CommunityCorrectionEnded"),
     "legal_aid_eligibility": ("LegalAidApplied", "aid_number", "LegalAidClosed"),
     "risk_prevention": ("IncidentReported", "incident_number", "IncidentClosed"),
+    "marriage_registration": ("MarriageRegistered", "registration_number", None),  # closes by age only
     "audit": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
 }
 
@@ -61,7 +62,7 @@ police_officer      risk_prevention                   party       B.C.I         
 police_officer      risk_prevention                   not_party   x:not_party    x:not_party    x:not_party    x:not_party
 police_officer      risk_prevention                   closed      x:case_closed  x:case_closed  x:case_closed  x:case_closed
 police_officer      risk_prevention                   no_case     x:no_case      x:no_case      x:no_case      x:no_case
-correction_officer  community_correction_supervision  party       B.C.I          B.C.I          B.C.I          B.C.I
+correction_officer  community_correction_supervision  party       B.C.I.S        B.C.I.S        B.C.I.S        B.C.I.S
 correction_officer  community_correction_supervision  not_party   x:not_party    x:not_party    x:not_party    x:not_party
 correction_officer  community_correction_supervision  closed      x:case_closed  x:case_closed  x:case_closed  x:case_closed
 correction_officer  community_correction_supervision  no_case     x:no_case      x:no_case      x:no_case      x:no_case
@@ -69,13 +70,17 @@ legal_aid_officer   legal_aid_eligibility             party       x:no_consent  
 legal_aid_officer   legal_aid_eligibility             not_party   x:not_party    x:not_party    x:not_party    x:not_party
 legal_aid_officer   legal_aid_eligibility             closed      x:case_closed  x:case_closed  x:case_closed  x:case_closed
 legal_aid_officer   legal_aid_eligibility             no_case     x:no_case      x:no_case      x:no_case      x:no_case
+civil_affairs_registrar  marriage_registration        party       B.I            B.I            B.I            B.I
+civil_affairs_registrar  marriage_registration        not_party   x:not_party    x:not_party    x:not_party    x:not_party
+civil_affairs_registrar  marriage_registration        closed      x:case_closed  x:case_closed  x:case_closed  x:case_closed
+civil_affairs_registrar  marriage_registration        no_case     x:no_case      x:no_case      x:no_case      x:no_case
 dpo                 audit                             party       0              0              0              0
 dpo                 audit                             not_party   0              0              0              0
 dpo                 audit                             closed      0              0              0              0
 dpo                 audit                             no_case     0              0              0              0
 """
-# Every role x purpose pair not in TABLE is denied by default in all 16 states (integrator and
-# civil_affairs_registrar have no pair at all).
+# Every role x purpose pair not in TABLE is denied by default in all 16 states (the integrator has
+# no pair at all). Of the *other* parties of a record, every rule reveals basic fields only.
 
 # Event types each allowed pair gets: (by statute, added while the subject's consent is active)
 POLICE = {"IncidentReported", "DisputeReferredToMediation"}
@@ -92,6 +97,7 @@ EVENTS = {
     ("police_officer", "risk_prevention"): (POLICE | DV | MARRIAGE | CORRECTIONS, MEDIATION),
     ("correction_officer", "community_correction_supervision"): (POLICE | DV | COURT | CORRECTIONS, set()),
     ("legal_aid_officer", "legal_aid_eligibility"): (LEGAL_AID | COURT | MARRIAGE, set()),
+    ("civil_affairs_registrar", "marriage_registration"): (MARRIAGE, set()),
     ("dpo", "audit"): ({"AccessAudited"}, set()),
 }
 LETTERS = {"B": "basic", "C": "contact", "I": "identifier", "S": "sensitive"}
@@ -111,16 +117,18 @@ EXPECTED = _expectations()
 ALL = [(r, p, c, s) for r in ROLES for p in PURPOSES for c in CASE_STATES for s in CONSENT_STATES]
 
 
-def _world(role: str, purpose: str, case_state: str, consent_state: str):
-    cases = InMemoryCaseDirectory()
+def _world(policy, role: str, purpose: str, case_state: str, consent_state: str):
+    cases = InMemoryCaseDirectory(policy.case_open_days)
     opening, number_field, closing = PURPOSE_CASE[purpose]
     case_id = f"CASE-{purpose}"
     parties = [SUBJECT, OTHER] if case_state != "not_party" else [OTHER]
-    envelope = {"occurred_at": NOW - timedelta(days=10), "source": {"office_code": OFFICE}}
+    opened = NOW - timedelta(days=400 if case_state == "closed" and closing is None else 10)
+    envelope = {"occurred_at": opened, "source": {"office_code": OFFICE}}
     cases.apply_event(opening, {"envelope": envelope, number_field: case_id, "supervising_office": OFFICE,
                                 "person_ids": parties})
-    if case_state == "closed":
+    if case_state == "closed" and closing is not None:
         cases.apply_event(closing, {"envelope": {"occurred_at": NOW - timedelta(days=1)}, number_field: case_id})
+    cases.apply_event("CaseFiled", {"envelope": {"occurred_at": NOW - timedelta(days=1)}, "case_number": "X"})
     consents = ConsentStore()
     if consent_state != "none":
         valid_until = NOW - timedelta(hours=1) if consent_state == "expired" else NOW + timedelta(days=30)
@@ -172,7 +180,7 @@ def test_table_covers_exactly_the_policy_rules(policy):
 @pytest.mark.parametrize("role,purpose,case_state,consent_state", ALL,
                          ids=["-".join(combo) for combo in ALL])
 def test_decision(policy, protector, protected_sample, role, purpose, case_state, consent_state):
-    request, cases, consents = _world(role, purpose, case_state, consent_state)
+    request, cases, consents = _world(policy, role, purpose, case_state, consent_state)
     decision = decide(request, policy, cases, consents, NOW)
     cell = EXPECTED.get((role, purpose, case_state, consent_state), "x:no_rule")
 
@@ -190,6 +198,7 @@ def test_decision(policy, protector, protected_sample, role, purpose, case_state
     statute_events, consent_events = EVENTS[(role, purpose)]
     assert decision.allowed and decision.status == 200 and decision.rule == f"{role}.{purpose}"
     assert decision.field_classes == classes
+    assert decision.other_party_classes == classes & {"basic"}
     assert decision.event_types == (statute_events | consent_events if cell.endswith("+") else statute_events)
     assert decision.refused_event_types == (set() if cell.endswith("+") else consent_events - statute_events)
     assert decision.legal_basis

@@ -191,6 +191,12 @@ def test_consent_reveals_names_and_dv_records_and_withdrawal_is_immediate(county
     assert me["fields"]["parties"][me["party_index"]]["name"] == party_of(county.store, county.services,
                                                                          person)["name"]
     assert not any(m["reason"] == "needs_consent" for e in granted["entries"] for m in e["masked"])
+    # least data: the consent is the subject's; the other parties of a record show their gender only
+    shared = next(e for e in granted["entries"] if len(e["fields"]["parties"]) > 1)
+    other = next(i for i in range(len(shared["fields"]["parties"])) if i != shared["party_index"])
+    reasons = {m["field"]: m["reason"] for m in shared["masked"]}
+    assert shared["fields"]["parties"][other]["name"] == "***identifier"
+    assert reasons[f"parties[{other}].name"] == "other_party"
     dv_count = county.store.query_rows(
         "SELECT uniqExact(event_id) FROM timeline FINAL WHERE person_id = {p:String} AND event_type IN "
         "{t:Array(String)}", {"p": person, "t": sorted(DV_TYPES)})[0][0]

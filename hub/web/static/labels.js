@@ -24,7 +24,8 @@ const ZH = {
   },
   purpose: {
     dispute_mediation: "纠纷调解", adjudication: "审判", community_correction_supervision: "社区矫正监管",
-    legal_aid_eligibility: "法律援助资格审查", risk_prevention: "风险防范", audit: "审计",
+    legal_aid_eligibility: "法律援助资格审查", risk_prevention: "风险防范", marriage_registration: "婚姻登记审查",
+    audit: "审计",
   },
   party_role: {
     plaintiff: "原告", defendant: "被告", applicant: "申请人", respondent: "被申请人", third_party: "第三人",
@@ -52,14 +53,16 @@ const ZH = {
   gender: { male: "男", female: "女", unknown: "未知" },
   level: { red: "红", yellow: "黄", blue: "蓝" },
   alert_status: { open: "待处理", acknowledged: "已知悉", resolved: "已解决", dismissed: "已排除", superseded: "已合并" },
-  mask: { needs_consent: "需当事人同意", not_for_purpose: "本角色/目的不可见", erased: "已删除（密钥已销毁）" },
+  mask: { needs_consent: "需当事人同意", not_for_purpose: "本角色/目的不可见", erased: "已删除（密钥已销毁）",
+    other_party: "非查询对象，仅显示基本信息" },
   field_class: { basic: "基本", contact: "联系方式", identifier: "身份标识", sensitive: "敏感" },
   reason: {
     unknown_token: "令牌无效，请重新登录", expired_token: "令牌已过期，请重新登录", revoked_token: "令牌已吊销",
     disabled_user: "用户已停用", role_not_held: "您没有该角色", no_rule: "该角色不能用于此目的",
     unknown_role: "未知角色", unknown_purpose: "未知目的", no_case: "请先选择案件", case_not_found: "案件不存在",
     wrong_case_kind: "案件类型与目的不符", case_closed: "案件已结案", no_subject: "未指定当事人",
-    not_party: "此人不是本案当事人", not_supervising_office: "非本所监管对象", no_consent: "无当事人同意",
+    not_party: "此人不是本案当事人", not_supervising_office: "非本所监管对象", other_office: "非本单位案件",
+    no_consent: "无当事人同意",
     break_glass_reason_too_short: "紧急查询理由过短", break_glass_rate_limited: "紧急查询次数已达上限",
     break_glass_role_not_permitted: "该角色不能紧急查询", body_too_large: "请求过大",
   },
