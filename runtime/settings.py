@@ -70,6 +70,24 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as Asia/Shanghai") from None
         return value
 
+    audit_key_fingerprint: str | None = Field(
+        None, description="The audit key's fingerprint (64 hex, `justlink audit export-key` prints it) that "
+        "`justlink audit verify` trusts: pin it here, outside the data directory.")
+    audit_checkpoint_every: int = Field(100, ge=1, le=1_000_000,
+                                        description="Sign a head of the audit trail at least every N records.")
+    audit_checkpoint_interval_s: float = Field(
+        30.0, gt=0, le=86_400, description="... and at least every T seconds while records are unsigned by a head.")
+
+    @field_validator("audit_key_fingerprint")
+    @classmethod
+    def _fingerprint_is_hex(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        text = value.strip().lower().replace(":", "")
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            raise ValueError("expected the 64 hex characters `justlink audit export-key` prints")
+        return text
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _servers_have_ports(cls, value: str) -> str:

@@ -1,4 +1,5 @@
-"""`justlink audit` — verify the hash-chained audit trail and export its public key."""
+"""`justlink audit` — verify the signed, hash-chained audit trail against a pinned key; export the key
+and the latest signed head; the DPO's report."""
 
 from __future__ import annotations
 
@@ -10,39 +11,70 @@ from hub.cli.person_cmd import local_time_option
 from runtime.settings import Settings
 
 
-def _public_key(settings: Settings, public_key_file: str | None):
-    from consent.access.audit import SIGNING_KEY_FILE, AuditError, load_or_create_signing_key, load_public_key
+def _anchor(settings: Settings, public_key_file: str | None, fingerprint: str | None):
+    """The trust anchor the DPO pinned: --public-key FILE, --fingerprint HEX, or the setting
+    audit_key_fingerprint. Never the key in the data directory: whoever can write there could replace it."""
+    from consent.access.audit import AuditError, TrustAnchor, load_public_key
 
     try:
         if public_key_file:
-            return load_public_key(Path(public_key_file).read_bytes())
-        if not (Path(settings.data_dir) / SIGNING_KEY_FILE).exists():
-            raise click.ClickException(f"no audit signing key in {settings.data_dir}; pass --public-key FILE")
-        return load_or_create_signing_key(settings.data_dir).public_key()
+            return TrustAnchor.of_key(load_public_key(Path(public_key_file).read_bytes()), f"--public-key {public_key_file}")
+        if fingerprint:
+            return TrustAnchor.of_fingerprint(fingerprint, "--fingerprint")
+        if settings.audit_key_fingerprint:
+            return TrustAnchor.of_fingerprint(settings.audit_key_fingerprint, "setting audit_key_fingerprint")
     except (AuditError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    return None
+
+
+def _read(settings: Settings):
+    from consent.access.audit import read_trail
+    from runtime.eventlog import open_event_log
+
+    with open_event_log(settings) as log:
+        return read_trail(log)
 
 
 @click.group()
 def audit() -> None:
-    """The audit trail of every access: verify it, export its verification key."""
+    """The audit trail of every access: verify it, export its key and its signed head, report on it."""
 
 
 @audit.command()
 @click.option("--public-key", "public_key_file", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Verify against this exported public key (default: the key in the data directory).")
+              help="Trust this exported public key (`audit export-key`), kept outside the data directory.")
+@click.option("--fingerprint", default=None, help="Trust the key with this fingerprint (64 hex); default: the "
+              "setting audit_key_fingerprint.")
+@click.option("--against", "against_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A head kept earlier (`audit export-head`): the trail must still extend it.")
 @click.pass_obj
-def verify(settings: Settings, public_key_file: str | None) -> None:
-    """Recompute the hash chain and check every signed checkpoint. Exits 1 naming the first
-    bad record if anything was altered, removed, reordered or truncated."""
-    from consent.access.audit import read_trail
+def verify(settings: Settings, public_key_file: str | None, fingerprint: str | None,
+           against_file: str | None) -> None:
+    """Check every record (chain, hash, signature) and every signed head against the pinned key, and
+    the trail against a kept head. Exits 1 naming the first bad record if anything was altered,
+    forged, removed, reordered or truncated, or if the key is not the pinned one."""
+    from consent.access.audit import AuditError, SignedHead
     from consent.access.audit import verify as verify_trail
-    from runtime.eventlog import open_event_log
 
-    key = _public_key(settings, public_key_file)
-    with open_event_log(settings) as log:
-        records, checkpoints = read_trail(log)
-    result = verify_trail(records, checkpoints, key)
+    records, heads = _read(settings)
+    anchor = _anchor(settings, public_key_file, fingerprint)
+    if anchor is None:
+        if not records and not heads:
+            click.echo("OK: no accesses recorded yet: nothing to verify")
+            return
+        raise click.ClickException(
+            "no trust anchor: verifying against the key in the data directory proves nothing (whoever can write "
+            "there can replace it). Export the key once with `justlink audit export-key --out FILE`, keep FILE "
+            "outside the data directory, then pass --public-key FILE, or pin its fingerprint with --fingerprint "
+            "or the setting audit_key_fingerprint")
+    against = None
+    if against_file:
+        try:
+            against = SignedHead.from_json(Path(against_file).read_text(encoding="utf-8"), against_file)
+        except (AuditError, OSError, UnicodeDecodeError) as exc:
+            raise click.ClickException(str(exc)) from None
+    result = verify_trail(records, heads, anchor, against=against)
     if result.ok:
         click.echo(f"OK: {result.reason}")
         return
@@ -54,16 +86,47 @@ def verify(settings: Settings, public_key_file: str | None) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout.")
 @click.pass_obj
 def export_key(settings: Settings, out: str | None) -> None:
-    """Print the audit trail's Ed25519 public key (PEM), so anyone can verify it."""
-    from consent.access.audit import key_id, public_key_pem
+    """Print the audit key's Ed25519 public key (PEM) and, on stderr, its fingerprint: keep either
+    outside the data directory and verify against it."""
+    from consent.access.audit import AuditError, fingerprint, load_or_create_signing_key, public_key_pem
 
-    key = _public_key(settings, None)
+    try:
+        key = load_or_create_signing_key(settings.data_dir).public_key()
+    except (AuditError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
     pem = public_key_pem(key)
     if out:
         Path(out).write_bytes(pem)
-        click.echo(f"public key {key_id(key)} written to {out}", err=True)
+        click.echo(f"public key written to {out}", err=True)
     else:
         click.echo(pem.decode("ascii"), nl=False)
+    click.echo(f"fingerprint {fingerprint(key)} (pin it: audit_key_fingerprint in justlink.toml)", err=True)
+
+
+@audit.command("export-head")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout.")
+@click.pass_obj
+def export_head(settings: Settings, out: str | None) -> None:
+    """Print the trail's latest signed head (size, head hash, signature) as JSON. Keep it (a DPO's
+    copy, a witness): `audit verify --against FILE` later proves that nothing it covers was cut off
+    or rewritten."""
+    from consent.access.audit import read_head
+
+    _, heads = _read(settings)
+    latest = None
+    for raw in heads:
+        head = read_head(raw)
+        if head is not None and (latest is None or head.size >= latest.size):
+            latest = head
+    if latest is None:
+        raise click.ClickException("no signed head yet: the trail has no records (or its heads were deleted: "
+                                   "run `justlink audit verify`)")
+    text = latest.to_json()
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"head of {latest.size} records (key {latest.key_id}) written to {out}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 @audit.command()

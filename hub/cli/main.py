@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 
 import click
@@ -41,7 +42,7 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
-        """An event log or view store that cannot be used is an error message naming it, not a traceback."""
+        """A part of the hub that cannot be used is an error message naming it, not a traceback."""
         try:
             return super().invoke(ctx)
         except Exception as exc:
@@ -51,10 +52,18 @@ class LazyGroup(click.Group):
 
 
 def _operational(exc: Exception) -> bool:
+    """An event log, view store, keystore or data directory that cannot be used (errors that name what
+    and say what to do) — printed as such, never as a traceback."""
+    from runtime.datadir import DataDirBusy
     from runtime.eventlog.base import EventLogError
 
-    store = sys.modules.get("runtime.viewstore.store")  # not imported: the error cannot be one of its
-    return isinstance(exc, (EventLogError, *((store.ViewStoreError,) if store else ())))
+    named: tuple[type[Exception], ...] = (EventLogError, DataDirBusy)
+    for module, name in (("runtime.viewstore.store", "ViewStoreError"), ("consent.privacy.keys.base", "KeystoreError"),
+                         ("consent.access.audit.keys", "AuditError"), ("runtime.statecodec", "StateCodecError")):
+        loaded = sys.modules.get(module)  # not imported: the error cannot be one of its
+        if loaded is not None:
+            named += (getattr(loaded, name),)
+    return isinstance(exc, named)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +89,16 @@ def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+def _stop_gracefully(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: every `finally` runs, so a writer closes what it holds (the
+    audit trail signs its head, the processors snapshot). uvicorn hands SIGTERM back to this handler
+    once the server has shut down."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    os.umask(0o077)  # everything the hub writes in its data directory holds data or keys: 0600 / 0700
+    signal.signal(signal.SIGTERM, _stop_gracefully)
     cli(prog_name="justlink")
 
 

@@ -9,11 +9,11 @@ The API routes and the CLI both call these functions and get the same JSON-ready
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from consent.access.audit import decode_record
 from consent.access.cases import case_ref
 from consent.access.decisions import AccessDecision
 from consent.access.gate import GateResult
@@ -373,7 +373,7 @@ def audit_report_for(access: PersonAccess, caller: Caller, *, since: datetime | 
                       subject=subject, purpose=purpose)
     cipher = access.services.reason_cipher
     out = dpo.report(rows, dpo.AnomalyRules(local_tz=zone(access.zone)),
-                     reveal_reason=cipher.decrypt if cipher is not None else None)
+                     reveal_reason=cipher.reveal if cipher is not None else None)
     out["filters"] = {"since": iso_utc(since), "until": iso_utc(until), "user": user, "subject": subject,
                       "purpose": purpose}
     out["zone"] = access.zone
@@ -386,7 +386,7 @@ def _refusal(result: GateResult) -> AccessRefused:
         return AccessRefused(result.status, result.decision.reason, audit_seq=result.audit.seq,
                              rule=result.decision.rule)
     try:
-        reason = str(json.loads(result.audit.value).get("reason") or "unauthenticated")
+        reason = str(decode_record(result.audit.value).get("reason") or "unauthenticated")
     except ValueError:
         reason = "unauthenticated"
     return AccessRefused(result.status, reason, audit_seq=result.audit.seq, rule="authentication")

@@ -23,6 +23,7 @@ from consent.access.restrictions import RestrictionStore
 from consent.access.users import UserRegistry
 from consent.privacy.blind_index import derive_subkey
 from hub.services.directory import DirectoryFeed
+from runtime.datadir import PartLock, claim
 from runtime.settings import Settings
 from runtime.viewstore import ViewStore, open_view_store
 
@@ -61,7 +62,12 @@ class AppServices:
         """Assemble the services over parts the caller opened (and closes)."""
         clock = clock or (lambda: datetime.now(UTC))
         policy = policy or load_policy()
-        users = UserRegistry.open(settings.data_dir, known_roles=policy.roles)
+        audit_claim = claim(settings.data_dir, "audit")  # one writer of the audit chain per data directory
+        try:
+            users = UserRegistry.open(settings.data_dir, known_roles=policy.roles)
+        except BaseException:
+            audit_claim.release()
+            raise
         cases = InMemoryCaseDirectory(policy.case_open_days)
         consents, restrictions = ConsentStore(), RestrictionStore()
         records, _ = read_trail(log)
@@ -73,13 +79,20 @@ class AppServices:
             return lookup(store, person_id)
 
         cipher = KeystoreReasonCipher(protector.keystore, subject_key_of)
-        trail = AuditTrail.open(log, settings.data_dir, cipher=cipher, clock=clock)
+        try:
+            trail = AuditTrail.open(log, settings.data_dir, cipher=cipher, clock=clock,
+                                    checkpoint_every=settings.audit_checkpoint_every,
+                                    checkpoint_interval_s=settings.audit_checkpoint_interval_s)
+        except BaseException:
+            users.close()
+            audit_claim.release()
+            raise
         gate = AccessGate(policy, users, cases, consents, trail, ledger, clock=clock,
                           hasher=ValueHasher(derive_subkey(protector.keystore.matching_key(), AUDIT_VALUE_KEY)))
         directory_feed = DirectoryFeed(log, cases, restrictions, consents) if feed else None
         services = cls(settings, store, protector, policy, gate, cases, consents, restrictions, users, trail,
                        log, directory_feed, cipher, clock)
-        services._owned += [users]
+        services._owned += [audit_claim, users]
         services.refresh()
         return services
 
@@ -126,5 +139,8 @@ class AppServices:
         if self.feed is not None:
             self.feed.close()
         for part in reversed(self._owned):
-            part.close()
+            if isinstance(part, PartLock):
+                part.release()
+            else:
+                part.close()
         self._owned.clear()

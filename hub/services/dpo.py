@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -56,9 +55,11 @@ class AnomalyRules:
 
 def audit_rows(records: Iterable[bytes]) -> list[dict[str, Any]]:
     """The audit records as flat rows (the break-glass reason stays sealed, in `sealed_reason`)."""
+    from consent.access.audit import decode_record
+
     rows = []
     for value in records:
-        body = json.loads(value)
+        body = decode_record(value)
         flags = list(body.get("flags") or ())
         rows.append({
             "seq": int(body["seq"]), "at": datetime.fromisoformat(str(body["at"]).replace("Z", "+00:00")),
@@ -67,7 +68,7 @@ def audit_rows(records: Iterable[bytes]) -> list[dict[str, Any]]:
             "subject": body.get("subject", ""), "status": int(body.get("status") or 0),
             "decision": body.get("decision", ""), "rule": body.get("rule", ""), "reason": body.get("reason", ""),
             "flags": flags, "break_glass": "break_glass" in flags or bool(body.get("break_glass_reason")),
-            "sealed_reason": body.get("break_glass_reason"),
+            "sealed_reason": body.get("break_glass_reason"), "event_id": body.get("event_id", ""),
             "event_types": list(body.get("event_types") or ()), "field_classes": list(body.get("field_classes") or ()),
             "withheld": [withheld_text(w) for w in body.get("withheld") or ()],
         })
@@ -92,7 +93,7 @@ def is_refusal(row: dict[str, Any]) -> bool:
 
 
 def report(rows: list[dict[str, Any]], rules: AnomalyRules | None = None, *,
-           reveal_reason: Callable[[Any], str] | None = None, max_accesses: int = 500) -> dict[str, Any]:
+           reveal_reason: Callable[[str, str], str] | None = None, max_accesses: int = 500) -> dict[str, Any]:
     """Every section of the DPO report over these rows (already selected)."""
     rules = rules or AnomalyRules()
     refusals = [r for r in rows if is_refusal(r)]
@@ -114,20 +115,20 @@ def report(rows: list[dict[str, Any]], rules: AnomalyRules | None = None, *,
 
 
 def _public(row: dict[str, Any], rules: AnomalyRules) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k not in ("sealed_reason", "flags")}
+    out = {k: v for k, v in row.items() if k not in ("sealed_reason", "flags", "event_id")}
     out["at"] = iso_utc(row["at"])
     out["at_local"] = row["at"].astimezone(rules.local_tz).strftime("%Y-%m-%d %H:%M:%S")
     return out
 
 
-def _justification(row: dict[str, Any], reveal: Callable[[Any], str] | None) -> str:
+def _justification(row: dict[str, Any], reveal: Callable[[str, str], str] | None) -> str:
     sealed = row["sealed_reason"]
     if not sealed:
         return ""
     if reveal is None:
         return "(sealed)"
     try:
-        return reveal(sealed)
+        return reveal(sealed, row["event_id"])
     except Exception as exc:  # erased key, digest only: say which, never the text
         return f"({type(exc).__name__})"
 

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
 
-from consent.access.audit import AuditTrail, read_trail, verify
+from consent.access.audit import AuditTrail, decode_record, read_trail, verify
 from consent.access.cases import InMemoryCaseDirectory
 from consent.access.consents import ConsentStore
 from consent.access.gate import AccessGate
@@ -114,7 +113,7 @@ def test_gate_audits_401_403_and_200(tmp_path):
         trail.close()
         records, checkpoints = read_trail(log)
     assert verify(records, checkpoints, trail.public_key).ok
-    bodies = [json.loads(r) for r in records]
+    bodies = [decode_record(r) for r in records]
     assert [b["status"] for b in bodies] == [status for _, status in calls]
     assert [b["reason"] for b in bodies] == ["unknown_token", "expired_token", "role_not_held", "no_rule",
                                             "not_party", "allowed"]
@@ -150,7 +149,7 @@ def test_withdrawal_never_deletes_audit_history(tmp_path):
         trail.close()
         records, checkpoints = read_trail(log)
     assert "sensitive" in first.decision.field_classes and "sensitive" not in second.decision.field_classes
-    bodies = [json.loads(r) for r in records]
+    bodies = [decode_record(r) for r in records]
     assert len(bodies) == 2 and "consent: C-1" in bodies[0]["legal_basis"]
     assert verify(records, checkpoints, trail.public_key).ok
 
@@ -180,6 +179,6 @@ def test_break_glass_through_the_gate_is_audited_and_survives_restart(tmp_path):
     rows = [view_row(r) for r in records]
     assert rows[0]["break_glass_reason"] and reason not in rows[0]["break_glass_reason"]
     assert rows[-1]["decision"] == "denied" and rows[-1]["rule"] == "police_officer.risk_prevention"
-    assert [json.loads(r)["flags"] for r in records][0] == ["break_glass", "notify_dpo"]
+    assert [decode_record(r)["flags"] for r in records][0] == ["break_glass", "notify_dpo"]
     ledger = BreakGlassLedger.from_uses(break_glass_uses(records))  # after a restart
     assert ledger.count("p1", NOW, timedelta(hours=24)) == 5

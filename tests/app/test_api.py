@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from consent.access.audit import read_trail, verify
+from consent.access.audit import decode_record, read_trail, verify
 from consent.access.users import UserRegistry
 from hub.api.app import create_app
 from tests.support.api_county import (
@@ -49,7 +49,7 @@ def mediator(county: County, **extra: str) -> dict[str, str]:
 
 def last_audit(county: County) -> dict:
     records, _ = read_trail(county.hub.log)
-    return json.loads(records[-1])
+    return decode_record(records[-1])
 
 
 def test_history_is_one_timeline_across_agencies_newest_first(county: County, client: TestClient) -> None:

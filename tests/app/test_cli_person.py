@@ -95,5 +95,7 @@ def test_audit_report_for_the_dpo_only(county: County) -> None:
     assert any(a["kind"] == "no_open_case" and a["subject"] == county.stranger for a in anomalies)
     refused = run(county, "audit", "report")  # a mediator's token
     assert refused.exit_code == 1 and "403" in refused.output
-    verified = run(county, "audit", "verify")
+    public_key = county.data_dir.parent / f"{county.data_dir.name}-audit.pub"  # the DPO's copy, outside
+    assert run(county, "audit", "export-key", "--out", str(public_key)).exit_code == 0
+    verified = run(county, "audit", "verify", "--public-key", str(public_key))
     assert verified.exit_code == 0 and verified.output.startswith("OK")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import UTC, datetime, timedelta
 
+from consent.access.audit import AuditEntry, audit_codec
+from consent.access.audit.records import new_record
 from hub.services import dpo
 
 MONDAY_10_CST = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 10:00 in China Standard Time
@@ -15,12 +16,11 @@ MONDAY_10_CST = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 10:00 in China Standar
 
 def record(seq: int, at: datetime, *, user: str = "m1", subject: str = "P1", decision: str = "allowed",
            reason: str = "allowed", status: int = 200, purpose: str = "dispute_mediation", case_id: str = "M-1",
-           flags: tuple[str, ...] = (), sealed: dict | None = None) -> bytes:
-    return json.dumps({"seq": seq, "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "user": user, "role": "mediator",
-                       "organisation": "justice:t", "purpose": purpose, "case_id": case_id, "subject": subject,
-                       "status": status, "decision": decision, "rule": "mediator.dispute_mediation",
-                       "reason": reason, "flags": list(flags), "break_glass_reason": sealed,
-                       "event_types": [], "field_classes": []}).encode()
+           flags: tuple[str, ...] = (), sealed: str | None = None) -> bytes:
+    """An AccessAudited record as the trail writes it (unsigned: the report does not verify)."""
+    entry = AuditEntry(at, user, "mediator", "justice:t", purpose, status, decision, "mediator.dispute_mediation",
+                       reason, case_id, subject, flags=flags, break_glass_reason="(sealed below)" if sealed else None)
+    return audit_codec().encode("AccessAudited", new_record(entry, seq, "0" * 64, "", 2, lambda *_: sealed or ""))
 
 
 def rows(*records: bytes) -> list[dict]:
@@ -64,21 +64,21 @@ def test_no_open_case_refusals_and_break_glass_over_them() -> None:
         record(1, MONDAY_10_CST, decision="denied", reason="not_party", status=403),
         record(2, MONDAY_10_CST, decision="denied", reason="case_closed", status=403),
         record(3, MONDAY_10_CST, reason="break_glass_over_no_case", case_id="", flags=("break_glass", "notify_dpo"),
-               sealed={"alg": "sha256", "digest": "00"}),
+               sealed="sha256:00"),
         record(4, MONDAY_10_CST, decision="denied", reason="no_subject", status=403, subject=""),  # empty search
     ))
     assert kinds(report) == ["no_open_case"] * 3
     assert [d["seq"] for d in report["denials"]] == [2, 1]  # an empty search is not a refusal
     use = report["break_glass"][0]
     assert use["seq"] == 3 and use["justification"] == "(sealed)"
-    revealed = dpo.report(rows(record(3, MONDAY_10_CST, flags=("break_glass",), sealed={"alg": "x"})),
-                          reveal_reason=lambda sealed: "reason text")
+    revealed = dpo.report(rows(record(3, MONDAY_10_CST, flags=("break_glass",), sealed="jle1.x")),
+                          reveal_reason=lambda sealed, event_id: "reason text")
     assert revealed["break_glass"][0]["justification"] == "reason text"
 
-    def erased(sealed: dict) -> str:
+    def erased(sealed: str, event_id: str) -> str:
         raise KeyError("erased")
 
-    assert dpo.report(rows(record(3, MONDAY_10_CST, flags=("break_glass",), sealed={"alg": "x"})),
+    assert dpo.report(rows(record(3, MONDAY_10_CST, flags=("break_glass",), sealed="jle1.x")),
                       reveal_reason=erased)["break_glass"][0]["justification"] == "(KeyError)"
 
 
