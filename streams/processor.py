@@ -6,8 +6,9 @@ Kafka) decode input records, call `handle`, publish the outputs and keep the sta
 
 State is a set of named key/value tables (`state.table("parents")`). The embedded
 runner backs them with dicts and snapshots them together with the input offsets; the
-faust runner backs them with faust Tables (changelog topics). Keep values small and
-picklable, and make `handle` idempotent — both runners are at-least-once: after a
+faust runner backs them with faust Tables (changelog topics). Keep values small and plain
+data (None, bool, int, float, str, bytes, list, dict, tuple, set, frozenset, datetime,
+date: what runtime/statecodec.py carries — never pickle), and make `handle` idempotent — both runners are at-least-once: after a
 crash an event may be handled again, and must then change nothing and emit outputs
 with the same event ids as the first time (consumers de-duplicate by event id).
 Outputs must be a deterministic function of the input order, so a replay yields the

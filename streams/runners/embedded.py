@@ -5,8 +5,10 @@ Exactly-once on the embedded log:
   deterministic;
 - each batch's outputs are appended and the group's offsets committed in ONE SQLite
   transaction (`append_and_commit`);
-- the processor state lives in memory and is snapshotted (pickled, atomically renamed)
-  together with the offsets it reflects, every few seconds;
+- the processor state lives in memory and is snapshotted (runtime/statecodec.py: data only,
+  never pickle; atomically renamed) together with the offsets it reflects, every few seconds; a
+  snapshot that does not decode is refused (kept aside as *.refused) and the state is rebuilt from
+  the log;
 - after a crash the runner restores the last snapshot, re-reads from the snapshot's
   offsets, and suppresses the outputs of records before the committed offsets — they
   were already published, and determinism makes them identical.
@@ -19,15 +21,17 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime import statecodec
+from runtime.datadir import private_dir
 from runtime.eventlog.base import Consumer, Record, TopicPartition
 from runtime.eventlog.embedded import EmbeddedEventLog
+from runtime.statecodec import StateCodecError
 from schemas.wire import AvroCodec
 from streams.pipeline import Pipeline
 from streams.processor import DictState, Output
@@ -76,10 +80,20 @@ class EmbeddedRunner:
     # -- snapshots -----------------------------------------------------------------------------
     def _restore(self, consumer: Consumer) -> None:
         if self.state_path.exists():
-            with self.state_path.open("rb") as fh:
-                snap = pickle.load(fh)
-            self.state.tables = snap["tables"]
-            self._snapshot_offsets = {TopicPartition(t, p): o for (t, p), o in snap["offsets"].items()}
+            try:
+                snap = statecodec.loads(self.state_path.read_bytes())
+                tables = snap["tables"]
+                offsets = {TopicPartition(t, p): int(o) for t, p, o in snap["offsets"]}
+                if not isinstance(tables, dict):
+                    raise StateCodecError("the snapshot's tables are not a mapping")
+            except (StateCodecError, KeyError, TypeError, ValueError) as exc:
+                refused = self.state_path.with_name(self.state_path.name + ".refused")
+                os.replace(self.state_path, refused)
+                log.error("processor snapshot %s refused (%s); kept as %s — rebuilding the state from the log",
+                          self.state_path, exc, refused.name)
+                tables, offsets = {}, {}
+            self.state.tables = tables
+            self._snapshot_offsets = offsets
         committed = consumer.committed()
         for tp in consumer.assignment():
             start = self._snapshot_offsets.get(tp, 0)
@@ -88,12 +102,12 @@ class EmbeddedRunner:
                 self._suppress_below[tp] = committed[tp]
 
     def snapshot(self, offsets: dict[TopicPartition, int]) -> None:
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_path.parent)
         tmp = self.state_path.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump({"tables": self.state.tables,
-                         "offsets": {(tp.topic, tp.partition): o for tp, o in offsets.items()}},
-                        fh, protocol=pickle.HIGHEST_PROTOCOL)
+        data = statecodec.dumps({"tables": self.state.tables,
+                                 "offsets": [[tp.topic, tp.partition, o] for tp, o in offsets.items()]})
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.state_path)

@@ -22,9 +22,14 @@ record would bound it.
 
 from __future__ import annotations
 
-import pickle
+import logging
 from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
+
+from runtime import statecodec
+from runtime.statecodec import StateCodecError
+
+log = logging.getLogger("justlink.runner")
 
 CHUNK_BYTES = 512 * 1024
 SEEN = "runner.seen"  # event id -> input offset: the events this state has applied (de-duplication)
@@ -83,6 +88,8 @@ class PartitionState:
         self._views: dict[str, TrackedTable] = {}
         self._dirty: dict[str, set[str]] = {}
         self._parts: list[bytes] = []   # recovery: the parts so far of a write-set sent in several records
+        self.refused = False            # a changelog record did not decode: rebuilding from the log
+        self._base_next = False         # the next write-set replaces the whole state (after a refusal)
 
     def table(self, name: str) -> TrackedTable:
         view = self._views.get(name)
@@ -102,7 +109,8 @@ class PartitionState:
         return any(self._dirty.values())
 
     def take_write_set(self) -> bytes:
-        """The pickled write-set of everything changed since the last call (and the offset)."""
+        """The encoded write-set (runtime/statecodec.py) of everything changed since the last call, and
+        the offset. After a refused changelog it is a base: recovery replaces the state with it."""
         sets: dict[str, dict[str, Any]] = {}
         deletes: dict[str, list[str]] = {}
         for name, keys in self._dirty.items():
@@ -115,13 +123,17 @@ class PartitionState:
                 else:
                     deletes.setdefault(name, []).append(key)
             keys.clear()
-        return pickle.dumps({"offset": self.next_offset, "set": sets, "del": deletes},
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        base, self._base_next = self._base_next, False
+        return statecodec.dumps({"offset": self.next_offset, "set": sets, "del": deletes, "base": base})
 
     def apply_record(self, value: bytes) -> None:
         """Recovery: one changelog record, i.e. one part of a write-set."""
         header, _, chunk = value.partition(b"\n")
-        index, count = (int(n) for n in header.split(b"/"))
+        try:
+            index, count = (int(n) for n in header.split(b"/"))
+        except ValueError:
+            self._refuse("a changelog record without its i/n part header")
+            return
         if index == 0:
             self._parts = []
         elif index != len(self._parts):
@@ -134,14 +146,43 @@ class PartitionState:
     def apply_write_set(self, payload: bytes) -> None:
         """Replay one write-set (recovery). Values are absolute, so replaying a write-set
         that is already reflected changes nothing once the replay reaches the end."""
-        write_set = pickle.loads(payload)
-        for name, values in write_set["set"].items():
+        try:
+            write_set = statecodec.loads(payload)
+            sets, deletes, offset = write_set["set"], write_set["del"], int(write_set["offset"])
+            if not isinstance(sets, dict) or not isinstance(deletes, dict):
+                raise StateCodecError("a write-set's set and del are not mappings")
+        except (StateCodecError, KeyError, TypeError, ValueError) as exc:
+            self._refuse(str(exc))
+            return
+        if write_set.get("base"):
+            self._clear()
+            self.refused = False
+        elif self.refused:
+            return  # a change to a state that was refused: the rebuild's base write-set replaces it
+        for name, values in sets.items():
             self.tables.setdefault(name, {}).update(values)
-        for name, keys in write_set["del"].items():
+        for name, keys in deletes.items():
             table = self.tables.setdefault(name, {})
             for key in keys:
                 table.pop(key, None)
-        self.next_offset = write_set["offset"]
+        self.next_offset = offset
+
+    def _clear(self) -> None:
+        self.tables.clear()
+        self._views.clear()
+        self._dirty.clear()
+        self.next_offset = 0
+
+    def _refuse(self, why: str) -> None:
+        """A changelog record that is not a write-set (damaged, or planted): never run, never half-applied.
+        The partition's state starts over from offset 0 — the runner rebuilds it from the log — and
+        its next write-set is a base that replaces everything before it on replay."""
+        log.error("processor state, partition %d: a changelog record was refused (%s); rebuilding the state "
+                  "from the log", self.partition, why)
+        self._clear()
+        self._parts = []
+        self.refused = True
+        self._base_next = True
 
 
 class PartitionStates:

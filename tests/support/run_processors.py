@@ -14,7 +14,7 @@ from streams.runners.embedded import EmbeddedRunner
 def build_runner(data_dir: Path, batch_size: int = 2000, snapshot_every_s: float = 5.0) -> EmbeddedRunner:
     pipeline = Pipeline()
     return EmbeddedRunner(EmbeddedEventLog(data_dir / "log.db"), pipeline,
-                          data_dir / "state" / "processors.pickle", batch_size=batch_size,
+                          data_dir / "state" / "processors.state", batch_size=batch_size,
                           snapshot_every_s=snapshot_every_s)
 
 
