@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from runtime.datadir import DataDirBusy, PartLock, claim, private_dir
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,12 +40,23 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(settings.data_dir, tighten=True)
         except OSError as exc:
             raise click.ClickException(f"setting 'data_dir': cannot use {settings.data_dir} as the data directory: "
                                        f"{exc.strerror or exc}") from None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._claims: dict[str, PartLock] = {}
+
+    def claim(self, part: str) -> None:
+        """Hold `part` of the data directory (processors, views, audit) until close(): a second
+        process that writes it refuses to start, naming this one."""
+        if part in self._claims:
+            return
+        try:
+            self._claims[part] = claim(self.settings.data_dir, part)
+        except DataDirBusy as exc:
+            raise click.ClickException(str(exc)) from None
 
     # -- storage and keys -----------------------------------------------------------------------------
     @cached_property
@@ -99,13 +111,15 @@ class Hub:
 
         if not isinstance(self.log, EmbeddedEventLog):
             raise RuntimeError("the embedded runner needs log_backend = 'embedded'; use `justlink worker` on Kafka")
-        return EmbeddedRunner(self.log, self.pipeline, self.settings.data_dir / "state" / "processors.pickle",
+        self.claim("processors")
+        return EmbeddedRunner(self.log, self.pipeline, self.settings.data_dir / "state" / "processors.state",
                               group=PROCESSORS_GROUP)
 
     @cached_property
     def projector(self) -> ViewProjector:
         from streams.views.projector import ViewProjector
 
+        self.claim("views")
         return ViewProjector(self.view_store)
 
     def process_until_idle(self) -> RunStats:
@@ -117,10 +131,19 @@ class Hub:
         return run_projector(self.log, self.projector, until_idle=True)
 
     # -- background loops (serve) ----------------------------------------------------------------------
+    def claim_writers(self) -> None:
+        """Claim what the background loops write — the processors (embedded log) and the views — before
+        any thread starts, so a second `process` / `serve` refuses at once, naming the running one."""
+        if self.settings.log_backend == "embedded":
+            self.claim("processors")
+        self.claim("views")
+
     def start_background(self) -> None:
         """The processors (on the embedded log; on Kafka they run in `justlink worker`) and the
         projector, each in a thread that logs a failure (without personal data) and retries."""
         from streams.runners.views import run_projector
+
+        self.claim_writers()
 
         def loop(name, fn):
             def body():
@@ -150,3 +173,6 @@ class Hub:
             part = self.__dict__.pop(name, None)
             if part is not None:
                 part.close()
+        for held in self._claims.values():
+            held.release()
+        self._claims.clear()

@@ -13,10 +13,12 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from runtime.datadir import private_file
+
 
 class ConnectorState:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from runtime.clock import fixed_utc
+from runtime.datadir import private_file
 
 USERS_FILE = "users.db"
 TOKEN_PREFIX = "jl_"
@@ -83,7 +84,7 @@ def hash_token(token: str) -> str:
 class UserRegistry:
     def __init__(self, path: Path | str, *, known_roles: Iterable[str] | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)
         self._known_roles = set(known_roles) if known_roles is not None else None
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")

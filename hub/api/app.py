@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from consent.privacy.keys.base import KeystoreError
 from hub.api import models
 from hub.api.metrics import ApiMetrics
 from hub.api.security import BodyLimit, SecurityHeaders
@@ -95,6 +96,14 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
         log.warning("view store unavailable: %s", exc)
         return JSONResponse({"error": {"status": 503, "reason": "view_store_unavailable", "rule": "",
                                        "audit_seq": None}}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(KeystoreError)
+    async def keystore_damaged(_: Request, exc: KeystoreError) -> JSONResponse:
+        """A damaged keystore (or key): 503 with a code; the message names the file and the key, for the
+        operator's log only (never key material, never values)."""
+        log.error("keystore: %s", exc)
+        return JSONResponse({"error": {"status": 503, "reason": "keystore_unavailable", "rule": "",
+                                       "audit_seq": None}}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -23,7 +23,8 @@ SERVER_FILE = "server.json"
 
 def advertise(data_dir: Path, url: str) -> Path:
     path = Path(data_dir) / SERVER_FILE
-    path.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+        out.write(json.dumps({"url": url, "pid": os.getpid()}))
     return path
 
 

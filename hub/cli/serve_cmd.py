@@ -13,6 +13,7 @@ def serve_hub(hub, host: str, port: int) -> None:
     from hub.cli.remote import advertise, withdraw
     from hub.services.context import AppServices
 
+    hub.claim_writers()  # refuse at once if another process writes this data directory
     services = AppServices.for_embedded(hub)
     app = create_app(services)
     hub.start_background()

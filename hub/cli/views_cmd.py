@@ -36,6 +36,7 @@ def rebuild(settings, yes: bool) -> None:
         click.confirm("Drop and rebuild every view from the log?", abort=True)
     hub = Hub(settings)
     try:
+        hub.claim("views")
         store = hub.view_store
         for table in TABLES:
             store.command(f"TRUNCATE TABLE IF EXISTS {table}")

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from itertools import repeat
 from pathlib import Path
 
+from runtime.datadir import private_file
 from runtime.eventlog.base import (
     Appended,
     Consumer,
@@ -137,7 +138,7 @@ class EmbeddedEventLog(EventLog):
         self._default_partitions = default_partitions
         self._busy_timeout_s = busy_timeout_s
         self._synchronous = "FULL" if fsync else "NORMAL"
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self._path)  # 0600 in a 0700 directory: the log holds every record
         self._lock = threading.Lock()
         self._appended = threading.Condition()
         self._round_robin = RoundRobin()

@@ -18,6 +18,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
+from runtime.datadir import private_dir
 from runtime.settings import Settings
 from runtime.viewstore.migrations import Migration, load_migrations
 
@@ -212,7 +213,7 @@ def connect(settings: Settings) -> ViewStore:
         )
     try:
         if path is not None:
-            path.mkdir(parents=True, exist_ok=True)
+            private_dir(path)
             client = clickhouse_connect.get_client(interface="chdb", path=str(path))
         else:
             client = clickhouse_connect.get_client(

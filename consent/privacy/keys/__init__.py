@@ -12,6 +12,7 @@ from consent.privacy.keys.base import (
     KeyErased,
     KeyNotFound,
     Keystore,
+    KeystoreDamaged,
     KeystoreError,
     KeystoreStatus,
     RotationResult,
@@ -26,7 +27,7 @@ from consent.privacy.keys.master import (
 )
 
 __all__ = [
-    "AGENCIES", "DataKey", "DestroyResult", "KeyErased", "KeyNotFound", "Keystore", "KeystoreError",
+    "AGENCIES", "DataKey", "DestroyResult", "KeyErased", "KeyNotFound", "Keystore", "KeystoreDamaged", "KeystoreError",
     "KeystoreStatus", "RotationResult", "LocalKeystore", "KEYSTORE_FILE", "MASTER_KEY_ENV", "MasterKey",
     "InitReport", "keystore_path", "open_keystore", "init_keystore",
 ]

@@ -31,6 +31,11 @@ class KeyNotFound(KeystoreError):
     """No such key id / version exists."""
 
 
+class KeystoreDamaged(KeystoreError):
+    """The keystore file, or one wrapped key in it, is damaged; the message names the file and the key
+    and says what to do (restore from backup)."""
+
+
 class KeyErased(KeystoreError):
     """The data key was destroyed by an erasure (crypto-shredded)."""
 

@@ -34,6 +34,7 @@ from consent.privacy.keys.base import (
     KeyErased,
     KeyNotFound,
     Keystore,
+    KeystoreDamaged,
     KeystoreError,
     KeystoreStatus,
     RotationResult,
@@ -67,12 +68,42 @@ def _wrap(key: AESGCM, secret: bytes, aad: str) -> bytes:
     return nonce + key.encrypt(nonce, secret, aad.encode())
 
 
-def _unwrap(key: AESGCM, blob: bytes, aad: str) -> bytes:
-    return key.decrypt(blob[:_NONCE], blob[_NONCE:], aad.encode())
+def _unwrap(key: AESGCM, blob: bytes, aad: str, what: str = "", path: Path | None = None) -> bytes:
+    """Unwrap a key; a wrap that does not authenticate (a flipped bit, a row edited or moved) is a
+    KeystoreDamaged naming the key — never a traceback, never key material."""
+    try:
+        return key.decrypt(blob[:_NONCE], blob[_NONCE:], aad.encode())
+    except (InvalidTag, ValueError):
+        if not what:
+            raise
+        raise KeystoreDamaged(f"{what} in keystore {path} does not authenticate: the file is damaged or was "
+                              "tampered with. Stop the hub and restore keystore.db from backup (it opens with the "
+                              "same master key); values under that key stay unreadable until then") from None
+
+
+def _damaged(path: Path, exc: sqlite3.DatabaseError) -> KeystoreDamaged:
+    return KeystoreDamaged(f"keystore {path} is damaged ({exc}): stop the hub and restore keystore.db from backup "
+                           "(it opens with the same master key); `sqlite3 keystore.db \"PRAGMA integrity_check\"` "
+                           "shows the damage")
+
+
+def _guarded(method):
+    """Keystore methods report a damaged SQLite file as KeystoreDamaged naming it."""
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) from None
+    call.__name__, call.__qualname__, call.__doc__ = method.__name__, method.__qualname__, method.__doc__
+    return call
 
 
 def _dek_aad(subject_key: str, version: int, agency: str, kek_version: int) -> str:
     return f"dek|{subject_key}|{version}|{agency}|{kek_version}"
+
+
+def _dek_name(subject_key: str, version: int) -> str:
+    return f"the data key of subject {subject_key} v{version}"
 
 
 class LocalKeystore(Keystore):
@@ -131,11 +162,11 @@ class LocalKeystore(Keystore):
         path = Path(path)
         if not path.is_file():
             raise KeystoreError(f"no keystore at {path}: run `justlink keys init`")
-        store = cls(path, master_key, cls._connect(path))
         try:
+            store = cls(path, master_key, cls._connect(path))
             rows = dict(store._db.execute("SELECT name, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
-            raise KeystoreError(f"{path} is not a JustLink keystore ({exc})") from None
+            raise _damaged(path, exc) from None
         if rows.get("format") != FORMAT:
             raise KeystoreError(f"{path} is not a JustLink keystore (format {rows.get('format')!r})")
         try:
@@ -164,7 +195,8 @@ class LocalKeystore(Keystore):
         ).fetchone()
         if row is None:
             raise KeyNotFound(f"no KEK version {version} for agency {agency!r}")
-        kek = AESGCM(_unwrap(self._master, row[0], f"kek|{agency}|{version}"))
+        kek = AESGCM(_unwrap(self._master, row[0], f"kek|{agency}|{version}",
+                             f"the key-encryption key of agency {agency!r} v{version}", self.path))
         self._keks[(agency, version)] = kek
         return kek
 
@@ -196,18 +228,22 @@ class LocalKeystore(Keystore):
 
     # -- interface -------------------------------------------------------------------------------
 
+    @_guarded
     def matching_key(self) -> bytes:
         with self._lock:
             if self._matching is None:
                 row = self._db.execute("SELECT version, wrapped FROM matching_keys ORDER BY version LIMIT 1").fetchone()
                 if row is None:
                     raise KeyNotFound("keystore has no matching key")
-                self._matching = _unwrap(self._master, row[1], f"matching|{row[0]}")
+                self._matching = _unwrap(self._master, row[1], f"matching|{row[0]}",
+                                         f"the matching key v{row[0]}", self.path)
             return self._matching
 
+    @_guarded
     def ensure_agency(self, agency: str) -> int:
         return self._write(lambda: self._ensure_kek(agency))
 
+    @_guarded
     def current_deks(self, subject_keys: Iterable[str], agency: str) -> dict[str, DataKey]:
         wanted = list(dict.fromkeys(subject_keys))
         if not wanted:
@@ -225,7 +261,8 @@ class LocalKeystore(Keystore):
                 if row is not None and row[3] is not None:
                     version, row_agency, row_kek, wrapped = row
                     aad = _dek_aad(subject_key, version, row_agency, row_kek)
-                    found[subject_key] = DataKey(subject_key, version, _unwrap(self._kek(row_agency, row_kek), wrapped, aad))
+                    found[subject_key] = DataKey(subject_key, version, _unwrap(
+                        self._kek(row_agency, row_kek), wrapped, aad, _dek_name(subject_key, version), self.path))
                     continue
                 version = row[0] + 1 if row is not None else 1
                 key = os.urandom(32)
@@ -240,6 +277,7 @@ class LocalKeystore(Keystore):
 
         return self._write(work)
 
+    @_guarded
     def dek(self, subject_key: str, version: int) -> bytes:
         with self._lock:
             row = self._db.execute(
@@ -251,8 +289,10 @@ class LocalKeystore(Keystore):
             agency, kek_version, wrapped = row
             if wrapped is None:
                 raise KeyErased(f"data key {subject_key} v{version} was erased")
-            return _unwrap(self._kek(agency, kek_version), wrapped, _dek_aad(subject_key, version, agency, kek_version))
+            return _unwrap(self._kek(agency, kek_version), wrapped, _dek_aad(subject_key, version, agency, kek_version),
+                           _dek_name(subject_key, version), self.path)
 
+    @_guarded
     def rotate_kek(self, agency: str) -> RotationResult:
         def work() -> RotationResult:
             old = self._current_kek_version(agency)
@@ -266,7 +306,8 @@ class LocalKeystore(Keystore):
                 (agency, new),
             ).fetchall()
             for subject_key, version, kek_version, wrapped in rows:
-                key = _unwrap(self._kek(agency, kek_version), wrapped, _dek_aad(subject_key, version, agency, kek_version))
+                key = _unwrap(self._kek(agency, kek_version), wrapped, _dek_aad(subject_key, version, agency, kek_version),
+                              _dek_name(subject_key, version), self.path)
                 rewrapped = _wrap(new_kek, key, _dek_aad(subject_key, version, agency, new))
                 self._db.execute(
                     "UPDATE deks SET kek_version = ?, wrapped = ? WHERE subject_key = ? AND version = ?",
@@ -280,6 +321,7 @@ class LocalKeystore(Keystore):
 
         return self._write(work)
 
+    @_guarded
     def destroy_subjects(self, subject_keys: Iterable[str]) -> DestroyResult:
         wanted = list(dict.fromkeys(subject_keys))
 
@@ -309,10 +351,12 @@ class LocalKeystore(Keystore):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return result
 
+    @_guarded
     def erasure_epoch(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT value FROM meta WHERE name = 'erasure_epoch'").fetchone()[0])
 
+    @_guarded
     def status(self) -> KeystoreStatus:
         with self._lock:
             matching = self._db.execute("SELECT max(version) FROM matching_keys").fetchone()[0] or 0
