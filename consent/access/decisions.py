@@ -4,6 +4,7 @@ made it and the reason, so the audit trail can explain it."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -15,6 +16,10 @@ from consent.access.consents import ConsentStore
 from consent.access.policy import FIELD_CLASSES, Policy, Rule
 
 DEFAULT_DENY = "default_deny"
+# A look-up by identifier under a rule with no case binding (the DPO's) must name its reason: the
+# complaint or audit case it serves, as "complaint:<reference>" or "audit:<reference>" in the case.
+OVERSIGHT_REFERENCE = re.compile(r"^(complaint|audit):\S.{0,99}$")
+IDENTIFIER_LOOKUP = "identifier"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,7 @@ class AccessRequest:
     subject: str | None = None  # hub person id of the data subject
     break_glass_reason: str | None = None
     offices: tuple[str, ...] = ()  # the caller's offices (supervision is by office)
+    lookup: str = ""  # "identifier": a search by ID number, phone or name + birth date
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,8 @@ def decide(request: AccessRequest, policy: Policy, cases: CaseDirectory, consent
     if rule is None:
         return _deny(DEFAULT_DENY, "no_rule", ["break_glass_refused"] if wants_break_glass else ())
 
+    if rule.binding == "none" and request.lookup == IDENTIFIER_LOOKUP:
+        return _oversight_lookup(request, rule)
     failure = _binding_failure(request, rule, cases)
     consent = None
     if failure is None and request.subject and (rule.requires_consent or rule.consent_field_classes
@@ -158,6 +166,16 @@ def decide(request: AccessRequest, policy: Policy, cases: CaseDirectory, consent
     return AccessDecision(True, rule.id, "allowed", basis, events, classes, frozenset(), visible,
                           consent.consent_id if consent else None, rule.consent_event_types - events,
                           rule.field_classes & rule.other_party_classes)
+
+
+def _oversight_lookup(request: AccessRequest, rule: Rule) -> AccessDecision:
+    """Turning an identifier into a person id without a case that binds the caller (the DPO's look-up)
+    needs a recorded reason — a complaint or an audit case — and is flagged in the DPO's report."""
+    if not OVERSIGHT_REFERENCE.fullmatch(request.case_id or ""):
+        return _deny(rule.id, "lookup_needs_reason", ["identifier_lookup"])
+    return AccessDecision(True, rule.id, "allowed", f"{rule.legal_basis}; {request.case_id.split(':')[0]} "
+                          "reference", rule.event_types, rule.field_classes,
+                          frozenset({"identifier_lookup", "notify_dpo"}))
 
 
 def _break_glass(request: AccessRequest, policy: Policy, rule: Rule, failure: str, now: datetime,

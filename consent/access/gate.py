@@ -13,7 +13,13 @@ from consent.access import caller_values
 from consent.access.audit import AuditEntry, AuditTrail, SealedRecord
 from consent.access.cases import CaseDirectory
 from consent.access.consents import ConsentStore
-from consent.access.decisions import AccessDecision, AccessRequest, BreakGlassLedger, decide
+from consent.access.decisions import (
+    OVERSIGHT_REFERENCE,
+    AccessDecision,
+    AccessRequest,
+    BreakGlassLedger,
+    decide,
+)
 from consent.access.policy import Policy
 from consent.access.users import AuthError, User, UserRegistry
 
@@ -43,11 +49,16 @@ class AccessGate:
                                     break_glass_reason=break_glass_reason,
                                     known_role=lambda r: r in self.policy.roles,
                                     known_purpose=lambda p: p in self.policy.purposes,
-                                    known_case=lambda c: self.cases.case(c) is not None, hasher=self.hasher)
+                                    known_case=self._known_case, hasher=self.hasher)
+
+    def _known_case(self, case_id: str) -> bool:
+        """A case in the directory, or the complaint, audit case or request a DPO's access serves (recorded
+        as given: it is the access's reason)."""
+        return self.cases.case(case_id) is not None or OVERSIGHT_REFERENCE.fullmatch(case_id) is not None
 
     def check(self, token: str, *, role: str, purpose: str, case_id: str | None = None,
               subject: str | None = None, break_glass_reason: str | None = None,
-              now: datetime | None = None) -> GateResult:
+              now: datetime | None = None, lookup: str = "") -> GateResult:
         now = now or self.clock()
         seen = self.screen(role, purpose, case_id, break_glass_reason)
         try:
@@ -66,7 +77,7 @@ class AccessGate:
                                                                 withheld=seen.withheld))
             return GateResult(400, user, request, decision, record)
         request = AccessRequest(user.user_id, role, user.organisation, purpose, case_id, subject,
-                                break_glass_reason, user.offices)
+                                break_glass_reason, user.offices, lookup)
         if role not in self.policy.roles:
             decision = AccessDecision(False, "default_deny", "unknown_role")
         elif not user.has_role(role):

@@ -15,7 +15,7 @@ from typing import Any
 
 from consent.access.audit import decode_record
 from consent.access.cases import case_ref
-from consent.access.decisions import AccessDecision
+from consent.access.decisions import IDENTIFIER_LOOKUP, AccessDecision
 from consent.access.gate import GateResult
 from consent.access.policy import FIELD_CLASSES, Policy
 from consent.access.users import AuthError
@@ -33,6 +33,8 @@ MASK_NOT_FOR_PURPOSE = "not_for_purpose"  # the role's rule for this purpose nev
 MASK_ERASED = "erased"  # the subject's key was destroyed (erasure)
 MASK_OTHER_PARTY = "other_party"  # visible of the subject, but this is another party of the record (least data)
 NO_MATCH_REASON = "no_subject"  # a search that matched nobody: the case was checked, no subject to bind
+# refusals that would tell a caller "this person exists, but is not yours": answered as no match
+UNBOUND_REASONS = frozenset({"not_party", "not_supervising_office"})
 
 
 class AccessRefused(Exception):
@@ -84,12 +86,12 @@ class PersonAccess:
         return local_text_or_none(value, self.zone)
 
     # -- the gate --------------------------------------------------------------------------------
-    def check(self, caller: Caller, subject: str | None) -> GateResult:
+    def check(self, caller: Caller, subject: str | None, *, lookup: str = "") -> GateResult:
         self.services.refresh()
         return self.services.gate.check(caller.token, role=caller.role, purpose=caller.purpose,
                                         case_id=caller.case_id or None, subject=subject,
                                         break_glass_reason=caller.break_glass_reason or None,
-                                        now=self.services.now())
+                                        now=self.services.now(), lookup=lookup)
 
     def _allowed(self, caller: Caller, subject: str | None) -> AccessDecision:
         result = self.check(caller, subject)
@@ -137,18 +139,24 @@ class PersonAccess:
     # -- find --------------------------------------------------------------------------------------
     def find(self, caller: Caller, *, id_number: str | None = None, phone: str | None = None,
              name: str | None = None, date_of_birth: str | None = None) -> dict[str, Any]:
-        """Persons matching one identifier, blind-indexed here: the value never reaches the store."""
+        """Persons matching one identifier, blind-indexed here: the value never reaches the store.
+
+        No existence oracle: to a caller bound to none of the persons found (not a party of the case,
+        not the supervising office), the answer is the one for an identifier nobody has — 200 with no
+        results, after the same work (one look-up, one audited check per person found, or one for
+        nobody). Each refusal is still on the audit trail, for the DPO."""
         kind, bi, problem = self._blind_index(id_number, phone, name, date_of_birth)
         candidates = queries.find_person_ids(self.store, kind, bi) if bi else []
+        nobody = {"matched_by": kind, "results": [], "problem": problem}
         if not candidates:
-            result = self.check(caller, None)
+            result = self.check(caller, None, lookup=IDENTIFIER_LOOKUP)
             decision = result.decision
             if decision is None or not (decision.allowed or decision.reason == NO_MATCH_REASON):
                 raise self._refusal(result, caller)
-            return {"matched_by": kind, "results": [], "problem": problem}
+            return nobody
         results, refusals = [], []
         for person_id in candidates:
-            result = self.check(caller, person_id)
+            result = self.check(caller, person_id, lookup=IDENTIFIER_LOOKUP)
             if result.status in (400, 401):
                 raise self._refusal(result, caller)  # one audited 400 / 401 is enough
             if result.status == 200 and result.decision is not None:
@@ -156,7 +164,10 @@ class PersonAccess:
             else:
                 refusals.append(result)
         if not results:
-            raise self._refusal(refusals[0], caller)
+            refused = refusals[0]
+            if refused.decision is not None and refused.decision.reason in UNBOUND_REASONS:
+                return nobody
+            raise self._refusal(refused, caller)
         return {"matched_by": kind, "results": results, "problem": problem}
 
     def _blind_index(self, id_number: str | None, phone: str | None, name: str | None,

@@ -5,7 +5,9 @@ at this person, when, why"), by purpose; denials; break-glass uses; and anomalie
 - off_hours: accesses outside working hours (local time, weekends included);
 - no_open_case: a subject reached without an open case binding the caller to them for the purpose
   (refused for that reason, or granted by break-glass over it);
-- repeated_denials: one caller refused again and again in a short time (401s included).
+- repeated_denials: one caller refused again and again in a short time (401s included);
+- identifier_lookup: a look-up by ID number, phone or name under a rule with no case binding (the
+  DPO's own), with the complaint or audit case it named — or refused for naming none.
 
 Works on the records of the audit trail itself (every field, not only the view's columns).
 """
@@ -173,7 +175,7 @@ def by_purpose(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def anomalies(rows: list[dict[str, Any]], rules: AnomalyRules) -> list[dict[str, Any]]:
     ordered = sorted(rows, key=lambda r: (r["at"], r["seq"]))
     found = _bursts(ordered, rules) + _off_hours(ordered, rules) + _no_open_case(ordered) + \
-        _repeated_denials(ordered, rules)
+        _repeated_denials(ordered, rules) + _identifier_lookups(ordered)
     for anomaly in found:
         for end in ("from", "to"):
             at = datetime.fromisoformat(anomaly[f"{end}_at"].replace("Z", "+00:00"))
@@ -245,6 +247,17 @@ def _no_open_case(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             how = f"granted by break-glass over {over}" if over else f"refused: {r['reason']}"
             out.append(_anomaly("no_open_case", [r], f"{r['purpose']} without an open case binding "
                                 f"(case {r['case_id'] or '-'}); {how}", subject=r["subject"]))
+    return out
+
+
+def _identifier_lookups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every look-up by identifier under a rule with no case binding (a DPO turning an ID number into a
+    person id): listed with the complaint or audit case it gave, or as refused for giving none."""
+    out = []
+    for r in rows:
+        if "identifier_lookup" in r["flags"]:
+            how = f"for {r['case_id']}" if r["decision"] == "allowed" else "refused: no complaint or audit case given"
+            out.append(_anomaly("identifier_lookup", [r], f"look-up by identifier {how}", subject=r["subject"]))
     return out
 
 

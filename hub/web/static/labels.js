@@ -65,10 +65,11 @@ const ZH = {
     no_consent: "无当事人同意",
     break_glass_reason_too_short: "紧急查询理由过短", break_glass_rate_limited: "紧急查询次数已达上限",
     break_glass_role_not_permitted: "该角色不能紧急查询", body_too_large: "请求过大",
+    lookup_needs_reason: "按身份标识查询须注明投诉或审计案件（complaint:… 或 audit:…）",
   },
   anomaly: {
     burst: "短时间内查询大量人员", off_hours: "非工作时间查询", no_open_case: "无在办案件的查询",
-    repeated_denials: "多次被拒绝",
+    repeated_denials: "多次被拒绝", identifier_lookup: "按身份标识查人（须有投诉或审计案件）",
   },
   decision: { allowed: "允许", denied: "拒绝" },
   alert_rule: {
