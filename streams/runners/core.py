@@ -8,13 +8,16 @@ fetch records, keep state durable and commit positions; what a record produces i
 - handle: `Pipeline.handle(event, state)`;
 - encode: each output as Confluent-framed Avro, keyed by its key;
 - dead-letter: a record that cannot be decoded or whose handling raises becomes one record on the
-  pipeline's dead-letter topic, naming where it came from and the error class; the run goes on.
+  pipeline's dead-letter topic, naming where it came from, the error class, the field and the rule —
+  never a value; the run goes on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +82,30 @@ class RunnerCore:
         into.rows.extend((o.topic, o.key.encode(), o.raw or encode(o.event_type, o.record)) for o in outputs)
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]]{0,80}$")
+
+
+def dead_letter_reason(exc: BaseException) -> tuple[str, str]:
+    """(field, rule) of a failure — names, never values: an exception's text may quote the input
+    (an unknown name, an ID number), so only a missing key that looks like a field name is named."""
+    from schemas.loader import SchemaError
+    from schemas.wire import WireFormatError
+
+    if isinstance(exc, WireFormatError):
+        return "", "wire_format: not a Confluent-framed Avro record"
+    if isinstance(exc, SchemaError):
+        return "", "schema: the record's schema id is not registered"
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str) and _FIELD_NAME.fullmatch(exc.args[0]):
+        return exc.args[0], "required: the field is missing"
+    if isinstance(exc, (EOFError, StopIteration, IndexError, struct.error)):
+        return "", "avro: the body ends before the record does"
+    return "", f"processing: {type(exc).__name__} while handling the record"
+
+
 def dead_letter(topic: str, partition: int, offset: int, exc: BaseException) -> bytes:
-    """The dead letter of an input record: where it is, and why it could not be handled."""
+    """The dead letter of an input record: where it is, and why it could not be handled (the field and
+    the rule, never a value)."""
+    field, rule = dead_letter_reason(exc)
     reason: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset,
-                              "error": type(exc).__name__, "reason": str(exc)[:500]}
+                              "error": type(exc).__name__, "field": field, "reason": rule}
     return json.dumps(reason, ensure_ascii=False).encode()
