@@ -19,7 +19,7 @@ def dead_letter_topic(agency: str) -> str:
 
 
 AGENCY_TOPICS = tuple(agency_topic(a) for a in AGENCIES)
-IDENTITY_TOPIC = "justlink.identity"      # PersonLinked, PersonsMerged, PersonSplit
+IDENTITY_TOPIC = "justlink.identity"      # PersonLinked, PersonsMerged, PersonSplit, PersonErased
 DISPUTES_TOPIC = "justlink.disputes"      # DisputeThreaded
 ALERTS_TOPIC = "justlink.alerts"          # AlertRaised, AlertAcknowledged, AlertResolved
 CONSENT_TOPIC = "justlink.consent"        # ConsentGranted, ConsentWithdrawn

@@ -16,9 +16,10 @@ from consent.access.consents import ConsentStore
 from consent.access.policy import FIELD_CLASSES, Policy, Rule
 
 DEFAULT_DENY = "default_deny"
-# A look-up by identifier under a rule with no case binding (the DPO's) must name its reason: the
-# complaint or audit case it serves, as "complaint:<reference>" or "audit:<reference>" in the case.
-OVERSIGHT_REFERENCE = re.compile(r"^(complaint|audit):\S.{0,99}$")
+# A look-up by identifier under a rule with no case binding (the DPO's), and any rule bound by
+# "oversight_reference" (the DPO's erasure), must name its reason in the case: the complaint, audit
+# case or data subject's request it serves, as "complaint:<ref>", "audit:<ref>" or "request:<ref>".
+OVERSIGHT_REFERENCE = re.compile(r"^(complaint|audit|request):\S.{0,99}$")
 IDENTIFIER_LOOKUP = "identifier"
 
 
@@ -106,6 +107,8 @@ def _binding_failure(request: AccessRequest, rule: Rule, cases: CaseDirectory) -
     """Why the request's case does not bind the caller to the subject, or None if it does."""
     if rule.binding == "none":
         return None
+    if rule.binding == "oversight_reference":  # the DPO's erasure: a complaint, audit case or request
+        return None if OVERSIGHT_REFERENCE.fullmatch(request.case_id or "") else "needs_oversight_reference"
     if not request.case_id:
         return "no_case"
     case = cases.case(request.case_id)

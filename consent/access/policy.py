@@ -13,7 +13,8 @@ from runtime.tomlcheck import KeyPath, TomlChecker, TomlError
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.toml")
 FIELD_CLASSES = ("basic", "contact", "identifier", "sensitive")
-BINDINGS = ("party_in_open_case", "supervised_person", "none")
+BINDINGS = ("party_in_open_case", "supervised_person", "oversight_reference", "none")
+UNCASED_BINDINGS = ("none", "oversight_reference")  # no case directory behind them: no case kinds
 CASE_KINDS = ("mediation", "court", "correction", "resettlement", "legal_aid", "police_incident", "registration")
 DEFAULT_OTHER_PARTY_CLASSES = ("basic",)
 STATUTE_PREFIX = "statute:"
@@ -217,8 +218,9 @@ def _rule(check: _Checker, raw: dict[str, Any], path: KeyPath, roles: dict[str, 
         if kind not in CASE_KINDS:
             raise check.fail(path + ("case_kinds",), f"unknown case kind {kind!r} (expected one of "
                                                      f"{', '.join(CASE_KINDS)})")
-    if (binding == "none") != (not kinds):
-        raise check.fail(path + ("case_kinds",), "binding 'none' takes no case kinds; other bindings need some")
+    if (binding in UNCASED_BINDINGS) != (not kinds):
+        raise check.fail(path + ("case_kinds",), f"binding {binding!r} takes no case kinds" if kinds
+                         else f"binding {binding!r} needs case kinds")
     events = _resolve_events(check, check.string_list(raw["event_types"], path + ("event_types",)),
                              path + ("event_types",), groups, known)
     classes = _classes(check, check.string_list(raw["field_classes"], path + ("field_classes",)),

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from consent.privacy.erasure import erase_subjects, validate_subject_keys
 from consent.privacy.keys import KeystoreError, init_keystore, load_master_key, open_keystore
 
 
@@ -91,61 +88,86 @@ def status_cmd(ctx: click.Context) -> None:
 keys.add_command(status_cmd, "list")
 
 
-def subject_keys_of_person(settings, person_id: str) -> list[str]:
-    """Every subject key of a resolved person: the keys of all their records, under their
-    live id and every id merged into it (the views' person_records and person_aliases)."""
-    from runtime.viewstore import open_view_store
-    from runtime.viewstore.store import ViewStoreError
+@keys.command("reapply-erasures")
+@click.pass_context
+def reapply_erasures(ctx: click.Context) -> None:
+    """After restoring a keystore backup: destroy again the data keys of every erasure on the log
+    (PersonErased), which the backup may still hold. Only re-does what DPOs decided."""
+    from consent.privacy.erasure import erase_subjects
+    from runtime.eventlog import open_event_log
+    from runtime.topics import IDENTITY_TOPIC
+    from schemas.wire import default_codec
 
+    codec = default_codec()
+    subject_keys: set[str] = set()
+    with open_event_log(_settings(ctx)) as log:
+        log.create_topic(IDENTITY_TOPIC)
+        with log.consumer("justlink.keys.reapply-erasures", [IDENTITY_TOPIC], from_beginning=True) as consumer:
+            consumer.seek_to_beginning()
+            while batch := consumer.poll(5000, timeout_s=0.0):
+                for record in batch:
+                    event_type, fields = codec.decode(record.value)
+                    if event_type == "PersonErased":
+                        subject_keys.update(fields["subject_keys"])
+    if not subject_keys:
+        click.echo("no erasures on the log")
+        return
+    store = _open(ctx)
     try:
-        store = open_view_store(settings)
-    except ViewStoreError as exc:
-        raise click.ClickException(f"{exc} — stop `justlink serve` first (chDB allows one process), "
-                                   "or erase by --subject") from None
-    try:
-        rows = store.query_rows(
-            "SELECT DISTINCT subject_key FROM person_records FINAL WHERE person_id = {p:String} OR person_id IN "
-            "(SELECT retired_id FROM person_aliases FINAL WHERE person_id = {p:String}) "
-            "OR person_id IN (SELECT person_id FROM person_redirects FINAL WHERE retired_id = {p:String})",
-            {"p": person_id})
+        receipt = erase_subjects(store, sorted(subject_keys), requested_by="reapply-erasures")
     finally:
         store.close()
-    return sorted(k for (k,) in rows if k)
+    click.echo(f"{len(subject_keys)} subject keys of past erasures: {len(receipt.destroyed)} destroyed again, "
+               f"{len(receipt.already_erased)} already erased, {len(receipt.not_found)} not in this keystore")
 
 
 @click.command()
-@click.option("--subject", "subjects", multiple=True,
-              help="Subject key (32 hex) to erase; repeat for every key of a person.")
-@click.option("--person", "person_id", default=None,
-              help="A resolved person id: erase every subject key of all their records, in every agency.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--person", "person_id", required=True, help="The person's id (a retired id names the same person).")
+@click.option("--token", envvar="JUSTLINK_TOKEN", required=True, help="A DPO's API token (or JUSTLINK_TOKEN).")
+@click.option("--request", "request", required=True,
+              help="What the erasure answers: request:<ref> (the data subject's request), complaint:<ref> or "
+                   "audit:<ref> — recorded in the audit trail.")
+@click.option("--reason", type=click.Choice(["subject_request", "consent_withdrawn", "unlawful_processing",
+                                             "retention_expired", "court_order"]), required=True,
+              help="Why the person is erased (recorded in the audit trail).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (the person is still named first).")
 @click.pass_context
-def erase(ctx: click.Context, subjects: tuple[str, ...], person_id: str | None, yes: bool) -> None:
-    """Crypto-shred data subjects: destroy their data keys. IRREVERSIBLE; audited."""
-    if person_id:
-        found = subject_keys_of_person(ctx.obj, person_id)
-        if not found:
-            raise click.ClickException(f"no records of person {person_id} in the views")
-        subjects = (*subjects, *found)
-    if not subjects:
-        raise click.UsageError("give --subject KEY (repeatable) or --person ID")
+def erase(ctx: click.Context, person_id: str, token: str, request: str, reason: str, yes: bool) -> None:
+    """Erase a person (crypto-shredding): destroy the data keys of every record of theirs, in every
+    agency. Needs a DPO's token; names the person before asking; records who decided, why and for which
+    request in the audit trail; the views then drop the person's rows. IRREVERSIBLE."""
+    import json
+
+    from hub.bootstrap import Hub
+    from hub.cli.person_cmd import run_refusable
+    from hub.cli.remote import running_server
+    from hub.services import erasure
+    from hub.services.access import Caller, PersonAccess
+    from hub.services.context import AppServices
+
+    settings = _settings(ctx)
+    if running_server(settings.data_dir):
+        raise click.ClickException("`justlink serve` holds this data directory: stop it first (the erasure "
+                                   "updates the views it holds)")
+    hub = Hub(settings)
     try:
-        keys_to_erase = validate_subject_keys(subjects)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--subject") from None
-    if not yes:
-        click.confirm(
-            f"Destroy the data keys of {len(keys_to_erase)} subject key(s)? Their fields become unreadable "
-            "forever",
-            abort=True,
-        )
-    store = _open(ctx)
-    try:
-        receipt = erase_subjects(store, keys_to_erase, requested_by=_operator())
+        hub.claim("views")
+        services = AppServices.build(settings, hub.log, hub.view_store, hub.protector)
+        try:
+            access = PersonAccess(services)
+            caller = Caller(token, "dpo", erasure.PURPOSE, request)
+            who = run_refusable(lambda: erasure.preview(access, caller, person_id))
+            agencies = ", ".join(f"{agency} {count}" for agency, count in who["by_agency"].items()) or "none"
+            click.echo(f"person {who['person_id']}: {who['name'] or '(name unreadable)'}, ID number "
+                       f"{who['id_number'] or '-'}; {who['records']} records ({agencies}); "
+                       f"{who['subject_keys']} data keys; ids {', '.join(who['ids'])}")
+            if not yes:
+                click.confirm(f"Destroy every data key of {who['person_id']}? Their fields become unreadable "
+                              "everywhere, forever", abort=True)
+            receipt = run_refusable(lambda: erasure.erase(access, caller, person_id, reason))
+        finally:
+            services.close()
+        hub.project_until_idle()  # the views drop the person's rows now
     finally:
-        store.close()
-    click.echo(receipt.to_json())
-
-
-def _operator() -> str:
-    return os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
+        hub.close()
+    click.echo(json.dumps(receipt, ensure_ascii=False))

@@ -1,7 +1,7 @@
 """Projects the log into the shared views (ClickHouse / chDB tables).
 
 Inputs: EventResolved (timeline, person lookup, person records, dispute events),
-PersonsMerged (person redirects and aliases), DisputeThreaded with merged_into (dispute
+PersonsMerged (person redirects and aliases), PersonErased (streams/views/erasure.py), DisputeThreaded with merged_into (dispute
 redirects), Alert* (alerts), and the audit topic (audit_log). Every write is an insert
 into a ReplacingMergeTree keyed by the row's identity, so replaying the log gives the
 same tables (`justlink views rebuild`). Redirect chains are flattened: a retired id
@@ -22,6 +22,7 @@ from runtime.eventlog.base import Record
 from runtime.topics import ALERTS_TOPIC, AUDIT_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
 from runtime.viewstore.store import ViewStore
 from schemas.wire import AvroCodec, default_codec
+from streams.views.erasure import ErasedPersons, erasure_rows
 from streams.views.redirects import MergeMap
 
 VIEW_TOPICS = (RESOLVED_TOPIC, IDENTITY_TOPIC, DISPUTES_TOPIC, ALERTS_TOPIC, AUDIT_TOPIC)
@@ -60,6 +61,7 @@ class ViewProjector:
         self.alerts: dict[str, dict[str, Any]] = {}
         self.last_written: dict[str, int] = {}  # rows per table of the last apply (for metrics)
         self._load()
+        self.erased = ErasedPersons(store)
 
     def _load(self) -> None:
         """The small maps the projector keeps in memory, read back from the views."""
@@ -104,8 +106,10 @@ class ViewProjector:
         restricted = 1 if r.get("restricted") else 0
         v = self.version()
         dispute_id = self.disputes.live(r["dispute_id"]) if r["dispute_id"] else ""
+        recorded_at = (event.get("envelope") or {}).get("recorded_at") or occurred
         for index, (party, person_id) in enumerate(zip(event.get("parties") or [], r["person_ids"], strict=False)):
-            if not person_id:
+            if not person_id or self.erased.hides(self.persons.live(person_id), recorded_at) \
+                    or self.erased.hides(person_id, recorded_at):
                 continue
             rows["timeline"].append([person_id, occurred, r["event_ref"], index, event_type, r["source_agency"],
                                      r["source_office_code"], r["stage"] or "", dispute_id, party["role"],
@@ -134,6 +138,15 @@ class ViewProjector:
             rows["person_redirects"].append([old, survivor, v])
             rows["person_aliases"].append([survivor, old, v, 0])
             rows["person_aliases"].append([retired, old, v, 1])
+
+    def _on_PersonErased(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        at = to_utc(r["envelope"]["occurred_at"])
+        ids = set(r["person_ids"])
+        self.erased.at.update(dict.fromkeys(ids, at))
+        erased_alerts = [a for a in self.alerts.values() if a["person_id"] in ids]
+        for alert in erased_alerts:
+            del self.alerts[alert["alert_id"]]
+        erasure_rows(self.store, ids, at, self.version(), erased_alerts, rows)
 
     def _on_DisputeThreaded(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
         merged_into = r.get("merged_into")
@@ -182,4 +195,5 @@ COLUMNS = {"timeline": TIMELINE_COLUMNS, "person_lookup": LOOKUP_COLUMNS, "perso
            "dispute_events": DISPUTE_EVENT_COLUMNS, "alerts": ALERT_COLUMNS, "audit_log": AUDIT_COLUMNS,
            "person_redirects": ["retired_id", "person_id", "version"],
            "person_aliases": ["person_id", "retired_id", "version", "is_deleted"],
-           "dispute_redirects": ["retired_id", "dispute_id", "version"]}
+           "dispute_redirects": ["retired_id", "dispute_id", "version"],
+           "erasures": ["person_id", "erased_at", "version"]}

@@ -38,7 +38,7 @@ BAD_POLICIES = [
     ('legal_basis = "consent"', 'legal_basis = "because"', "expected 'consent' or 'statute: <law>'", "because", 0),
     ('case_kinds = ["legal_aid"]', 'case_kinds = ["legal_ayd"]', "unknown case kind 'legal_ayd'", "legal_ayd", 0),
     ('juvenile_sealed = ["judge"]', 'juvenile_sealed = ["jduge"]', "unknown role 'jduge'", "jduge", 0),
-    ('binding = "none"', 'binding = "party_in_open_case"', "binding 'none' takes no case kinds",
+    ('binding = "none"', 'binding = "party_in_open_case"', "binding 'party_in_open_case' needs case kinds",
      "case_kinds = []", 0),
     ('field_classes = []', 'field_classes = ["basic"]', "a rule without case binding may not grant person fields",
      'field_classes = ["basic"]', -1),

@@ -24,7 +24,7 @@ OFFICE = "office-a"
 ROLES = ["mediator", "judge", "court_clerk", "police_officer", "correction_officer", "legal_aid_officer",
          "civil_affairs_registrar", "dpo", "integrator"]
 PURPOSES = ["dispute_mediation", "adjudication", "community_correction_supervision", "legal_aid_eligibility",
-            "risk_prevention", "marriage_registration", "audit"]
+            "risk_prevention", "marriage_registration", "audit", "erasure"]
 CASE_STATES = ["party", "not_party", "closed", "no_case"]
 CONSENT_STATES = ["none", "granted", "withdrawn", "expired"]
 
@@ -38,6 +38,7 @@ PURPOSE_CASE = {
     "risk_prevention": ("IncidentReported", "incident_number", "IncidentClosed"),
     "marriage_registration": ("MarriageRegistered", "registration_number", None),  # closes by age only
     "audit": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
+    "erasure": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
 }
 
 # Cells: "x:<reason>" = denied for that reason; otherwise allowed with the field classes
@@ -78,6 +79,10 @@ dpo                 audit                             party       0             
 dpo                 audit                             not_party   0              0              0              0
 dpo                 audit                             closed      0              0              0              0
 dpo                 audit                             no_case     0              0              0              0
+dpo                 erasure                           party       x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
+dpo                 erasure                           not_party   x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
+dpo                 erasure                           closed      x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
+dpo                 erasure                           no_case     x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
 """
 # Every role x purpose pair not in TABLE is denied by default in all 16 states (the integrator has
 # no pair at all). Of the *other* parties of a record, every rule reveals basic fields only.
@@ -99,6 +104,7 @@ EVENTS = {
     ("legal_aid_officer", "legal_aid_eligibility"): (LEGAL_AID | COURT | MARRIAGE, set()),
     ("civil_affairs_registrar", "marriage_registration"): (MARRIAGE, set()),
     ("dpo", "audit"): ({"AccessAudited"}, set()),
+    ("dpo", "erasure"): (POLICE | DV | MEDIATION | COURT | MARRIAGE | CORRECTIONS | LEGAL_AID, set()),
 }
 LETTERS = {"B": "basic", "C": "contact", "I": "identifier", "S": "sensitive"}
 

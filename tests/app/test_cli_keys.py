@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import stat
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from consent.privacy.keys import KeyErased, open_keystore
 from hub.cli.main import cli
 
 
@@ -46,22 +44,12 @@ def test_commands_need_a_keystore(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code != 0 and "keys init" in result.output
 
 
-def test_erase_asks_then_shreds(runner: CliRunner, tmp_path: Path) -> None:
+def test_erase_needs_a_dpo_token_a_request_and_a_reason(runner: CliRunner, tmp_path: Path) -> None:
+    """Raw subject keys can no longer be shredded by whoever holds the shell: erasure is a DPO's audited
+    decision about a person (tests/system/test_security_erasure.py walks it end to end)."""
     _run(runner, tmp_path, "keys", "init")
-    subject = "ab" * 16
-    store = open_keystore(tmp_path)
-    store.current_deks([subject], "court")
-    store.close()
-    declined = _run(runner, tmp_path, "erase", "--subject", subject, input="n\n")
-    assert declined.exit_code != 0 and "Aborted" in declined.output
-    assert open_keystore(tmp_path).dek(subject, 1)
-    confirmed = _run(runner, tmp_path, "erase", "--subject", subject, "--subject", "cd" * 16, input="y\n")
-    assert confirmed.exit_code == 0, confirmed.output
-    receipt = json.loads(confirmed.output.strip().splitlines()[-1])
-    assert receipt["destroyed"] == [subject] and receipt["not_found"] == ["cd" * 16]
-    with pytest.raises(KeyErased):
-        open_keystore(tmp_path).dek(subject, 1)
-    unattended = _run(runner, tmp_path, "erase", "--subject", subject, "--yes")
-    assert unattended.exit_code == 0 and json.loads(unattended.output)["already_erased"] == [subject]
-    bad = _run(runner, tmp_path, "erase", "--subject", "not-a-key", "--yes")
-    assert bad.exit_code == 2 and "32 hex" in bad.output
+    bare = _run(runner, tmp_path, "erase", "--subject", "ab" * 16, "--yes")
+    assert bare.exit_code == 2 and "--subject" in bare.output
+    no_token = _run(runner, tmp_path, "erase", "--person", "P-1", "--request", "request:1", "--reason",
+                    "subject_request", "--yes")
+    assert no_token.exit_code == 2 and "--token" in no_token.output

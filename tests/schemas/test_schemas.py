@@ -26,8 +26,8 @@ EXPECTED_EVENT_TYPES = {
     "justice": {"MediationCaseOpened", "MediationConcluded", "CommunityCorrectionStarted",
                 "CommunityCorrectionEnded", "LegalAidApplied", "LegalAidGranted", "ReleasedPrisonerReceived"},
     "hub": {"PersonLinked", "PersonsMerged", "PersonSplit", "DisputeThreaded", "AlertRaised",
-            "AlertAcknowledged", "AlertResolved", "AccessAudited", "AuditHeadSigned", "ConsentGranted",
-            "ConsentWithdrawn", "EventResolved", "PartyOccurrence", "PartyResolved"},
+            "AlertAcknowledged", "AlertResolved", "AccessAudited", "AuditHeadSigned", "PersonErased",
+            "ConsentGranted", "ConsentWithdrawn", "EventResolved", "PartyOccurrence", "PartyResolved"},
 }
 
 
