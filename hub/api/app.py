@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +26,7 @@ from consent.privacy.keys.base import KeystoreError
 from hub.api import models
 from hub.api.metrics import ApiMetrics
 from hub.api.security import BodyLimit, SecurityHeaders
-from hub.services import dpo
+from hub.services import dpo, erasure
 from hub.services.access import AccessRefused, Caller, PersonAccess, audit_report_for
 from hub.services.context import AppServices
 from hub.services.queries import HistoryFilter
@@ -172,6 +173,20 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
     def whoami(caller: CallerDep) -> dict[str, Any]:
         """The signed-in user, roles and the purposes the policy offers each role."""
         return access.whoami(caller.token)
+
+    # -- erasure (DPO) --------------------------------------------------------------------------------
+    @app.get("/api/v1/persons/{person_id}/erasure", tags=["persons"], responses=ERRORS)
+    def erasure_preview(person_id: str, caller: CallerDep, request: Annotated[str, Query(
+            max_length=120, description="request:<ref>, complaint:<ref> or audit:<ref>")]) -> dict[str, Any]:
+        """For the DPO (role dpo, purpose erasure): who would be erased — name, masked ID number, records
+        by agency — before anything is destroyed. Audited."""
+        return erasure.preview(access, replace(caller, case_id=request), person_id)
+
+    @app.post("/api/v1/persons/{person_id}/erasure", tags=["persons"], responses=ERRORS)
+    def erase_person(person_id: str, body: models.ErasureRequest, caller: CallerDep) -> dict[str, Any]:
+        """For the DPO: destroy every data key of the person (irreversible), audit who, why and for which
+        request, and drop the person's rows from the views."""
+        return erasure.erase(access, replace(caller, case_id=body.request), person_id, body.reason)
 
     # -- audit (DPO) ----------------------------------------------------------------------------------
     def report(caller: Caller, since: datetime | None, until: datetime | None, user: str | None,

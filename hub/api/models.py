@@ -19,6 +19,15 @@ class SearchRequest(BaseModel):
     date_of_birth: str | None = Field(None, max_length=20, description="YYYY-MM-DD.")
 
 
+class ErasureRequest(BaseModel):
+    """A DPO's erasure of a person: why, and the request, complaint or audit case it answers."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(..., max_length=40, description="subject_request, consent_withdrawn, unlawful_processing, "
+                                                        "retention_expired or court_order.")
+    request: str = Field(..., max_length=120, description="request:<ref>, complaint:<ref> or audit:<ref>.")
+
+
 class ErrorDetail(BaseModel):
     status: int
     reason: str = Field(description="Machine code: invalid_case_id, invalid_role, ..., unknown_token, "

@@ -138,33 +138,48 @@ def erase(ctx: click.Context, person_id: str, token: str, request: str, reason: 
     request in the audit trail; the views then drop the person's rows. IRREVERSIBLE."""
     import json
 
-    from hub.bootstrap import Hub
     from hub.cli.person_cmd import run_refusable
-    from hub.cli.remote import running_server
-    from hub.services import erasure
-    from hub.services.access import Caller, PersonAccess
-    from hub.services.context import AppServices
+    from hub.cli.remote import RemotePersonAccess, running_server
+    from hub.services.access import Caller
 
     settings = _settings(ctx)
-    if running_server(settings.data_dir):
-        raise click.ClickException("`justlink serve` holds this data directory: stop it first (the erasure "
-                                   "updates the views it holds)")
+    caller = Caller(token, "dpo", "erasure", request)
+
+    def ask(preview, erase) -> dict:
+        who = run_refusable(preview)
+        agencies = ", ".join(f"{agency} {count}" for agency, count in who["by_agency"].items()) or "none"
+        click.echo(f"person {who['person_id']}: {who['name'] or '(name unreadable)'}, ID number "
+                   f"{who['id_number'] or '-'}; {who['records']} records ({agencies}); {who['dead_letters']} "
+                   f"dead letters; {who['subject_keys']} data keys; ids {', '.join(who['ids'])}")
+        if not yes:
+            click.confirm(f"Destroy every data key of {who['person_id']}? Their fields become unreadable "
+                          "everywhere, forever", abort=True)
+        return run_refusable(erase)
+
+    url = running_server(settings.data_dir)
+    if url is not None:  # the server holds the views and the audit trail: ask it
+        remote = RemotePersonAccess(url)
+        try:
+            receipt = ask(lambda: remote.erasure_preview(caller, person_id),
+                          lambda: remote.erase(caller, person_id, reason))
+        finally:
+            remote.close()
+        click.echo(json.dumps(receipt, ensure_ascii=False))
+        return
+
+    from hub.bootstrap import Hub
+    from hub.services import erasure
+    from hub.services.access import PersonAccess
+    from hub.services.context import AppServices
+
     hub = Hub(settings)
     try:
         hub.claim("views")
         services = AppServices.build(settings, hub.log, hub.view_store, hub.protector)
         try:
             access = PersonAccess(services)
-            caller = Caller(token, "dpo", erasure.PURPOSE, request)
-            who = run_refusable(lambda: erasure.preview(access, caller, person_id))
-            agencies = ", ".join(f"{agency} {count}" for agency, count in who["by_agency"].items()) or "none"
-            click.echo(f"person {who['person_id']}: {who['name'] or '(name unreadable)'}, ID number "
-                       f"{who['id_number'] or '-'}; {who['records']} records ({agencies}); "
-                       f"{who['subject_keys']} data keys; ids {', '.join(who['ids'])}")
-            if not yes:
-                click.confirm(f"Destroy every data key of {who['person_id']}? Their fields become unreadable "
-                              "everywhere, forever", abort=True)
-            receipt = run_refusable(lambda: erasure.erase(access, caller, person_id, reason))
+            receipt = ask(lambda: erasure.preview(access, caller, person_id),
+                          lambda: erasure.erase(access, caller, person_id, reason))
         finally:
             services.close()
         hub.project_until_idle()  # the views drop the person's rows now

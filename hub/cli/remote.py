@@ -109,3 +109,11 @@ class RemotePersonAccess:
         params = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
                   "user": user, "subject": subject, "purpose": purpose}
         return self._call("GET", "/api/v1/audit/report", caller, params={k: v for k, v in params.items() if v})
+
+    def erasure_preview(self, caller: Caller, person_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v1/persons/{quote(person_id)}/erasure", caller,
+                          params={"request": caller.case_id or ""})
+
+    def erase(self, caller: Caller, person_id: str, reason: str) -> dict[str, Any]:
+        return self._call("POST", f"/api/v1/persons/{quote(person_id)}/erasure", caller,
+                          json={"reason": reason, "request": caller.case_id or ""})

@@ -194,3 +194,48 @@ def test_rows_of_an_erased_person_never_come_back_on_a_rebuild(county: County, t
     rows = county.store.query_rows("SELECT count() FROM timeline FINAL WHERE person_id IN {p:Array(String)} "
                                    "AND is_deleted = 0", {"p": erased})
     assert rows[0][0] == 0
+
+
+def test_erasure_through_the_api_and_again_after_a_keystore_backup_is_restored(county: County, tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    person = county.stranger
+    request = "complaint:（2025）清源投诉第7号"
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    with sqlite3.connect(county.data_dir / "keystore.db") as live, sqlite3.connect(backup / "keystore.db") as copy:
+        live.backup(copy)  # the operator's nightly backup, before the erasure
+    shutil.copy(county.data_dir / "master.key", backup / "master.key")
+
+    client = TestClient(create_app(county.services))
+    dpo = headers(county.tokens["dpo.demo"], role="dpo", purpose="erasure", case=None)
+    assert client.get(f"/api/v1/persons/{person}/erasure", params={"request": request},
+                      headers=headers(county.tokens["mediator.demo"], purpose="erasure", case=None)).status_code == 403
+    preview = client.get(f"/api/v1/persons/{person}/erasure", params={"request": request}, headers=dpo)
+    assert preview.status_code == 200 and preview.json()["person_id"] == person and preview.json()["records"] > 0
+    done = client.post(f"/api/v1/persons/{person}/erasure", json={"reason": "court_order", "request": request},
+                       headers=dpo)
+    assert done.status_code == 200, done.text
+    keys = set(done.json()["subject_keys"])
+    county.hub.project_until_idle()
+    assert _decryptable(county, keys) == {}
+    assert PersonAccess(county.services).history(
+        Caller(county.tokens["judge.demo"], "judge", "adjudication", None, "紧急核查：当事人涉嫌持刀伤人，须立即查阅前科"),
+        person)["entries"] == []
+
+    with sqlite3.connect(backup / "log.db") as copy, sqlite3.connect(county.data_dir / "log.db") as live:
+        live.backup(copy)
+    from consent.privacy.keys import open_keystore
+
+    restored = open_keystore(backup)
+    assert restored.dek(sorted(keys)[0], 1)  # the backup un-erases ...
+    restored.close()
+    run = CliRunner().invoke(cli, ["keys", "reapply-erasures"], env={"JUSTLINK_DATA_DIR": str(backup),
+                                                                     "JUSTLINK_MASTER_KEY": None})
+    assert run.exit_code == 0 and "destroyed again" in run.output, run.output
+    restored = open_keystore(backup)
+    for key in keys:  # ... until the erasures on the log are applied again
+        with pytest.raises(KeyErased):
+            restored.dek(key, 1)
+    restored.close()
