@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from consent.access.audit import read_trail
+from consent.access.audit import decode_record, read_trail
 from hub.api.app import create_app
 from hub.services.transport import encode_value
 from tests.support.api_county import County, build_county, headers, mediator_headers, party_of
@@ -43,7 +43,7 @@ def identifiers(county: County) -> dict[str, str]:
 
 
 def new_records(county: County, before: int) -> list[dict]:
-    return [json.loads(r) for r in read_trail(county.hub.log)[0][before:]]
+    return [decode_record(r) for r in read_trail(county.hub.log)[0][before:]]
 
 
 def trail_size(county: County) -> int:

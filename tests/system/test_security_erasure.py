@@ -124,7 +124,7 @@ def test_erasure_by_a_dpo_reaches_every_copy(county: County) -> None:
     glass = headers(county.tokens["police.demo"], role="police_officer", purpose="risk_prevention", case=None,
                     **{"X-JustLink-Break-Glass": quote(f"嫌疑人持刀威胁，现场紧急核查{party['name']}的家暴前科与保护令")})
     assert client.get(f"/api/v1/persons/{person}/history", headers=glass).status_code == 200
-    assert client.post("/api/v1/persons/search", json=search_body(party), headers=headers(mediator)).json()["results"]
+    assert client.post("/api/v1/persons/search", json=search_body(party), headers=headers(mediator, case=county.case)).json()["results"]
     county.hub.project_until_idle()
     keys = {str(k) for (k,) in county.store.query_rows(
         "SELECT DISTINCT subject_key FROM person_records FINAL WHERE person_id = {p:String}", {"p": person}) if k}
@@ -164,9 +164,9 @@ def test_erasure_by_a_dpo_reaches_every_copy(county: County) -> None:
     assert _dead_letters_about(county, identifying) == 0, f"{dead_before} dead letters named the person; some still decrypt"
 
     # lookups and views: gone for the person, kept for the other party
-    assert client.post("/api/v1/persons/search", json=search_body(party), headers=headers(mediator)).json()["results"] == []
+    assert client.post("/api/v1/persons/search", json=search_body(party), headers=headers(mediator, case=county.case)).json()["results"] == []
     access = PersonAccess(county.services)
-    caller = Caller(mediator, "mediator", "dispute_mediation", county_case(county))
+    caller = Caller(mediator, "mediator", "dispute_mediation", county.case)
     assert access.history(caller, person)["entries"] == []
     kept = access.history(caller, partner)
     assert kept["entries"], "the other party's records went too"
@@ -174,12 +174,6 @@ def test_erasure_by_a_dpo_reaches_every_copy(county: County) -> None:
     assert not any(secret in shown for secret in secrets)
     report = _run(county, "audit", "report", "--section", "accesses", "--csv", "-", token=dpo)
     assert REQUEST in report.output
-
-
-def county_case(county: County) -> str:
-    from tests.support.api_county import MEDIATION_CASE
-
-    return MEDIATION_CASE
 
 
 def test_rows_of_an_erased_person_never_come_back_on_a_rebuild(county: County, tmp_path: Path) -> None:

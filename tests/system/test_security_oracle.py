@@ -66,7 +66,7 @@ def _search(client: TestClient, county: County, body: dict, sent: dict) -> tuple
 
 def test_not_a_party_and_unknown_person_are_indistinguishable(county: County, client: TestClient) -> None:
     stranger = _stranger_with_id(county)
-    mediator = headers(county.tokens["mediator.demo"])
+    mediator = headers(county.tokens["mediator.demo"], case=county.case)
     unknown_phone = "1" + stranger["phone"][1:3] + "00000000"
     pairs = [({"id_number": stranger["id_number"]}, {"id_number": _unused_id_number(county, stranger["id_number"])}),
              ({"phone": stranger["phone"]}, {"phone": unknown_phone})]
@@ -86,7 +86,7 @@ def test_not_a_party_and_unknown_person_are_indistinguishable(county: County, cl
 def test_a_party_of_the_case_is_still_found(county: County, client: TestClient) -> None:
     party = party_of(county.store, county.services, county.parties[0])
     body = {"id_number": party["id_number"]} if party.get("id_number") else {"phone": party["phone"]}
-    status, found, _ = _search(client, county, body, headers(county.tokens["mediator.demo"]))
+    status, found, _ = _search(client, county, body, headers(county.tokens["mediator.demo"], case=county.case))
     assert status == 200 and county.parties[0] in [r["person_id"] for r in found["results"]]
 
 
