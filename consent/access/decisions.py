@@ -176,7 +176,7 @@ def _oversight_lookup(request: AccessRequest, rule: Rule) -> AccessDecision:
     needs a recorded reason — a complaint or an audit case — and is flagged in the DPO's report."""
     if not OVERSIGHT_REFERENCE.fullmatch(request.case_id or ""):
         return _deny(rule.id, "lookup_needs_reason", ["identifier_lookup"])
-    return AccessDecision(True, rule.id, "allowed", f"{rule.legal_basis}; {request.case_id.split(':')[0]} "
+    return AccessDecision(True, rule.id, "allowed", f"{rule.legal_basis}; {(request.case_id or '').split(':')[0]} "
                           "reference", rule.event_types, rule.field_classes,
                           frozenset({"identifier_lookup", "notify_dpo"}))
 

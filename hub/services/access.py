@@ -147,7 +147,7 @@ class PersonAccess:
         nobody). Each refusal is still on the audit trail, for the DPO."""
         kind, bi, problem = self._blind_index(id_number, phone, name, date_of_birth)
         candidates = queries.find_person_ids(self.store, kind, bi) if bi else []
-        nobody = {"matched_by": kind, "results": [], "problem": problem}
+        nobody: dict[str, Any] = {"matched_by": kind, "results": [], "problem": problem}
         if not candidates:
             result = self.check(caller, None, lookup=IDENTIFIER_LOOKUP)
             decision = result.decision

@@ -86,7 +86,7 @@ def dead_letters_of(access: PersonAccess, ids: list[str]) -> list[str]:
             except (ValueError, TypeError, KeyError, FieldDecryptionError):
                 continue
             bis = {blind.id_number(n)[0] for n in ID_NUMBER.findall(original)}
-            bis |= {blind.phone(n) for n in PHONE.findall(original)}
+            bis |= {bi for bi in (blind.phone(n) for n in PHONE.findall(original)) if bi}
             if bis & mine:
                 found.add(subject_key)
     return sorted(found)
