@@ -275,6 +275,8 @@ def matrix_markdown(policy: Policy) -> str:
     for rule in sorted(policy.rules.values(), key=lambda r: (r.role, r.purpose)):
         if rule.binding == "none":
             bound = "nothing (no person data)"
+        elif rule.binding == "oversight_reference":
+            bound = "a request, complaint or audit case named (request:, complaint:, audit:)"
         else:
             bound = " or ".join(sorted(rule.case_kinds)) + " case, open, subject a party"
             if rule.office_bound:
