@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from schemas.ids import uuid5_text
 from streams.processor import IDENTITY_TOPIC, Output
 
 _NAMESPACE = uuid.UUID("5b0c3f4e-7a61-5d2e-9c11-6a4f2f0e9d01")
@@ -20,12 +21,8 @@ HUB_SOURCE = {"agency": "hub", "office_code": "identity", "office_name": "identi
 
 
 def decision_id(*parts: str) -> str:
-    """UUIDv5 of the parts (as uuid.uuid5 computes it, without building UUID objects: hot path)."""
-    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + "|".join(parts).encode()).digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """UUIDv5 of the parts."""
+    return uuid5_text(_NAMESPACE_BYTES, "|".join(parts))
 
 
 PERSON_ID = re.compile(r"P[0-9a-f]{16}")   # every person id the hub issues has this shape
