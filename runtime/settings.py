@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     clickhouse_password: str = ""
     clickhouse_database: str = "justlink"
     clickhouse_secure: bool = False
+    clickhouse_cluster: str = Field("", description="ClickHouse cluster name (remote_servers): the views are then "
+                                    "replicated, distributed tables created ON CLUSTER; empty for one node or chDB.")
+    audit_view_retention_years: int = Field(0, ge=0, le=100, description="On a cluster, years the audit_log view "
+                                            "keeps a row (TTL); 0 keeps every row. The trail itself stays on the log.")
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)

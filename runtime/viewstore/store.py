@@ -20,6 +20,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 
 from runtime.datadir import private_dir
 from runtime.settings import Settings
+from runtime.viewstore.cluster import ClusterDDLError, Layout
 from runtime.viewstore.migrations import Migration, load_migrations
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,11 +61,13 @@ class MigrationError(ViewStoreError):
 class ViewStore:
     """A thin, typed face over a clickhouse-connect client bound to one database."""
 
-    def __init__(self, client: Client, *, backend: str, address: str, database: str) -> None:
+    def __init__(self, client: Client, *, backend: str, address: str, database: str,
+                 layout: Layout | None = None) -> None:
         self._client = client
         self.backend = backend
         self.address = address
         self.database = database
+        self.layout = layout or Layout(database=database)
 
     # ---- queries -------------------------------------------------------------------------
 
@@ -120,7 +123,8 @@ class ViewStore:
 
     def applied_migrations(self) -> dict[int, str]:
         """version -> checksum of the migrations recorded in schema_migrations."""
-        self.command(_MIGRATIONS_TABLE)
+        for statement in self.layout.statements(_MIGRATIONS_TABLE.strip()):
+            self.command(statement)
         rows = self.query_rows("SELECT version, checksum FROM schema_migrations FINAL ORDER BY version")
         return {int(version): str(checksum) for version, checksum in rows}
 
@@ -139,9 +143,13 @@ class ViewStore:
                         address=self.address,
                     )
                 continue
-            for index, statement in enumerate(migration.statements, start=1):
+            for index, written in enumerate(migration.statements, start=1):
                 try:
-                    self._client.command(statement)
+                    for statement in self.layout.statements(written):
+                        self._client.command(statement)
+                except ClusterDDLError as exc:
+                    raise MigrationError(f"{self._where()}: migration {migration.name} statement {index}: {exc}",
+                                         backend=self.backend, address=self.address) from None
                 except ClickHouseError as exc:
                     raise self._error(
                         f"migration {migration.name} statement {index}", exc, error_type=MigrationError
@@ -204,6 +212,13 @@ def connect(settings: Settings) -> ViewStore:
     else:
         path = None
         backend, address = "clickhouse", f"{settings.clickhouse_host}:{settings.clickhouse_port}"
+    if settings.clickhouse_cluster and not _IDENTIFIER.match(settings.clickhouse_cluster):
+        raise ViewStoreError(
+            f"view store ({backend} at {address}): setting 'clickhouse_cluster' must be a plain identifier "
+            f"(letters, digits, _), got a value of {len(settings.clickhouse_cluster)} characters",
+            backend=backend,
+            address=address,
+        )
     if not _IDENTIFIER.match(database):
         raise ViewStoreError(
             f"view store ({backend} at {address}): setting 'clickhouse_database' must be a plain identifier "
@@ -225,6 +240,8 @@ def connect(settings: Settings) -> ViewStore:
                 # No server session: the client stays usable from several threads at once.
                 autogenerate_session_id=False,
                 connect_timeout=5,
+                # on a cluster, an insert returns once the shards have the rows (the views are read at once)
+                settings={"insert_distributed_sync": 1} if settings.clickhouse_cluster else None,
             )
     except (ClickHouseError, OSError, RuntimeError) as exc:
         hint = " (chDB holds one data path per process; is another process or store using it?)" if path else ""
@@ -234,9 +251,12 @@ def connect(settings: Settings) -> ViewStore:
             address=address,
             code=getattr(exc, "code", None),
         ) from None
-    store = ViewStore(client, backend=backend, address=address, database=database)
+    layout = Layout(settings.clickhouse_cluster if backend == "clickhouse" else "", database,
+                    settings.audit_view_retention_years)
+    store = ViewStore(client, backend=backend, address=address, database=database, layout=layout)
     try:
-        store.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        on_cluster = f" ON CLUSTER {layout.cluster}" if layout.clustered else ""
+        store.command(f"CREATE DATABASE IF NOT EXISTS `{database}`{on_cluster}")
         client.database = database
     except ViewStoreError:
         client.close()

@@ -178,7 +178,7 @@ def test_compose_schema_check_rejects_a_broken_file() -> None:
     breakages = {
         "unknown service key": lambda d: d["services"]["api"].__setitem__("restart_policy", "always"),
         "unknown depends_on condition":
-            lambda d: d["services"]["api"]["depends_on"]["clickhouse"].__setitem__("condition", "service_ready"),
+            lambda d: d["services"]["api"]["depends_on"]["clickhouse-1"].__setitem__("condition", "service_ready"),
         "unknown volume key": lambda d: d["volumes"].__setitem__("hub-data", {"drivr": "local"}),
         "ports not a list": lambda d: d["services"]["api"].__setitem__("ports", 8000),
     }
@@ -235,7 +235,7 @@ def test_compose_services_are_healthy_pinned_and_wired() -> None:
         for secret in svc.get("secrets", []):
             assert secret in secrets, f"{name}: secret {secret} is not declared"
     health = {n: " ".join(s["healthcheck"]["test"]) for n, s in services.items() if "healthcheck" in s}
-    assert "/ping" in health["clickhouse"]
+    assert "/ping" in health["clickhouse-1"] and "/ping" in health["clickhouse-2"]
     assert "/healthz" in health["api"]
     assert '"/healthz"' in (ROOT / "hub" / "api" / "app.py").read_text(encoding="utf-8"), "API lost /healthz"
 
