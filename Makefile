@@ -37,6 +37,7 @@ browser:
 	fi
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m benchmarks.run_all
 
 ## ruff, the type check (mypy: strict on runtime/ and connectors/sdk/, see pyproject.toml) and the

@@ -47,7 +47,7 @@ from streams.identity.batch import PartyProtection
 from streams.processor import DictState, Event
 
 AGENCIES = ("court", "police", "civil_affairs", "justice")
-CACHE = Path(tempfile.gettempdir()) / "justlink-bench-identity"
+CACHE = Path(tempfile.gettempdir()) / "justlink-bench-identity-grams"  # protection with keyed gram sets
 SEED = 11
 
 

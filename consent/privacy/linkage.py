@@ -20,7 +20,6 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes, hmac
-from pypinyin import Style, lazy_pinyin
 
 from consent.privacy import normalize
 from consent.privacy.blind_index import derive_subkey
@@ -47,7 +46,17 @@ def bigrams(text: str) -> set[str]:
     if not text:
         return set()
     padded = PAD + text + PAD
-    return {padded[i : i + 2] for i in range(len(padded) - 1)}
+    return set(map(str.__add__, padded[:-1], padded[1:]))
+
+
+def syllables(text: str) -> list[str]:
+    """Toneless pinyin syllables of a text; Latin text passes through as one "syllable". pypinyin (and
+    its 0.6 s of dictionaries) is imported only when a text is not ASCII."""
+    if text.isascii():
+        return [text] if text else []
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(text, style=Style.NORMAL, errors="default")
 
 
 @lru_cache(maxsize=131072)
@@ -56,9 +65,9 @@ def pinyin_grams(normalized_name: str) -> frozenset[str]:
     (``张伟`` -> ``_zhang_wei_``), which keep near-homophones (zhang / zang) close, plus syllable
     bigrams (``^|zhang``, ``zhang|wei``, ``wei|$``), which keep syllable order and repetition
     (张伟 / 张伟伟 differ). Latin letters pass through unchanged."""
-    syllables = lazy_pinyin(normalized_name, style=Style.NORMAL, errors="default")
-    grams = bigrams(PAD.join(syllables))
-    marked = ["^", *syllables, "$"]
+    sounds = syllables(normalized_name)
+    grams = bigrams(PAD.join(sounds))
+    marked = ["^", *sounds, "$"]
     grams.update(f"{marked[i]}|{marked[i + 1]}" for i in range(len(marked) - 1))
     return frozenset(grams)
 
@@ -82,8 +91,7 @@ def name_key(normalized_name: str) -> str:
     """The sound of a name, for grouping: folded toneless pinyin syllables without separators or dots
     (``张伟`` / ``章伟`` / ``張偉`` -> ``zanwei``; ``阿依古丽·买买提`` -> ``ayiguliaimaiti``); Latin
     names keep their letters. Two records of one person whose names sound alike share it."""
-    syllables = lazy_pinyin(normalized_name.replace("·", ""), style=Style.NORMAL, errors="default")
-    return "".join(_fold("".join(ch for ch in s if ch.isalnum())) for s in syllables)
+    return "".join(_fold("".join(ch for ch in s if ch.isalnum())) for s in syllables(normalized_name.replace("·", "")))
 
 
 class _BloomEncoder:

@@ -141,3 +141,72 @@ def normalize_date(raw: str) -> str:
 def normalize_agency_person_id(agency: str, raw: str) -> str:
     """``<agency>:<id>`` with the id NFKC-normalised, stripped and upper-cased."""
     return f"{agency}:{_WHITESPACE.sub('', unicodedata.normalize('NFKC', raw)).upper()}"
+
+
+_TOKEN_SEPARATORS = re.compile(r"[\s·,;，；、]+")
+
+
+@lru_cache(maxsize=131072)
+def name_tokens(raw: str) -> tuple[str, ...]:
+    """The parts of a name in their order, each normalised like a name: split at whitespace, middle dots
+    and commas (``Mitchell Green`` -> ``mitchell``, ``green``; ``阿依古丽·买买提`` -> two parts). A Chinese
+    name written without separators is one part (``张伟``): family and given name are not split."""
+    text = _DOTS.sub("·", unicodedata.normalize("NFKC", raw))
+    return tuple(t for t in (normalize_name(part) for part in _TOKEN_SEPARATORS.split(text)) if t)
+
+
+# Where a Chinese address segment ends: administrative levels, roads, numbers, buildings.
+_ADDRESS_SUFFIXES = frozenset("省市区县旗镇乡村组路街道巷弄号楼栋幢室屯")
+_LOCALITY_SUFFIXES = ("街道", "镇", "乡")
+
+
+# A word of an address: a number, a run of Latin letters, or a run of other letters cut after an
+# administrative or street suffix (街道 kept whole).
+_ADDRESS_WORD = re.compile(r"\d+|[a-z]+|(?:(?![a-z])[^\W\d_])+?(?:街道|[" + "".join(sorted(_ADDRESS_SUFFIXES))
+                           + r"])|(?:(?![a-z])[^\W\d_])+")
+
+
+@lru_cache(maxsize=131072)
+def address_tokens(raw: str) -> tuple[str, ...]:
+    """The words of an address, in order: numbers, runs of Latin letters, and Chinese segments cut
+    after an administrative or street suffix (``北京市东城区东华门街道1号`` -> ``北京市``, ``东城区``,
+    ``东华门街道``, ``1``, ``号``); normalised like names (NFKC, case-folded, simplified)."""
+    text = unicodedata.normalize("NFKC", raw).casefold()
+    text = text.translate(_T2S) if not text.isascii() else text
+    return tuple(_ADDRESS_WORD.findall(text))
+
+
+def address_locality(tokens: tuple[str, ...]) -> str | None:
+    """The address's locality, for grouping candidates: the township of a Chinese address (the last
+    segment ending in 街道 / 镇 / 乡), else the last number of 4 to 6 digits (a postcode)."""
+    for token in reversed(tokens):
+        if token.endswith(_LOCALITY_SUFFIXES):
+            return token
+    for token in reversed(tokens):
+        if token.isdigit() and 4 <= len(token) <= 6:
+            return token
+    return None
+
+
+@lru_cache(maxsize=65536)
+def date_parts(normalized_date: str) -> tuple[str, str, str] | None:
+    """(year, month, day) of a normalised date: of ``YYYY-MM-DD``, and of eight digits that are not a
+    real date (``19219503``: a typo keeps its other parts); None otherwise."""
+    if len(normalized_date) == 10 and normalized_date[4] == "-" == normalized_date[7]:
+        return normalized_date[:4], normalized_date[5:7], normalized_date[8:]
+    if len(normalized_date) == 8 and normalized_date.isdigit():
+        return normalized_date[:4], normalized_date[4:6], normalized_date[6:]
+    return None
+
+
+def transposed_date(normalized_date: str) -> str | None:
+    """The date with day and month exchanged, when that is another real date (``1990-03-07`` ->
+    ``1990-07-03``); None otherwise."""
+    parts = date_parts(normalized_date)
+    if parts is None or len(normalized_date) != 10 or parts[1] == parts[2]:
+        return None
+    year, month, day = parts
+    try:
+        return _dt.date(int(year), int(day), int(month)).isoformat()
+    except ValueError:
+        return None

@@ -37,6 +37,7 @@ from consent.privacy.pii_plan import (
     RecordPlan,
     compile_plan,
 )
+from consent.privacy.similarity import SimilarityEncoder
 
 ERASED = "[erased]"
 MASK_PREFIX = "***"
@@ -107,6 +108,7 @@ class Protector:
         matching = matching_key if matching_key is not None else keystore.matching_key()
         self.blind = BlindIndexer(matching)
         self.linkage = LinkageEncoder(matching)
+        self.similarity = SimilarityEncoder(matching)
         self._named_types = named_types
         self._current = _LRU(dek_cache_size)  # subject_key -> FieldKey (its live version)
         self._versions = _LRU(dek_cache_size)  # (subject_key, version) -> FieldKey | _ERASED_KEY
@@ -215,10 +217,11 @@ class Protector:
             "name_dob_bi": name_dob_bi,
             "dob_bi": blind.dob(dob) if dob else None,
             "agency_person_bi": agency_person_bi,
-            "name_clk": self.linkage.name(name) if name else None,
-            "name_pinyin_clk": self.linkage.name_pinyin(name) if name else None,
-            "address_clk": self.linkage.address(address) if address else None,
             "name_key_bi": blind.name_key(name_key) if name_key else None,
+            **self.similarity.name(name),
+            **self.similarity.address(address),
+            **self.similarity.date_of_birth(dob, blind),
+            **self.similarity.id_number(id_number),
         }
         return protection, subject_key is None
 

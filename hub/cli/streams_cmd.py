@@ -13,26 +13,43 @@ import click
               help="CSV with header record_id,source,name,id_type,id_number,date_of_birth,gender,phone,address.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="CSV to write: record_id,person_id, one row per input record.")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A trained model (from `justlink identity train` or --write-model): used as it is, no training.")
 @click.option("--match-config", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Matching model (default streams/identity/config.toml).")
+              help="What to train: comparisons, levels, candidate rules (default streams/identity/resolve.toml).")
+@click.option("--no-train", is_flag=True, help="Use the --match-config weights as they are instead of training.")
+@click.option("--write-model", type=click.Path(dir_okay=False), default=None,
+              help="Also write the model used (trained on this input) to this file.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
-def resolve(input_path: str, output_path: str, match_config: str | None, progress: bool) -> None:
+def resolve(input_path: str, output_path: str, model_path: str | None, match_config: str | None, no_train: bool,
+            write_model: str | None, progress: bool) -> None:
     """Group records that belong to the same person. Values are protected first (blind indexes,
-    linkage encodings) exactly as connectors protect them; matching never sees plaintext."""
+    keyed gram sets) exactly as connectors protect them; matching never sees plaintext. The model's
+    weights are learned from the input (expectation-maximisation, no labels) unless --model is given."""
     from streams.identity.batch import InputError, resolve_csv
-    from streams.identity.config import ConfigError, load_config
-    from streams.identity.processor import IdentityProcessor
+    from streams.identity.config import RESOLVE_CONFIG, ConfigError, load_config
 
     started = time.perf_counter()
+    if model_path and (match_config or no_train):
+        raise click.UsageError("--model is a trained model: it takes neither --match-config nor --no-train")
     try:
-        processor = IdentityProcessor(load_config(match_config))
-        summary = resolve_csv(Path(input_path), Path(output_path), progress=progress, processor=processor)
+        config = load_config(model_path or match_config or RESOLVE_CONFIG)
+        summary = resolve_csv(Path(input_path), Path(output_path), config=config, train=not (model_path or no_train),
+                              progress=progress)
     except (InputError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
+    if write_model and summary.model is not None:
+        from streams.identity.model import write_model as write
+
+        write(summary.model, write_model, f"model trained by `justlink resolve` on {summary.records} records")
     seconds = time.perf_counter() - started
+    trained = ""
+    if not (model_path or no_train):
+        trained = (", weights trained on the input" if summary.model and summary.model.provenance
+                   else ", too few records to train: the configured weights")
     click.echo(f"resolved {summary.records} records into {summary.persons} persons "
-               f"({summary.merges} records joined to another, {summary.possible_matches} possible matches for review) "
-               f"in {seconds:.1f} s -> {output_path}", err=True)
+               f"({summary.merges} records joined to another, {summary.possible_matches} possible matches for review"
+               f"{trained}) in {seconds:.1f} s -> {output_path}", err=True)
 
 
 @click.command()

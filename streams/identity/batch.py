@@ -1,10 +1,12 @@
-"""Batch person resolution of a CSV with the streaming resolver (`justlink resolve`).
+"""Batch person resolution of a CSV (`justlink resolve`): the streaming resolver's answer, computed at once.
 
 Each row is protected by the privacy layer exactly as a connector protects a party (consent's
-Protector, with an ephemeral keystore in a temporary directory unless one is given), then fed to
-IdentityProcessor as a one-party event whose occurrence key is ``<record_id>#0`` (the streaming
-resolver's answer does not depend on the order, so the rows' order does not matter either). Only protection material
-reaches the resolver; plaintext never leaves this module and is never printed.
+Protector, with an ephemeral keystore in a temporary directory unless one is given); only protection
+material goes further, and plaintext never leaves this module. Then, on the protected profiles:
+the model is trained on them (training.py) unless one is given, the candidate pairs of its rules are
+scored with numpy (vectors.py), and persons are formed by the graph rule of clusters.py — the same
+nodes, edges, regions, cuts and ids the streaming resolver (IdentityProcessor, fed the same rows as
+one-party events ``<record_id>#0``) reaches whatever the order (tests/streams/test_identity_batch.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.identity.processor import IdentityProcessor
+import numpy as np
+
+from streams.identity.candidates import block_keys
+from streams.identity.clusters import Node, cut_region, person_id_for, profile_anchor
+from streams.identity.compare import Scorer
+from streams.identity.config import MatchConfig
+from streams.identity.profile import Profile, from_protection, profile_digest
 from streams.processor import AGENCIES, DictState, Event
 
 INPUT_COLUMNS = ("record_id", "source", "name", "id_type", "id_number", "date_of_birth", "gender", "phone",
@@ -26,6 +34,7 @@ OUTPUT_COLUMNS = ("record_id", "person_id")
 _GENDERS = {"male": "male", "m": "male", "男": "male", "1": "male",
             "female": "female", "f": "female", "女": "female", "2": "female"}
 _BASE_MILLIS = 946_684_800_000  # 2000-01-01: row i "occurred" i ms later
+MIN_TRAINING_PROFILES = 500      # fewer distinct profiles tell EM too little: the configured weights are used
 
 
 class InputError(ValueError):
@@ -38,12 +47,13 @@ class ResolveSummary:
     persons: int
     merges: int
     possible_matches: int
+    model: MatchConfig | None = None
 
 
 class PartyProtection:
     """Protection of plain party values, with a Protector over an ephemeral keystore (or a given one)."""
 
-    def __init__(self, protector: Any = None) -> None:
+    def __init__(self, protector: Any = None, matching_key: bytes | None = None) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if protector is None:
             from consent.privacy.keys import LocalKeystore
@@ -51,7 +61,7 @@ class PartyProtection:
 
             self._tmp = tempfile.TemporaryDirectory(prefix="justlink-resolve-")
             keystore = LocalKeystore.create(Path(self._tmp.name) / "keystore.db", os.urandom(32))
-            protector = Protector(keystore)
+            protector = Protector(keystore, matching_key)
         self.protector = protector
 
     def protect(self, party: dict[str, Any], agency: str, record_id: str) -> dict[str, Any]:
@@ -102,52 +112,221 @@ def row_party(row: dict[str, str]) -> tuple[str, dict[str, Any]]:
     return (agency if agency in AGENCIES else agency or "unknown"), party
 
 
-def resolve_rows(rows: Iterable[tuple[str, str, dict[str, Any]]], protection: PartyProtection,
-                 processor: IdentityProcessor | None = None, state: DictState | None = None,
-                 on_row: Callable[[], None] | None = None) -> tuple[list[tuple[str, str]], DictState]:
-    """Resolve (record_id, agency, plaintext party) rows; [(record_id, person_id)] in input order."""
-    processor = processor or IdentityProcessor()
-    state = state or DictState()
-    order: list[str] = []
-    for i, (record_id, agency, party) in enumerate(rows):
-        protected = {"gender": party.get("gender"), "protection": protection.protect(party, agency, record_id)}
-        millis = _BASE_MILLIS + i
-        envelope = {"event_id": record_id, "event_type": "ResolveRow",
-                    "source": {"agency": agency, "office_code": "batch", "county_code": ""},
-                    "occurred_at": millis, "recorded_at": millis}
-        processor.resolve_event(Event("ResolveRow", {"envelope": envelope, "parties": [protected]}), state)
-        order.append(record_id)
+@dataclass(slots=True)
+class ProtectedRow:
+    record_id: str
+    agency: str
+    gender: str | None
+    protection: dict[str, Any]
+
+    @property
+    def record_key(self) -> str:
+        return f"{self.record_id}#0"
+
+    def profile(self) -> Profile:
+        return from_protection(self.protection, self.gender, self.agency)
+
+
+def protect_rows(rows: Iterable[tuple[str, str, dict[str, Any]]], protection: PartyProtection,
+                 on_row: Callable[[], None] | None = None) -> list[ProtectedRow]:
+    """Protect (record_id, agency, plaintext party) rows; the plaintext goes no further."""
+    out = []
+    for record_id, agency, party in rows:
+        gender = party.get("gender")
+        out.append(ProtectedRow(record_id, agency, gender, protection.protect(party, agency, record_id)))
         if on_row is not None:
             on_row()
-    return [(rid, processor.person_of(f"{rid}#0", state) or "") for rid in order], state
+    return out
 
 
-def resolve_csv(input_path: Path, output_path: Path, *, progress: bool = True,
-                processor: IdentityProcessor | None = None) -> ResolveSummary:
+def stream_rows(rows: Iterable[ProtectedRow], processor: Any = None,
+                state: DictState | None = None) -> tuple[dict[str, str], DictState]:
+    """The streaming resolver over protected rows, one one-party event each: {record_id: person_id}."""
+    from streams.identity.processor import IdentityProcessor
+
+    processor = processor or IdentityProcessor()
+    state = state or DictState()
+    rows = list(rows)
+    for i, row in enumerate(rows):
+        millis = _BASE_MILLIS + i
+        envelope = {"event_id": row.record_id, "event_type": "ResolveRow",
+                    "source": {"agency": row.agency, "office_code": "batch", "county_code": ""},
+                    "occurred_at": millis, "recorded_at": millis}
+        party = {"gender": row.gender, "protection": row.protection}
+        processor.resolve_event(Event("ResolveRow", {"envelope": envelope, "parties": [party]}), state)
+    return {row.record_id: processor.person_of(row.record_key, state) or "" for row in rows}, state
+
+
+# -- the graph of the whole input at once ---------------------------------------------------------------
+
+@dataclass(slots=True)
+class Batch:
+    """The distinct profiles (nodes) of an input, ordered by smallest record key, and its candidate pairs."""
+    profiles: list[Profile]
+    nodes: list[Node]
+    digests: list[str]
+    pairs: tuple[np.ndarray, np.ndarray]
+    min_keys: list[str]
+    rule_masks: list[np.ndarray]  # per candidate rule: which pairs it selects
+
+
+def build_batch(rows: Iterable[ProtectedRow], config: MatchConfig) -> tuple[Batch, dict[str, int]]:
+    """Nodes and candidate pairs; and record_id -> node index."""
+    by_digest: dict[str, tuple[Profile, list[str]]] = {}
+    record_node: dict[str, str] = {}
+    for row in rows:
+        profile = row.profile()
+        digest = profile_digest(profile)
+        entry = by_digest.setdefault(digest, (profile, []))
+        entry[1].append(row.record_key)
+        record_node[row.record_id] = digest
+    ordered = sorted(by_digest, key=lambda d: min(by_digest[d][1]))
+    index = {d: i for i, d in enumerate(ordered)}
+    profiles = [by_digest[d][0] for d in ordered]
+    keys = [tuple(sorted(by_digest[d][1])) for d in ordered]
+    return batch_of(profiles, keys, ordered, config), {rid: index[d] for rid, d in record_node.items()}
+
+
+def batch_of(profiles: list[Profile], keys: list[tuple[str, ...]], digests: list[str], config: MatchConfig) -> Batch:
+    """The batch of these nodes (ordered by smallest record key): their candidate pairs under the rules."""
+    nodes = []
+    group_ids: dict[str, int] = {}
+    member_group: list[int] = []
+    member_node: list[int] = []
+    for i, profile in enumerate(profiles):
+        node_groups = block_keys(profile, config.rules)
+        nodes.append(Node(b"", node_groups, profile_anchor(profile), keys[i]))
+        for group in node_groups:
+            member_group.append(group_ids.setdefault(group, len(group_ids)))
+            member_node.append(i)
+    n = len(profiles)
+    groups = np.asarray(member_group, dtype=np.int64)
+    members = np.asarray(member_node, dtype=np.int64)
+    codes = group_pairs(groups, members, n)
+    rule_of_group = np.fromiter((int(g.split(":", 1)[0]) for g in group_ids), dtype=np.int64, count=len(group_ids))
+    masks = []
+    for rule in range(len(config.rules)):
+        selected = rule_of_group[groups] == rule if len(groups) else np.zeros(0, dtype=bool)
+        masks.append(np.isin(codes, group_pairs(groups[selected], members[selected], n), assume_unique=True))
+    return Batch(profiles, nodes, digests, (codes // max(n, 1), codes % max(n, 1)), [k[0] for k in keys], masks)
+
+
+def group_pairs(groups: np.ndarray, members: np.ndarray, n: int) -> np.ndarray:
+    """Every pair of members (i < j) that share a group, once, as sorted codes i * n + j: for each
+    membership, its partners are the later members of its group."""
+    if len(groups) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((members, groups))
+    groups, members = groups[order], members[order]
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    sizes = np.diff(np.r_[starts, len(groups)])
+    position = np.arange(len(groups)) - np.repeat(starts, sizes)
+    partners = np.repeat(sizes, sizes) - position - 1
+    total = int(partners.sum())
+    first = np.repeat(np.arange(len(groups)), partners)
+    offset = np.arange(total) - np.repeat(np.cumsum(partners) - partners, partners)
+    a, b = members[first], members[first + 1 + offset]
+    return np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+
+
+def persons(batch: Batch, config: MatchConfig, scores: np.ndarray) -> tuple[list[str], dict[int, tuple[int, float]]]:
+    """Person id of each node (clusters.py's rule), and each node's best possible match (index, score)."""
+    n = len(batch.nodes)
+    i, j = batch.pairs
+    edge = scores >= config.match_threshold
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(i[edge].tolist(), j[edge].tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    regions: dict[int, list[int]] = {}
+    for x in range(n):
+        regions.setdefault(find(x), []).append(x)
+    person = [""] * n
+    scorer = Scorer(config)
+
+    def score(a: str, b: str) -> float:
+        return scorer.score(batch.profiles[int(a)], batch.profiles[int(b)])
+
+    for members in regions.values():
+        anchors = {batch.nodes[x].anchor for x in members} - {""}
+        if len(anchors) <= 1:
+            pid = person_id_for(anchors, min(batch.nodes[x].keys[0] for x in members))
+            for x in members:
+                person[x] = pid
+            continue
+        names = {str(x): batch.nodes[x] for x in members}
+        cut = cut_region(names, names, score, config.match_threshold, (), ())
+        for x, pid in cut.items():
+            person[int(x)] = pid
+    possible: dict[int, tuple[int, float]] = {}
+    band = (scores >= config.possible_threshold) & ~edge
+    for a, b, s in zip(i[band].tolist(), j[band].tolist(), scores[band].tolist(), strict=True):
+        s = round(s, 4)
+        for x, y in ((a, b), (b, a)):
+            current = possible.get(x)
+            if current is None or s > current[1] or (s == current[1] and batch.min_keys[y] < batch.min_keys[current[0]]):
+                possible[x] = (y, s)
+    return person, possible
+
+
+def resolve_batch(rows: list[ProtectedRow], config: MatchConfig,
+                  train: bool) -> tuple[dict[str, str], MatchConfig, int]:
+    """{record_id: person_id}, the model used (trained on the rows when `train` and there are at least
+    MIN_TRAINING_PROFILES distinct profiles; its provenance says so), possible matches left apart."""
+    from streams.identity.vectors import Columns, VectorScorer
+
+    batch, record_node = build_batch(rows, config)
+    columns = Columns(batch.profiles)
+    if train and len(batch.profiles) >= MIN_TRAINING_PROFILES:
+        from streams.identity.training import estimate
+
+        config, _ = estimate(config, batch, columns)
+    scores = VectorScorer(config, columns, batch.profiles).scores(*batch.pairs)
+    person, possible = persons(batch, config, scores)
+    open_pairs = sum(1 for x, (y, _) in possible.items() if person[x] != person[y])
+    return {rid: person[x] for rid, x in record_node.items()}, config, open_pairs
+
+
+def read_protected(input_path: Path, protection: PartyProtection,
+                   on_row: Callable[[], None] | None = None) -> list[ProtectedRow]:
+    rows = ((row["record_id"].strip(), *row_party(row)) for _, row in read_rows(input_path))
+    return protect_rows(rows, protection, on_row)
+
+
+def resolve_csv(input_path: Path, output_path: Path, *, config: MatchConfig, train: bool,
+                progress: bool = True, protection: PartyProtection | None = None) -> ResolveSummary:
     input_path, output_path = Path(input_path), Path(output_path)
-    with open(input_path, encoding="utf-8-sig") as handle:
-        total = max(sum(1 for _ in handle) - 1, 0)
-    protection = PartyProtection()
+    own = protection is None
+    protection = protection or PartyProtection()
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="rec", desc="resolving", dynamic_ncols=True)
+        with open(input_path, encoding="utf-8-sig") as handle:
+            total = max(sum(1 for _ in handle) - 1, 0)
+        bar = tqdm(total=total, unit="rec", desc="protecting", dynamic_ncols=True)
     try:
-        rows = ((row["record_id"].strip(), *row_party(row)) for _, row in read_rows(input_path))
-        result, state = resolve_rows(rows, protection, processor, on_row=bar.update if bar else None)
+        rows = read_protected(input_path, protection, bar.update if bar else None)
     finally:
         if bar is not None:
             bar.close()
-        protection.close()
+        if own:
+            protection.close()
+    result, model, open_pairs = resolve_batch(rows, config, train)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_path.with_name(output_path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(OUTPUT_COLUMNS)
-        writer.writerows(result)
+        writer.writerows((row.record_id, result[row.record_id]) for row in rows)
     tmp.replace(output_path)
-    processor = processor or IdentityProcessor()
-    persons = len({person for _, person in result})
-    return ResolveSummary(len(result), persons, len(result) - persons,
-                          sum(1 for _ in processor.possible_matches(state)))
+    persons_count = len(set(result.values()))
+    return ResolveSummary(len(rows), persons_count, len(rows) - persons_count, open_pairs, model)

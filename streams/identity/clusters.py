@@ -3,7 +3,7 @@
 The graph: a **node** is a distinct profile (identical protection material, gender and agency: the
 steps of one case repeat their parties verbatim); its occurrences are record keys. Two nodes are
 joined by an **edge** when their pair score reaches the match threshold; which pairs are scored is
-fixed by the data alone (the candidates of `streams/identity/candidates.py`), and a pair's score
+fixed by the data alone (the candidate rules of `streams/identity/candidates.py`), and a pair's score
 depends on the two profiles and the model only. So the edges are the same whatever the order.
 
 A **region** is a connected component of the edges (union-find: merge-only, so order-free too).
@@ -19,8 +19,8 @@ valid ID number (stable whatever joins later), else `"P" + sha256(smallest recor
 
 Tables (values are plain tuples of str / bytes / float, re-assigned on change):
 - ``identity.occ``      record key -> node digest
-- ``identity.node``     digest -> (packed profile, group, anchor: valid ID blind index or "", record keys sorted)
-- ``identity.group``    group -> digests of the nodes in it (the candidates of a new node)
+- ``identity.node``     digest -> (packed profile, candidate keys, anchor: valid ID blind index or "", record keys sorted)
+- ``identity.group``    candidate key -> digests of the nodes that have it (the candidates of a new node)
 - ``identity.parent``   digest -> parent digest (union-find of regions; roots are absent)
 - ``identity.region``   root digest -> (member digests, distinct anchors sorted, smallest record key)
 - ``identity.assign``   digest -> person id, for the nodes of regions that had to be cut
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, NamedTuple
 
 from streams.identity.profile import Profile
@@ -50,7 +50,7 @@ REVIEW = "identity.review"
 
 class Node(NamedTuple):
     packed: bytes
-    group: str
+    groups: tuple[str, ...]  # its candidate keys
     anchor: str          # blind index of its valid ID number, "" if none
     keys: tuple[str, ...]  # record keys of its occurrences, sorted
 
@@ -102,20 +102,27 @@ class Graph:
         """The node of a region's member (it always has one)."""
         return Node(*self.node[digest])
 
-    def add_node(self, digest: str, packed: bytes, group: str, anchor: str, key: str) -> None:
-        self.node[digest] = (packed, group, anchor, (key,))
+    def add_node(self, digest: str, packed: bytes, groups: tuple[str, ...], anchor: str, key: str) -> None:
+        self.node[digest] = (packed, groups, anchor, (key,))
         self.occ[key] = digest
         self.region[digest] = ((digest,), (anchor,) if anchor else (), key)
-        if group:
+        for group in groups:
             members = self.group.get(group)
             self.group[group] = (digest,) if members is None else (*members, digest)
+
+    def candidates(self, groups: tuple[str, ...]) -> list[str]:
+        """The nodes that share at least one candidate key, sorted."""
+        found: set[str] = set()
+        for group in groups:
+            found.update(self.group.get(group, ()))
+        return sorted(found)
 
     def add_occurrence(self, digest: str, key: str) -> None:
         node = self.get_node(digest)
         assert node is not None
         keys = list(node.keys)
         bisect.insort(keys, key)
-        self.node[digest] = (node.packed, node.group, node.anchor, tuple(keys))
+        self.node[digest] = (node.packed, node.groups, node.anchor, tuple(keys))
         self.occ[key] = digest
         root = self.find(digest)
         region = Region(*self.region[root])
@@ -228,3 +235,29 @@ class Cut:
 
 def profile_anchor(profile: Profile) -> str:
     return profile.id_number if profile.id_valid and profile.id_number else ""
+
+
+def cut_region(members: Iterable[str], nodes: dict[str, Node], score: Callable[[str, str], float],
+               threshold: float, same: Iterable[tuple[str, str]], apart: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """node -> person of a region that holds several valid ID numbers or a reviewer's decision: nodes of
+    one valid ID number first, then reviewers' "same" pairs, then Kruskal over every pair of members
+    scoring at least the threshold, strongest first (ties by the smaller record keys)."""
+    ordered = sorted(members, key=lambda d: nodes[d].keys[0])
+    cut = Cut(ordered, {d: nodes[d].anchor for d in ordered}, {d: nodes[d].keys[0] for d in ordered})
+    for a, b in apart:
+        cut.keep_apart(a, b)
+    by_anchor: dict[str, str] = {}
+    for d in ordered:
+        if nodes[d].anchor:
+            cut.join(by_anchor.setdefault(nodes[d].anchor, d), d)
+    for a, b in same:
+        cut.join(a, b)
+    edges = []
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            s = score(a, b)
+            if s >= threshold:
+                edges.append((-s, nodes[a].keys[0], nodes[b].keys[0], a, b))
+    for _, _, _, a, b in sorted(edges):
+        cut.join(a, b)
+    return cut.persons()

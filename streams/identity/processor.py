@@ -5,8 +5,8 @@ For each party of an agency event (occurrence ``<event_id>#<party index>``):
 Organisation parties are not resolved (their id is derived from their code: `organisation_id`).
 1. seen before -> its current person, nothing emitted;
 2. a profile identical to a stored node -> the occurrence joins that node ("exact");
-3. otherwise a new node is scored against its candidates (the nodes whose names sound alike: same
-   name-key blind index), joined by an edge to every one at or above the match threshold, and the
+3. otherwise a new node is scored against its candidates (the nodes that share a key of one of the
+   model's candidate rules: candidates.py), joined by an edge to every one at or above the match threshold, and the
    regions it touches become one; a best score in the possible band is kept for clerical review.
 Then the persons of the region are recomputed; every change of a node's person is published:
 `PersonsMerged` (a person absorbed whole), `PersonSplit` (part of a person moved to another, when a
@@ -21,7 +21,8 @@ from typing import Any
 
 from runtime.clock import to_millis
 from streams.identity import events
-from streams.identity.clusters import Cut, Graph, Node, profile_anchor, review_key
+from streams.identity.candidates import block_keys
+from streams.identity.clusters import Graph, Node, cut_region, profile_anchor, review_key
 from streams.identity.compare import CONFLICT, Explanation, Scorer
 from streams.identity.config import MatchConfig, load_config
 from streams.identity.profile import Profile, from_protection, pack, profile_digest, unpack
@@ -144,9 +145,9 @@ class IdentityProcessor:
 
     def _new_node(self, graph: Graph, digest: str, profile: Profile, record_key: str, subject_key: str,
                   agency: str, env: Mapping[str, Any], outputs: list[Output]) -> str:
-        group = profile.name_key or ""
-        candidates = graph.group.get(group, ()) if group else ()
-        graph.add_node(digest, pack(profile), group, profile_anchor(profile), record_key)
+        groups = block_keys(profile, self.config.rules)
+        candidates = graph.candidates(groups)
+        graph.add_node(digest, pack(profile), groups, profile_anchor(profile), record_key)
         self._cache[digest] = profile
         score = self.scorer.score
         threshold = self.config.match_threshold
@@ -214,28 +215,12 @@ class IdentityProcessor:
             for digest in region.members:
                 graph.assign.pop(digest, None)
             return graph.persons_of(region.members)
-        members = sorted(region.members, key=graph.min_key)
-        nodes = {d: graph.member_node(d) for d in members}
-        cut = Cut(members, {d: n.anchor for d, n in nodes.items()}, {d: n.keys[0] for d, n in nodes.items()})
-        same, apart = self._reviews(graph, members)
-        for a, b in apart:
-            cut.keep_apart(a, b)
-        by_anchor: dict[str, str] = {}
-        for d, n in nodes.items():
-            if n.anchor:
-                cut.join(by_anchor.setdefault(n.anchor, d), d)
-        for a, b in same:
-            cut.join(a, b)
-        edges = []
-        for i, a in enumerate(members):
-            pa = self._profile(graph, a)
-            for b in members[i + 1:]:
-                s = self.scorer.score(pa, self._profile(graph, b))
-                if s >= self.config.match_threshold:
-                    edges.append((-s, nodes[a].keys[0], nodes[b].keys[0], a, b))
-        for _, _, _, a, b in sorted(edges):
-            cut.join(a, b)
-        persons = cut.persons()
+        nodes = {d: graph.member_node(d) for d in region.members}
+        same, apart = self._reviews(graph, region.members)
+        score = self.scorer.score
+        persons = cut_region(region.members, nodes,
+                             lambda a, b: score(self._profile(graph, a), self._profile(graph, b)),
+                             self.config.match_threshold, same, apart)
         for digest, pid in persons.items():
             graph.assign[digest] = pid
         return persons

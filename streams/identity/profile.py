@@ -1,8 +1,8 @@
 """A party occurrence's matching profile: only its protection material, gender and agency.
 
-Blind indexes stay hex strings (they are also block keys); CLKs become Python ints so a Dice
-similarity is two popcounts. Profiles are stored packed (`pack` / `unpack`, ~0.5 kB with three
-CLKs) and named by a 12-byte digest: identical profiles are stored once.
+Blind indexes stay hex strings; keyed gram and word sets (consent/privacy/grams.py) stay bytes, 8 per
+hash, as the protection carries them. Profiles are stored packed (`pack` / `unpack`) and named by a
+12-byte digest: identical profiles are stored once.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from typing import Any, NamedTuple
 
 AGENCY_CODES = {"court": 1, "police": 2, "civil_affairs": 3, "justice": 4, "hub": 5}
 GENDER_CODES = {"male": 1, "female": 2}
-_BI_FIELDS = ("id_number_bi", "phone_bi", "name_dob_bi", "dob_bi", "agency_person_bi", "name_key_bi")
-_CLK_FIELDS = ("name_clk", "name_pinyin_clk", "address_clk")
-_HEADER = struct.Struct(">HBBB")  # present-fields bitmap (9 fields), id valid, agency, gender
-_TEXT_FLAG = 0x80
+GRAM_BYTES = 8
 
 
 class Profile(NamedTuple):
@@ -29,40 +26,51 @@ class Profile(NamedTuple):
     agency_person_id: str | None
     agency: int  # AGENCY_CODES, 0 for any other source
     gender: int  # 0 unknown / missing, 1 male, 2 female
-    name: int | None  # character-bigram CLK as an int
-    name_pinyin: int | None
-    address: int | None
-    name_key: str | None = None  # blind index of the name's sound: the group of records it is compared with
+    name_key: str | None = None        # blind index of the name's sound
+    dob_transposed: str | None = None  # blind index of the date with day and month exchanged
+    name: bytes | None = None          # keyed gram sets (8 bytes per gram, sorted)
+    name_pinyin: bytes | None = None
+    address: bytes | None = None
+    name_words: bytes | None = None    # keyed words of the name, in order
+    address_words: bytes | None = None  # keyed words of the address, sorted
+    locality: bytes | None = None      # keyed township / postcode
+    dob_parts: bytes | None = None     # keyed year-month, year-day, month-day
+    id_variants: bytes | None = None   # keyed ID number whole and with one character left out
+
+
+INDEX_FIELDS = ("id_number", "phone", "name_dob", "dob", "agency_person_id", "name_key", "dob_transposed")
+BYTES_FIELDS = ("name", "name_pinyin", "address", "name_words", "address_words", "locality", "dob_parts",
+                "id_variants")
+_PROTECTION_OF = {"id_number": "id_number_bi", "phone": "phone_bi", "name_dob": "name_dob_bi", "dob": "dob_bi",
+                  "agency_person_id": "agency_person_bi", "name_key": "name_key_bi",
+                  "dob_transposed": "dob_transposed_bi", "name": "name_grams", "name_pinyin": "name_pinyin_grams",
+                  "address": "address_grams", "name_words": "name_words", "address_words": "address_words",
+                  "locality": "locality", "dob_parts": "dob_parts", "id_variants": "id_variants"}
+_HEADER = struct.Struct(">HBBB")  # present-fields bitmap (15 fields), id valid, agency, gender
+_TEXT_FLAG = 0x80
 
 
 def agency_code(agency: str | None) -> int:
     return AGENCY_CODES.get(agency or "", 0)
 
 
-def _clk(value: Any) -> int | None:
-    if not value:
-        return None
-    number = int.from_bytes(value, "big")
-    return number or None
-
-
 def from_protection(protection: Mapping[str, Any] | None, gender: str | None, agency: str | None) -> Profile:
     """The profile of one party from its PartyProtection (None when unprotected: nothing to match on)."""
     p = protection or {}
+    values = {field: (p.get(source) or None) for field, source in _PROTECTION_OF.items()}
     return Profile(
-        p.get("id_number_bi") or None,
-        bool(p.get("id_number_valid")) and bool(p.get("id_number_bi")),
-        p.get("phone_bi") or None,
-        p.get("name_dob_bi") or None,
-        p.get("dob_bi") or None,
-        p.get("agency_person_bi") or None,
-        agency_code(agency),
-        GENDER_CODES.get(gender or "", 0),
-        _clk(p.get("name_clk")),
-        _clk(p.get("name_pinyin_clk")),
-        _clk(p.get("address_clk")),
-        p.get("name_key_bi") or None,
+        id_valid=bool(p.get("id_number_valid")) and bool(values["id_number"]),
+        agency=agency_code(agency),
+        gender=GENDER_CODES.get(gender or "", 0),
+        **values,
     )
+
+
+def hashes_of(blob: bytes | None) -> list[bytes]:
+    """The 8-byte hashes of a gram / word encoding, in stored order."""
+    if not blob:
+        return []
+    return [blob[i : i + GRAM_BYTES] for i in range(0, len(blob), GRAM_BYTES)]
 
 
 def _pack_index(value: str) -> bytes:
@@ -78,20 +86,18 @@ def _pack_index(value: str) -> bytes:
 
 
 def pack(profile: Profile) -> bytes:
-    indexes = (profile.id_number, profile.phone, profile.name_dob, profile.dob, profile.agency_person_id,
-               profile.name_key)
-    clks = (profile.name, profile.name_pinyin, profile.address)
     present = 0
     parts = []
-    for bit, value in enumerate(indexes):
+    for bit, name in enumerate(INDEX_FIELDS):
+        value = getattr(profile, name)
         if value is not None:
             present |= 1 << bit
             parts.append(_pack_index(value))
-    for bit, number in enumerate(clks, start=len(indexes)):
-        if number is not None:
+    for bit, name in enumerate(BYTES_FIELDS, start=len(INDEX_FIELDS)):
+        value = getattr(profile, name)
+        if value is not None:
             present |= 1 << bit
-            raw = number.to_bytes((number.bit_length() + 7) // 8 or 1, "big")
-            parts.append(struct.pack(">H", len(raw)) + raw)
+            parts.append(struct.pack(">H", len(value)) + value)
     header = _HEADER.pack(present, int(profile.id_valid), profile.agency, profile.gender)
     return header + b"".join(parts)
 
@@ -99,31 +105,22 @@ def pack(profile: Profile) -> bytes:
 def unpack(blob: bytes) -> Profile:
     present, valid, agency, gender = _HEADER.unpack_from(blob)
     pos = _HEADER.size
-    values: list[Any] = []
-    for bit in range(len(_BI_FIELDS)):
+    values: dict[str, Any] = {}
+    for bit, name in enumerate(INDEX_FIELDS):
         if present >> bit & 1:
             size = blob[pos]
             raw = blob[pos + 1 : pos + 1 + (size & ~_TEXT_FLAG)]
-            values.append(raw.decode() if size & _TEXT_FLAG else raw.hex())
+            values[name] = raw.decode() if size & _TEXT_FLAG else raw.hex()
             pos += 1 + (size & ~_TEXT_FLAG)
-        else:
-            values.append(None)
-    for bit in range(len(_BI_FIELDS), len(_BI_FIELDS) + len(_CLK_FIELDS)):
+    for bit, name in enumerate(BYTES_FIELDS, start=len(INDEX_FIELDS)):
         if present >> bit & 1:
             (size,) = struct.unpack_from(">H", blob, pos)
-            values.append(int.from_bytes(blob[pos + 2 : pos + 2 + size], "big"))
+            values[name] = blob[pos + 2 : pos + 2 + size]
             pos += 2 + size
-        else:
-            values.append(None)
-    id_number, phone, name_dob, dob, agency_person_id, name_key, name, pinyin, address = values
-    return Profile(id_number, bool(valid), phone, name_dob, dob, agency_person_id, agency, gender,
-                   name, pinyin, address, name_key)
+    return Profile(id_valid=bool(valid), agency=agency, gender=gender,
+                   **{name: values.get(name) for name in (*INDEX_FIELDS, *BYTES_FIELDS)})
 
 
 def profile_digest(profile: Profile) -> str:
     """The name of a profile (24 hex): identical protection material, gender and agency give the same."""
-    h = hashlib.blake2b(digest_size=12)
-    h.update(("%s|%d|%s|%s|%s|%s|%d|%d|%s|" % (*profile[:8], profile.name_key)).encode())  # noqa: UP031
-    for clk in profile[8:11]:
-        h.update(b"|" if clk is None else clk.to_bytes((clk.bit_length() + 7) // 8, "big") + b"|")
-    return h.hexdigest()
+    return hashlib.blake2b(pack(profile), digest_size=12).hexdigest()

@@ -11,8 +11,8 @@ import fastavro
 import pytest
 
 from consent.privacy.fields import FieldDecryptionError, parse_header
+from consent.privacy.grams import gram_dice
 from consent.privacy.keys import LocalKeystore
-from consent.privacy.linkage import dice
 from consent.privacy.pii_plan import SchemaError
 from consent.privacy.protect import ProtectionError, Protector
 from tests.support.privacy import (
@@ -31,7 +31,8 @@ from tests.support.privacy import (
 ALL = {"identifier", "contact", "sensitive", "basic"}
 PROTECTION_KEYS = {
     "subject_key", "id_number_bi", "id_number_valid", "phone_bi", "name_dob_bi", "dob_bi",
-    "agency_person_bi", "name_clk", "name_pinyin_clk", "address_clk", "name_key_bi",
+    "agency_person_bi", "name_key_bi", "name_grams", "name_pinyin_grams", "name_words", "address_grams",
+    "address_words", "locality", "dob_transposed_bi", "dob_parts",
 }
 
 
@@ -80,10 +81,12 @@ def test_party_protection_is_filled_from_plaintext(protector: Protector) -> None
     assert zhang["id_number_bi"] == protector.blind.id_number(ZHANG["id_number"])[0]
     assert zhang["phone_bi"] == protector.blind.phone("+8613812345678")
     assert zhang["name_dob_bi"] == protector.blind.name_dob("張偉", "1990/03/07")
-    assert zhang["name_clk"] == protector.linkage.name("张伟")
-    assert dice(zhang["name_pinyin_clk"], protector.linkage.name_pinyin("章伟")) == 1.0
+    assert zhang["name_grams"] == protector.similarity.name("张伟")["name_grams"]
+    assert gram_dice(zhang["name_pinyin_grams"], protector.similarity.name("章伟")["name_pinyin_grams"]) == 1.0
+    assert zhang["dob_bi"] == protector.blind.dob("1990-03-07")
+    assert zhang["dob_transposed_bi"] == protector.blind.dob("1990-07-03")  # day and month exchanged
     assert li["id_number_bi"] is None and li["id_number_valid"] is None and li["name_dob_bi"] is None
-    assert li["phone_bi"] is not None and li["address_clk"] is None
+    assert li["phone_bi"] is not None and li["address_grams"] is None and li["locality"] is None
     assert len({zhang["subject_key"], wang["subject_key"], li["subject_key"]}) == 3
 
 

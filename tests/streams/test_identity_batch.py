@@ -1,15 +1,22 @@
-"""`justlink resolve`: CSV in, clusters out, through the same resolver; no plaintext in the output."""
+"""`justlink resolve`: CSV in, clusters out; no plaintext in the output. The batch resolver gives the
+streaming resolver's persons, and the same persons whatever the matching key and the row order."""
 
 from __future__ import annotations
 
 import csv
+import random
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from consent.privacy.normalize import id_check_char
 from hub.cli.main import cli
+from streams.identity import IdentityProcessor
+from streams.identity.batch import resolve_batch, stream_rows
+from streams.identity.config import RESOLVE_CONFIG, load_config
 from streams.identity.profile import Profile, pack, unpack
+from tests.support.identity_rows import county_rows, febrl3_rows, partition, protected
 
 
 def _id(area: str, birth: str, seq: str) -> str:
@@ -65,5 +72,62 @@ def test_resolve_command_names_a_bad_header(tmp_path: Path) -> None:
 
 
 def test_profile_pack_round_trip() -> None:
-    profile = Profile("ab" * 16, True, None, "cd" * 16, "ef" * 16, "not-hex-index", 3, 2, 1 << 1000 | 5, None, 7)
+    profile = Profile("ab" * 16, True, None, "cd" * 16, "ef" * 16, "not-hex-index", 3, 2, name_key="01" * 16,
+                      name=bytes(range(24)), address=b"\xff" * 8 * 300, dob_parts=bytes(24))
     assert unpack(pack(profile)) == profile
+    assert unpack(pack(Profile(None, False, None, None, None, None, 0, 0))) == Profile(None, False, None, None, None,
+                                                                                      None, 0, 0)
+
+
+# -- the batch resolver against the streaming one, and against itself under another key -----------------
+
+KEY_A, KEY_B = bytes(range(32)), bytes(range(7, 39))
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory: pytest.TempPathFactory) -> list:
+    from connectors.synthetic.generator import generate
+
+    base = tmp_path_factory.mktemp("identity-county")
+    generate(base, 1500, 5)
+    return county_rows(base)
+
+
+def _batch(rows: list, config_path: Path | None = None, train: bool = True) -> tuple[dict[str, str], object]:
+    persons, model, _ = resolve_batch(rows, load_config(config_path), train)
+    return persons, model
+
+
+def test_streaming_and_batch_resolvers_agree_on_a_county(county: list) -> None:
+    rows = protected(county, KEY_A)
+    for config_path, train in ((None, False), (RESOLVE_CONFIG, True)):
+        batch, model = _batch(rows, config_path, train)
+        streamed, _ = stream_rows(rows, IdentityProcessor(model))
+        assert len(set(batch.values())) > 300
+        assert streamed == batch, f"{config_path}: the streaming resolver made other persons"
+
+
+def test_streaming_and_batch_resolvers_agree_on_febrl() -> None:
+    rows = protected(febrl3_rows(), KEY_A)
+    batch, model = _batch(rows, RESOLVE_CONFIG)
+    streamed, _ = stream_rows(random.Random(3).sample(rows, len(rows)), IdentityProcessor(model))
+    assert streamed == batch
+    assert len(set(batch.values())) < 2100  # 2,000 people in 5,000 records
+
+
+def test_the_same_persons_whatever_the_matching_key(county: list) -> None:
+    """A key rotation re-protects everything: candidates, similarities, training and persons must not move."""
+    for name, source, config_path in (("county", county, None), ("county, wide rules", county, RESOLVE_CONFIG),
+                                      ("FEBRL3", list(febrl3_rows()), RESOLVE_CONFIG)):
+        (a, model_a), (b, model_b) = (_batch(protected(source, key), config_path) for key in (KEY_A, KEY_B))
+        assert partition(a) == partition(b), f"{name}: other clusters under another matching key"
+        assert model_a.comparisons == model_b.comparisons and model_a.match_threshold == model_b.match_threshold
+        assert sorted(model_a.term_frequencies.get("name", {}).values()) == \
+            sorted(model_b.term_frequencies.get("name", {}).values())
+
+
+def test_training_does_not_depend_on_the_order_of_the_rows() -> None:
+    rows = protected(febrl3_rows(), KEY_A)
+    persons, model = _batch(rows, RESOLVE_CONFIG)
+    again, model_again = _batch(rows[::-1], RESOLVE_CONFIG)
+    assert model_again == model and again == persons
