@@ -41,7 +41,7 @@ def resolve(input_path: str, output_path: str, model_path: str | None, match_con
     if write_model and summary.model is not None:
         from streams.identity.model import write_model as write
 
-        write(summary.model, write_model, f"model trained by `justlink resolve` on {summary.records} records")
+        write(summary.model, Path(write_model), f"model trained by `justlink resolve` on {summary.records} records")
     seconds = time.perf_counter() - started
     trained = ""
     if not (model_path or no_train):

@@ -264,8 +264,8 @@ def persons(batch: Batch, config: MatchConfig, scores: np.ndarray) -> tuple[list
             continue
         names = {str(x): batch.nodes[x] for x in members}
         cut = cut_region(names, names, score, config.match_threshold, (), ())
-        for x, pid in cut.items():
-            person[int(x)] = pid
+        for name, pid in cut.items():
+            person[int(name)] = pid
     possible: dict[int, tuple[int, float]] = {}
     band = (scores >= config.possible_threshold) & ~edge
     for a, b, s in zip(i[band].tolist(), j[band].tolist(), scores[band].tolist(), strict=True):

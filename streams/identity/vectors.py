@@ -42,16 +42,16 @@ class GramSets:
         distinct = int(ids.max()) + 1 if len(ids) else 0
         owner = np.repeat(np.arange(n), self.lengths)
         self.words = (distinct + 63) // 64
+        self.bits: np.ndarray | None = None
+        self.padded: np.ndarray | None = None
         if self.words <= 64:
             self.bits = np.zeros((n, max(self.words, 1)), dtype=np.uint64)
             np.bitwise_or.at(self.bits, (owner, ids >> 6), np.left_shift(np.uint64(1), (ids & 63).astype(np.uint64)))
-            self.padded = None
         else:
             width = int(self.lengths.max()) if n else 0
             self.padded = np.full((n, max(width, 1)), -1, dtype=np.int64)
             starts = np.cumsum(self.lengths) - self.lengths
             self.padded[owner, np.arange(len(flat)) - starts[owner]] = ids
-            self.bits = None
 
     def intersections(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         out = np.zeros(len(i), dtype=np.int64)
