@@ -32,7 +32,7 @@ ALL = {"identifier", "contact", "sensitive", "basic"}
 PROTECTION_KEYS = {
     "subject_key", "id_number_bi", "id_number_valid", "phone_bi", "name_dob_bi", "dob_bi",
     "agency_person_bi", "name_key_bi", "name_grams", "name_pinyin_grams", "name_words", "address_grams",
-    "address_words", "locality", "dob_transposed_bi", "dob_parts",
+    "address_words", "locality", "dob_transposed_bi", "dob_parts", "id_variants",
 }
 
 
