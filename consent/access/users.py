@@ -213,6 +213,7 @@ DEMO_USERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("legalaid.demo", "legal_aid_officer", "justice:demo-legal-aid", ("demo-legal-aid",)),
     ("registrar.demo", "civil_affairs_registrar", "civil_affairs:demo-registry", ("demo-registry",)),
     ("dpo.demo", "dpo", "justice:demo-bureau", ("demo-bureau",)),
+    ("bureau.demo", "bureau_officer", "justice:demo-bureau", ("demo-bureau",)),
     ("integrator.demo", "integrator", "justice:demo-bureau", ()),
 )
 

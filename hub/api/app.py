@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 
 from consent.privacy.keys.base import KeystoreError
+from hub.api import bureau as bureau_routes
 from hub.api import models
 from hub.api.metrics import ApiMetrics
 from hub.api.security import BodyLimit, SecurityHeaders
@@ -77,7 +78,8 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
     app = FastAPI(title="JustLink query API",
                   description="One timeline of a person's disputes across court, police, civil affairs and the "
                               "justice bureau — purpose-bound, field-masked and audited.",
-                  version="1", openapi_tags=[{"name": "persons"}, {"name": "alerts"}, {"name": "audit"}])
+                  version="1", openapi_tags=[{"name": "persons"}, {"name": "alerts"}, {"name": "audit"},
+                                                {"name": "bureau"}])
     app.state.services, app.state.access, app.state.metrics = services, access, metrics
 
     def local(value: datetime | None) -> datetime | None:
@@ -211,6 +213,9 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
         data = report(caller, since, until, user, subject, purpose)
         return Response("\ufeff" + dpo.to_csv(section, data[section]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="justlink-audit-{section}.csv"'})
+
+    # -- the county bureau's dashboard (its own module) ------------------------------------------------
+    bureau_routes.register(app, access, caller_from_headers, local, ERRORS, WEB_DIR, ZONE_NOTE)
 
     # -- operations ----------------------------------------------------------------------------------
     @app.get("/healthz", include_in_schema=False)

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "person": "hub.cli.person_cmd:person",
     "alerts": "hub.cli.alerts_cmd:alerts",
     "audit": "hub.cli.audit_cmd:audit",
+    "dashboard": "hub.cli.bureau_cmd:dashboard",
     "users": "hub.cli.users_cmd:users",
     "serve": "hub.cli.serve_cmd:serve",
     "demo": "hub.cli.demo_cmd:demo",

@@ -9,7 +9,7 @@ import os
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -63,13 +63,17 @@ class RemotePersonAccess:
     def _call(self, method: str, path: str, caller: Caller, **kwargs: Any) -> dict[str, Any]:
         response = self.http.request(method, self.url + path, headers=self._headers(caller), **kwargs)
         if response.status_code >= 400:
-            error: dict[str, Any] = {}
-            with suppress(ValueError):
-                error = response.json().get("error") or {}
-            raise AccessRefused(response.status_code, str(error.get("reason") or response.reason_phrase),
-                                audit_seq=error.get("audit_seq"), rule=str(error.get("rule") or ""),
-                                valid=error.get("valid"))
+            self._raise(response)
         return response.json()
+
+    @staticmethod
+    def _raise(response: httpx.Response) -> NoReturn:
+        error: dict[str, Any] = {}
+        with suppress(ValueError):
+            error = response.json().get("error") or {}
+        raise AccessRefused(response.status_code, str(error.get("reason") or response.reason_phrase),
+                            audit_seq=error.get("audit_seq"), rule=str(error.get("rule") or ""),
+                            valid=error.get("valid"))
 
     def find(self, caller: Caller, *, id_number: str | None = None, phone: str | None = None,
              name: str | None = None, date_of_birth: str | None = None) -> dict[str, Any]:
@@ -117,3 +121,23 @@ class RemotePersonAccess:
     def erase(self, caller: Caller, person_id: str, reason: str) -> dict[str, Any]:
         return self._call("POST", f"/api/v1/persons/{quote(person_id)}/erasure", caller,
                           json={"reason": reason, "request": caller.case_id or ""})
+
+    # -- the bureau's dashboard --------------------------------------------------------------------------
+    def dashboard(self, caller: Caller, *, since: datetime | None = None, until: datetime | None = None,
+                  county: str | None = None) -> dict[str, Any]:
+        params = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
+                  "county": county}
+        return self._call("GET", "/api/v1/dashboard", caller, params={k: v for k, v in params.items() if v})
+
+    def dashboard_csv(self, caller: Caller, section: str, *, since: datetime | None = None,
+                      until: datetime | None = None, county: str | None = None) -> str:
+        params = {"section": section, "since": since.isoformat() if since else None,
+                  "until": until.isoformat() if until else None, "county": county}
+        return self._text("GET", "/api/v1/dashboard/export.csv", caller,
+                          params={k: v for k, v in params.items() if v})
+
+    def _text(self, method: str, path: str, caller: Caller, **kwargs: Any) -> str:
+        response = self.http.request(method, self.url + path, headers=self._headers(caller), **kwargs)
+        if response.status_code >= 400:
+            self._raise(response)
+        return response.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 TABLES = ("timeline", "person_records", "persons", "person_redirects", "person_aliases", "person_lookup",
-          "disputes", "dispute_events", "dispute_redirects", "alerts", "cases", "audit_log")
+          "disputes", "dispute_events", "dispute_redirects", "alerts", "cases", "event_facts", "audit_log")
 
 
 @click.group()

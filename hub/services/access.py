@@ -94,10 +94,14 @@ class PersonAccess:
                                         now=self.services.now(), lookup=lookup)
 
     def _allowed(self, caller: Caller, subject: str | None) -> AccessDecision:
+        return self.require(caller, subject).decision  # type: ignore[return-value]
+
+    def require(self, caller: Caller, subject: str | None) -> GateResult:
+        """The gate's allowing result (audited), or AccessRefused (audited too)."""
         result = self.check(caller, subject)
         if result.status != 200 or result.decision is None:
             raise self._refusal(result, caller)
-        return result.decision
+        return result
 
     def _refusal(self, result: GateResult, caller: Caller) -> AccessRefused:
         refused = _refusal(result)

@@ -1,6 +1,7 @@
 """Projects the log into the shared views (ClickHouse / chDB tables).
 
-Inputs: EventResolved (timeline, person lookup, person records, dispute events),
+Inputs: EventResolved (timeline, person lookup, person records, dispute events, the event's plain
+facts: event_facts),
 PersonsMerged (person redirects and aliases), PersonErased (streams/views/erasure.py), DisputeThreaded with merged_into (dispute
 redirects), Alert* (alerts), and the audit topic (audit_log). Every write is an insert
 into a ReplacingMergeTree keyed by the row's identity, so replaying the log gives the
@@ -23,6 +24,7 @@ from runtime.topics import ALERTS_TOPIC, AUDIT_TOPIC, DISPUTES_TOPIC, IDENTITY_T
 from runtime.viewstore.store import ViewStore
 from schemas.wire import AvroCodec, default_codec
 from streams.views.erasure import ErasedPersons, erasure_rows
+from streams.views.facts import FACT_COLUMNS, fact_row
 from streams.views.redirects import MergeMap
 
 VIEW_TOPICS = (RESOLVED_TOPIC, IDENTITY_TOPIC, DISPUTES_TOPIC, ALERTS_TOPIC, AUDIT_TOPIC)
@@ -128,6 +130,7 @@ class ViewProjector:
         if dispute_id:
             rows["dispute_events"].append([dispute_id, r["event_ref"], occurred, r["stage"] or "other",
                                            r["source_agency"], event_type, v, 0])
+        rows["event_facts"].append(fact_row(event_type, event, r, occurred, v))
 
     def _on_PersonsMerged(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
         retired = r["retired_person_id"]
@@ -192,6 +195,7 @@ class ViewProjector:
 
 
 COLUMNS = {"timeline": TIMELINE_COLUMNS, "person_lookup": LOOKUP_COLUMNS, "person_records": RECORD_COLUMNS,
+           "event_facts": FACT_COLUMNS,
            "dispute_events": DISPUTE_EVENT_COLUMNS, "alerts": ALERT_COLUMNS, "audit_log": AUDIT_COLUMNS,
            "person_redirects": ["retired_id", "person_id", "version"],
            "person_aliases": ["person_id", "retired_id", "version", "is_deleted"],

@@ -21,11 +21,12 @@ const ZH = {
     mediator: "人民调解员", judge: "法官", court_clerk: "书记员", police_officer: "民警",
     correction_officer: "社区矫正工作人员", legal_aid_officer: "法律援助工作人员",
     civil_affairs_registrar: "婚姻登记员", dpo: "数据保护官", integrator: "接入工程师",
+    bureau_officer: "县司法局工作人员",
   },
   purpose: {
     dispute_mediation: "纠纷调解", adjudication: "审判", community_correction_supervision: "社区矫正监管",
     legal_aid_eligibility: "法律援助资格审查", risk_prevention: "风险防范", marriage_registration: "婚姻登记审查",
-    audit: "审计",
+    audit: "审计", statistics: "统计监督",
   },
   party_role: {
     plaintiff: "原告", defendant: "被告", applicant: "申请人", respondent: "被申请人", third_party: "第三人",
@@ -51,6 +52,7 @@ const ZH = {
     received_in_person: "是否当面接收",
   },
   gender: { male: "男", female: "女", unknown: "未知" },
+  mediation_level: { village: "村（社区）级", township: "乡镇（街道）级", county: "县级", unknown: "未注明" },
   level: { red: "红", yellow: "黄", blue: "蓝" },
   alert_status: { open: "待处理", acknowledged: "已知悉", resolved: "已解决", dismissed: "已排除", superseded: "已合并" },
   mask: { needs_consent: "需当事人同意", not_for_purpose: "本角色/目的不可见", erased: "已删除（密钥已销毁）",
@@ -65,6 +67,7 @@ const ZH = {
     no_consent: "无当事人同意",
     break_glass_reason_too_short: "紧急查询理由过短", break_glass_rate_limited: "紧急查询次数已达上限",
     break_glass_role_not_permitted: "该角色不能紧急查询", body_too_large: "请求过大",
+    other_county: "无权查看该县数据", malformed_county: "县代码应为6位数字",
     lookup_needs_reason: "按身份标识查询须注明投诉或审计案件（complaint:… 或 audit:…）",
   },
   anomaly: {
@@ -82,6 +85,7 @@ const ZH = {
     marriage_family: "婚姻家庭", neighbour: "邻里", land_homestead: "土地承包/宅基地", labour_wages: "劳动争议/欠薪",
     private_lending: "民间借贷/债务", traffic_accident: "交通事故", property_management: "物业",
     online_shopping: "网络购物/消费", medical: "医疗", damages: "损害赔偿", land_requisition: "征地拆迁", other: "其他",
+    unknown: "未注明",
   },
 };
 
