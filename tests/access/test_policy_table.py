@@ -22,9 +22,9 @@ SUBJECT, OTHER = "P-subject", "P-other"
 OFFICE = "office-a"
 
 ROLES = ["mediator", "judge", "court_clerk", "police_officer", "correction_officer", "legal_aid_officer",
-         "civil_affairs_registrar", "dpo", "integrator"]
+         "civil_affairs_registrar", "dpo", "integrator", "bureau_officer"]
 PURPOSES = ["dispute_mediation", "adjudication", "community_correction_supervision", "legal_aid_eligibility",
-            "risk_prevention", "marriage_registration", "audit", "erasure"]
+            "risk_prevention", "marriage_registration", "audit", "erasure", "statistics"]
 CASE_STATES = ["party", "not_party", "closed", "no_case"]
 CONSENT_STATES = ["none", "granted", "withdrawn", "expired"]
 
@@ -39,6 +39,7 @@ PURPOSE_CASE = {
     "marriage_registration": ("MarriageRegistered", "registration_number", None),  # closes by age only
     "audit": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
     "erasure": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
+    "statistics": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
 }
 
 # Cells: "x:<reason>" = denied for that reason; otherwise allowed with the field classes
@@ -83,6 +84,10 @@ dpo                 erasure                           party       x:needs_oversi
 dpo                 erasure                           not_party   x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
 dpo                 erasure                           closed      x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
 dpo                 erasure                           no_case     x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
+bureau_officer      statistics                        party       0              0              0              0
+bureau_officer      statistics                        not_party   0              0              0              0
+bureau_officer      statistics                        closed      0              0              0              0
+bureau_officer      statistics                        no_case     0              0              0              0
 """
 # Every role x purpose pair not in TABLE is denied by default in all 16 states (the integrator has
 # no pair at all). Of the *other* parties of a record, every rule reveals basic fields only.
@@ -105,6 +110,7 @@ EVENTS = {
     ("civil_affairs_registrar", "marriage_registration"): (MARRIAGE, set()),
     ("dpo", "audit"): ({"AccessAudited"}, set()),
     ("dpo", "erasure"): (POLICE | DV | MEDIATION | COURT | MARRIAGE | CORRECTIONS | LEGAL_AID, set()),
+    ("bureau_officer", "statistics"): (set(), set()),   # aggregates only: no record, no field
 }
 LETTERS = {"B": "basic", "C": "contact", "I": "identifier", "S": "sensitive"}
 
