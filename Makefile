@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint install browser clean
+.PHONY: demo test bench lint install browser clean schemas
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+## The standalone (fully-resolved) Avro schemas in schemas/bundled/, from schemas/avro/.
+schemas: $(STAMP)
+	$(VENV)/bin/justlink schemas bundle
 
 clean:
 	rm -rf .justlink build *.egg-info

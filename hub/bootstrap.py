@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from consent.privacy.protect import Protector
     from runtime.eventlog.base import EventLog
     from runtime.viewstore.store import ViewStore
+    from schemas.remote_registry import RemoteSchemaRegistry
     from streams.pipeline import Pipeline
     from streams.runners.embedded import EmbeddedRunner, RunStats
     from streams.runners.views import ProjectionStats
@@ -34,6 +35,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("justlink.hub")
 PROCESSORS_GROUP = "justlink-processors"
+
+
+def schema_registry(settings: Settings, url: str | None = None, auth: str | None = None) -> RemoteSchemaRegistry:
+    """The Schema Registry of the settings (or `url`), with its credentials: `auth` "USER[:PASSWORD]", else
+    schema_registry_user and the password setting (or its file)."""
+    from schemas.remote_registry import RegistryAuth, RemoteSchemaRegistry
+
+    credentials = None
+    if auth:
+        user, has_password, password = auth.partition(":")
+        if not has_password:
+            password = settings.secret("schema_registry_password")
+            if not password:
+                raise click.ClickException("--auth USER without a password: set JUSTLINK_SCHEMA_REGISTRY_PASSWORD "
+                                           "or schema_registry_password_file")
+        credentials = RegistryAuth(user, password)
+    elif settings.schema_registry_user:
+        credentials = RegistryAuth(settings.schema_registry_user, settings.secret("schema_registry_password"))
+    target = url or settings.schema_registry_url
+    if not target:
+        raise click.ClickException("no schema registry: give --registry-url or set schema_registry_url")
+    return RemoteSchemaRegistry(target, auth=credentials, ca_file=settings.schema_registry_ca_file)
 
 
 class Hub:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,11 +47,34 @@ class Settings(BaseSettings):
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
     clickhouse_database: str = "justlink"
-    clickhouse_secure: bool = False
+    clickhouse_secure: bool = Field(False, description="HTTPS to ClickHouse, verifying its certificate.")
+    clickhouse_ca_file: Path | None = Field(None, description="CA bundle (PEM) that signed ClickHouse's certificate; "
+                                            "default: the system's CAs. Needs clickhouse_secure.")
     clickhouse_cluster: str = Field("", description="ClickHouse cluster name (remote_servers): the views are then "
                                     "replicated, distributed tables created ON CLUSTER; empty for one node or chDB.")
     audit_view_retention_years: int = Field(0, ge=0, le=100, description="On a cluster, years the audit_log view "
                                             "keeps a row (TTL); 0 keeps every row. The trail itself stays on the log.")
+
+    # Kafka security (every Kafka client of the hub: the event log, the faust worker)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How the hub talks to the brokers.")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism; needs a SASL_* protocol.")
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = Field(SecretStr(""), description="Prefer kafka_sasl_password_file.")
+    kafka_sasl_password_file: Path | None = Field(None, description="File holding the SASL password.")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle (PEM) that signed the brokers' certificates; "
+                                          "default: the system's CAs. Needs an SSL protocol.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS.")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client private key (PEM) for mutual TLS.")
+
+    # Schema Registry (Confluent REST API): where `justlink schemas push/check` go, and, when set, where
+    # producers take schema ids from instead of schemas/registry.json
+    schema_registry_url: str = Field("", description="http(s)://host:port of a Confluent-REST schema registry.")
+    schema_registry_user: str = ""
+    schema_registry_password: SecretStr = Field(SecretStr(""), description="Prefer schema_registry_password_file.")
+    schema_registry_password_file: Path | None = None
+    schema_registry_ca_file: Path | None = Field(None, description="CA bundle (PEM) of an https registry.")
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
@@ -101,6 +124,62 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port], got {server!r}")
         return value
 
+    @model_validator(mode="after")
+    def _security_combinations(self) -> Settings:
+        """Combinations that cannot work, or would silently not do what they say; each names a setting."""
+        for name in ("clickhouse_ca_file", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile",
+                     "kafka_sasl_password_file", "schema_registry_password_file", "schema_registry_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no readable file at {path}")
+        if self.clickhouse_ca_file is not None and not self.clickhouse_secure:
+            raise ValueError("clickhouse_ca_file is set but clickhouse_secure is false: the CA would not be used")
+        if self.clickhouse_secure and self.clickhouse_port == 8123:
+            raise ValueError("clickhouse_secure is true but clickhouse_port is 8123, ClickHouse's plain HTTP port "
+                             "(its HTTPS port is usually 8443)")
+        protocol = self.kafka_security_protocol
+        sasl, tls = protocol.startswith("SASL_"), protocol.endswith("SSL")
+        if sasl:
+            if self.kafka_sasl_mechanism is None:
+                raise ValueError(f"kafka_sasl_mechanism is required with kafka_security_protocol {protocol}")
+            if not self.kafka_sasl_username:
+                raise ValueError(f"kafka_sasl_username is required with kafka_security_protocol {protocol}")
+            if not self.kafka_sasl_password.get_secret_value() and self.kafka_sasl_password_file is None:
+                raise ValueError("kafka_sasl_password or kafka_sasl_password_file is required with "
+                                 f"kafka_security_protocol {protocol}")
+        else:
+            given = [n for n in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password_file")
+                     if getattr(self, n)] + (["kafka_sasl_password"] if self.kafka_sasl_password.get_secret_value()
+                                             else [])
+            if given:
+                raise ValueError(f"{given[0]} is set but kafka_security_protocol is {protocol}: SASL would not be "
+                                 "used (set SASL_SSL, or SASL_PLAINTEXT on a trusted network)")
+        if self.kafka_sasl_password.get_secret_value() and self.kafka_sasl_password_file is not None:
+            raise ValueError("kafka_sasl_password and kafka_sasl_password_file are both set: keep one")
+        tls_files = [n for n in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile") if getattr(self, n)]
+        if tls_files and not tls:
+            raise ValueError(f"{tls_files[0]} is set but kafka_security_protocol is {protocol}: no TLS would be "
+                             "used (SSL or SASL_SSL)")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together (mutual TLS needs both)")
+        url = self.schema_registry_url
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError("schema_registry_url must start with http:// or https://")
+        if self.schema_registry_ca_file is not None and not url.startswith("https://"):
+            raise ValueError("schema_registry_ca_file is set but schema_registry_url is not https://")
+        has_password = bool(self.schema_registry_password.get_secret_value() or self.schema_registry_password_file)
+        if self.schema_registry_user and not has_password:
+            raise ValueError("schema_registry_password (or schema_registry_password_file) is required with "
+                             "schema_registry_user")
+        return self
+
+    def secret(self, name: str) -> str:
+        """A password setting's value: `<name>_file`'s content (stripped), else `<name>` itself."""
+        path = getattr(self, f"{name}_file")
+        if path is not None:
+            return path.read_text(encoding="utf-8").strip()
+        return getattr(self, name).get_secret_value()
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -124,7 +203,13 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "?"
+            name = ".".join(str(p) for p in err["loc"])
+            if not name:  # a combination of settings; the message starts with the setting to change
+                message = str(err["msg"]).removeprefix("Value error, ")
+                name, _, rest = message.partition(" ")
+                name = name.rstrip(":")
+                problems.append(f"setting '{name}' (env JUSTLINK_{name.upper()}): {rest}")
+                continue
             problems.append(f"setting '{name}' (env JUSTLINK_{name.upper()}): {err['msg']}")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None
 

@@ -1,12 +1,13 @@
 """`justlink schemas check`: every contract parses, is documented, tags its personal
-fields, and stays BACKWARD_TRANSITIVE compatible with every registered version."""
+fields, stays BACKWARD_TRANSITIVE compatible with every registered version, and its bundled
+standalone form (schemas/bundled/, see schemas/bundle.py) is up to date."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas import loader
+from schemas import bundle, loader
 from schemas.pii import PERSONAL_FIELD_NAMES, PII_CLASSES, iter_fields
 from schemas.registry import LocalSchemaRegistry, RegisteredSchema, SchemaRegistry
 
@@ -42,8 +43,13 @@ def _lint(schema: loader.EventSchema) -> list[Problem]:
     return problems
 
 
-def check(schema_dir: Path = loader.SCHEMA_DIR, registry: SchemaRegistry | None = None) -> list[Problem]:
+def check(schema_dir: Path = loader.SCHEMA_DIR, registry: SchemaRegistry | None = None,
+          bundle_dir: Path | None = None) -> list[Problem]:
+    """Problems of the contracts in `schema_dir`; the bundle is checked in `bundle_dir` (by default
+    schemas/bundled/ when `schema_dir` is the committed one)."""
     registry = registry or LocalSchemaRegistry()
+    if bundle_dir is None and schema_dir == loader.SCHEMA_DIR:
+        bundle_dir = bundle.BUNDLE_DIR
     try:
         common = loader.load_common(schema_dir)
     except loader.SchemaError as exc:
@@ -68,6 +74,8 @@ def check(schema_dir: Path = loader.SCHEMA_DIR, registry: SchemaRegistry | None 
                 p.file == str(path) and "incompatible" in p.message for p in problems):
             problems.append(Problem(str(path), "", "changed compatibly but not registered: "
                                                    "run `justlink schemas register`"))
+    if bundle_dir is not None and not problems:
+        problems += [Problem(p.file, "", p.message) for p in bundle.stale(bundle_dir, schema_dir)]
     return problems
 
 

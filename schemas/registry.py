@@ -2,7 +2,8 @@
 
 `LocalSchemaRegistry` keeps them in `schemas/registry.json`, committed with the code, so
 an id means the same schema on every machine and in every log. In production the same
-interface can front a Confluent-compatible registry (subject = the record's full name).
+interface fronts a Confluent-REST registry (schemas/remote_registry.py; subject = the record's
+full name), which `justlink schemas push` fills from this file with the same ids.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class LocalSchemaRegistry(SchemaRegistry):
 
     def versions(self, subject: str) -> list[RegisteredSchema]:
         return list(self._subjects.get(subject, []))
+
+    def subjects(self) -> list[str]:
+        return sorted(self._subjects)
 
     def register(self, subject: str, schema: dict[str, Any]) -> RegisteredSchema:
         existing = self.lookup(subject, schema)

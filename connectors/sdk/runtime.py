@@ -36,11 +36,11 @@ from connectors.sdk.sources import Source, SourceRecord, UnreadableRecord
 from connectors.sdk.state import ConnectorState
 from connectors.sdk.validation import check_event
 from consent.privacy.protect import Protector
-from runtime.eventlog.base import EventLog, EventLogError
+from runtime.eventlog.base import EventLog, EventLogError, Item
 from runtime.topics import agency_topic, dead_letter_topic
 from schemas import loader, models
 from schemas.ids import event_id_for
-from schemas.wire import AvroCodec, default_codec
+from schemas.wire import AvroCodec, TraceContext, default_codec
 
 log = logging.getLogger("justlink.connector")
 BATCH_RECORDS = 2000
@@ -264,7 +264,7 @@ class ConnectorRunner:
             key = f"{d.stage}: {d.field or '-'}: {d.reason}"[:160]
             summary.dead_letter_reasons[key] = summary.dead_letter_reasons.get(key, 0) + 1
 
-    def _append(self, topic: str, messages: Sequence[tuple[bytes | None, bytes]], summary: RunSummary) -> None:
+    def _append(self, topic: str, messages: Sequence[Item], summary: RunSummary) -> None:
         """Append with retries (see RetryPolicy). Before each retry the topic is created again when
         missing (a restarted broker without persistent storage has forgotten it)."""
         policy = self.retry
@@ -297,7 +297,7 @@ class ConnectorRunner:
                 attempt += 1
 
     def _protect_and_encode(self, source: Source, fresh: list[_Pending], dead: list[_Dead],
-                            summary: RunSummary) -> tuple[list[tuple[bytes, bytes]], list[str]]:
+                            summary: RunSummary) -> tuple[list[Item], list[str]]:
         by_type: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
         for pending in fresh:
             for e in pending.events:
@@ -319,29 +319,32 @@ class ConnectorRunner:
                 results = isolated
             for (_, event_id), result in zip(items, results, strict=True):
                 protected[event_id] = result
-        messages: list[tuple[bytes, bytes]] = []
+        messages: list[Item] = []
         published_ids: list[str] = []
         for pending in fresh:
             try:
                 encoded = []
+                # one trace per source record; each of its events is a span of it (see schemas/wire.py)
+                trace = TraceContext.new(pending.events[0]["envelope"]["event_id"] if pending.events else None)
                 for e in pending.events:
                     p = protected[e["envelope"]["event_id"]]
                     if p is None:
                         raise _StageError("protect", RecordError("", "the privacy layer could not protect it"))
+                    event_id = e["envelope"]["event_id"]
                     try:
-                        value = self.codec.encode(e["envelope"]["event_type"], p)
+                        value, headers = self.codec.message(e["envelope"]["event_type"], p, trace.child(event_id))
                     except Exception as exc:
                         raise _StageError("encode", RecordError("", f"Avro encoding failed: "
                                                                     f"{type(exc).__name__}")) from None
-                    encoded.append((_partition_key(p), value, e["envelope"]["event_id"]))
+                    encoded.append((_partition_key(p), value, headers, event_id))
             except _StageError as exc:
                 dead.append(self._dead_letter(source, pending.record.position, exc.stage, exc.error,
                                               json.dumps(pending.record.data, ensure_ascii=False)))
                 continue
             summary.published += 1
             summary.events += len(encoded)
-            for key, value, event_id in encoded:
-                messages.append((key, value))
+            for key, value, headers, event_id in encoded:
+                messages.append((key, value, headers))
                 published_ids.append(event_id)
         return messages, published_ids
 

@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runtime.clock import to_utc
+from runtime.eventlog.base import Appended, EventLog
+from runtime.topics import CONSENT_TOPIC
+from schemas.wire import AvroCodec, TraceContext, default_codec
 
 ANY = "*"
 ConsentFeed = Callable[[], Iterable[tuple[str, dict[str, Any]]]]
@@ -32,6 +35,15 @@ def consumer_feed(consumer: Any, decode: Callable[[Any], tuple[str, dict[str, An
         return events
 
     return drain
+
+
+def publish_consent_event(log: EventLog, event_type: str, record: dict[str, Any],
+                          codec: AvroCodec | None = None) -> Appended:
+    """The consent writer: append a ConsentGranted / ConsentWithdrawn record to the consent topic, keyed by
+    its subject, with the record headers of schemas/wire.py (a new trace per consent event)."""
+    value, headers = (codec or default_codec()).message(event_type, record,
+                                                       TraceContext.new(record["envelope"]["event_id"]))
+    return log.append(CONSENT_TOPIC, value, key=record["subject"].encode(), headers=headers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,12 @@ def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
         ctx.obj = get_settings()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    if ctx.obj.schema_registry_url:
+        # producers take schema ids from the registry instead of schemas/registry.json
+        from hub.bootstrap import schema_registry
+        from schemas.wire import use_registry
+
+        use_registry(schema_registry(ctx.obj))
 
 
 def _stop_gracefully(signum: int, _frame: object) -> None:

@@ -102,10 +102,13 @@ def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_
            loglevel: str) -> None:
     """Run the stream processors as a worker over Kafka (settings.kafka_bootstrap_servers). Start more
     workers with the same settings to share the partitions. Runs until stopped (Ctrl-C or SIGTERM)."""
+    from runtime.kafka_security import KafkaSecurity
+
+    security = KafkaSecurity.from_settings(settings)
     if engine == "faust":
         from streams.runners.faust_app import WorkerConfig, run_worker
 
-        config = WorkerConfig(bootstrap_servers=settings.kafka_servers,
+        config = WorkerConfig(bootstrap_servers=settings.kafka_servers, security=security,
                               partitions=partitions or settings.topic_partitions,
                               agency_partitions=settings.topic_partitions,
                               datadir=settings.data_dir / "faust", batch_size=batch_size, tick_every_s=tick_every_s)
@@ -124,7 +127,8 @@ def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_
         signal.signal(sig, lambda *_: stop.set())
     event_log = KafkaEventLog(settings.kafka_servers, client_id=settings.kafka_client_id,
                               replication_factor=settings.kafka_replication_factor,
-                              default_partitions=settings.topic_partitions, balance_partitions=True)
+                              default_partitions=settings.topic_partitions, balance_partitions=True,
+                              security=security)
     try:
         stats = run_partitioned(event_log, settings.data_dir / "worker", input_partitions=settings.topic_partitions,
                                 stage_partitions=partitions or settings.topic_partitions, batch_size=batch_size,

@@ -30,8 +30,10 @@ def open_event_log(settings: Settings) -> EventLog:
         return EmbeddedEventLog(settings.data_dir / "log.db", default_partitions=settings.topic_partitions)
     if settings.log_backend == "kafka":
         from runtime.eventlog.kafka import KafkaEventLog
+        from runtime.kafka_security import KafkaSecurity
 
         return KafkaEventLog(settings.kafka_servers, client_id=settings.kafka_client_id,
                              replication_factor=settings.kafka_replication_factor,
-                             default_partitions=settings.topic_partitions)
+                             default_partitions=settings.topic_partitions,
+                             security=KafkaSecurity.from_settings(settings))
     raise EventLogError(f"setting 'log_backend': unknown event log backend {settings.log_backend!r}")

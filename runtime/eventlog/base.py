@@ -17,6 +17,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 Headers = tuple[tuple[str, bytes], ...]
+# What append_many takes per record: (key, value), or (key, value, headers) for headers of its own.
+Item = tuple[bytes | None, bytes] | tuple[bytes | None, bytes, Headers]
+# What append_and_commit takes per output: (topic, key, value[, headers]).
+Output = tuple[str, bytes | None, bytes] | tuple[str, bytes | None, bytes, Headers]
+
+
+def item_parts(item: Item, default: Headers = ()) -> tuple[bytes | None, bytes, Headers]:
+    """(key, value, headers) of an appended item: its own headers, else the call's."""
+    if len(item) == 3:
+        return item[0], item[1], item[2] or default  # type: ignore[misc]
+    return item[0], item[1], default
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +83,10 @@ class EventLog(ABC):
         """Append one record and wait until it is durable (acknowledged)."""
 
     @abstractmethod
-    def append_many(self, topic: str, records: Iterable[tuple[bytes | None, bytes]],
-                    headers: Headers = ()) -> list[Appended]:
-        """Append (key, value) pairs; return once every one is acknowledged, in order."""
+    def append_many(self, topic: str, records: Iterable[Item], headers: Headers = ()) -> list[Appended]:
+        """Append (key, value) pairs, or (key, value, headers) triples whose headers are their own
+        (the others get `headers`); return once every one is acknowledged, in order. Headers are kept
+        per record, in order, duplicates included, as Kafka keeps them."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -128,9 +140,9 @@ class Consumer(ABC):
         """The offset the next poll of `partition` starts at."""
 
     @abstractmethod
-    def append_and_commit(self, outputs: Sequence[tuple[str, bytes | None, bytes]],
+    def append_and_commit(self, outputs: Sequence[Output],
                           offsets: dict[TopicPartition, int]) -> list[Appended]:
-        """Append `outputs` (topic, key, value), then commit this group's next-offsets — what a
+        """Append `outputs` (topic, key, value[, headers]), then commit this group's next-offsets — what a
         processor does with a batch. Returns once both are durable. The embedded log does both in one
         transaction (all or nothing: exactly-once). Kafka has no transactions that isolate on every
         broker, so there the offsets are committed only after every output is acknowledged: a crash

@@ -42,8 +42,11 @@ from runtime.eventlog.base import (
     EventLog,
     EventLogError,
     Headers,
+    Item,
+    Output,
     Record,
     TopicPartition,
+    item_parts,
 )
 from runtime.eventlog.partitioner import RoundRobin, partitions_for, require_bytes
 
@@ -196,28 +199,27 @@ class EmbeddedEventLog(EventLog):
                headers: Headers = ()) -> Appended:
         return self.append_many(topic, [(key, value)], headers)[0]
 
-    def append_many(self, topic: str, records: Iterable[tuple[bytes | None, bytes]],
-                    headers: Headers = ()) -> list[Appended]:
-        items = list(records)
+    def append_many(self, topic: str, records: Iterable[Item], headers: Headers = ()) -> list[Appended]:
+        items = [item_parts(item, headers) for item in records]
         if not items:
             return []
         with self._lock, self._write_transaction():
-            appended = self._append_in_tx(topic, items, encode_headers(headers))
+            appended = self._append_in_tx(topic, items)
         self._notify()
         return appended
 
-    def append_and_commit(self, outputs: Sequence[tuple[str, bytes | None, bytes]], group: str,
+    def append_and_commit(self, outputs: Sequence[Output], group: str,
                           offsets: dict[TopicPartition, int]) -> list[Appended]:
-        """Append `outputs` (topic, key, value) and commit `group`'s next-offsets in one
+        """Append `outputs` (topic, key, value[, headers]) and commit `group`'s next-offsets in one
         transaction: either all of it is durable or none of it (exactly-once runners)."""
         by_topic: dict[str, list[int]] = {}
-        for index, (topic, _, _) in enumerate(outputs):
-            by_topic.setdefault(topic, []).append(index)
+        for index, output in enumerate(outputs):
+            by_topic.setdefault(output[0], []).append(index)
         result: list[Appended | None] = [None] * len(outputs)
         with self._lock, self._write_transaction():
             for topic, indexes in by_topic.items():
-                items = [(outputs[i][1], outputs[i][2]) for i in indexes]
-                for index, appended in zip(indexes, self._append_in_tx(topic, items, None), strict=True):
+                items = [item_parts(outputs[i][1:]) for i in indexes]  # type: ignore[arg-type]
+                for index, appended in zip(indexes, self._append_in_tx(topic, items), strict=True):
                     result[index] = appended
             self._commit_in_tx(group, offsets)
         if outputs:
@@ -286,11 +288,11 @@ class EmbeddedEventLog(EventLog):
             cached = self._topic_cache[topic] = (row[0], row[1])
         return cached
 
-    def _append_in_tx(self, topic: str, items: list[tuple[bytes | None, bytes]],
-                      header_blob: bytes | None) -> list[Appended]:
+    def _append_in_tx(self, topic: str, items: list[tuple[bytes | None, bytes, Headers]]) -> list[Appended]:
         topic_id, count = self._topic(topic)
-        keys = [key for key, _ in items]
-        values = [value for _, value in items]
+        keys = [key for key, _, _ in items]
+        values = [value for _, value, _ in items]
+        header_blobs = [encode_headers(headers) for _, _, headers in items]
         require_bytes(topic, keys, values)
         if None not in keys:
             chosen = partitions_for(keys, count)  # type: ignore[arg-type]
@@ -311,7 +313,7 @@ class EmbeddedEventLog(EventLog):
         seqs = range(first_seq, first_seq + len(items))
         now_ms = time.time_ns() // 1_000_000
         self._db.executemany(_INSERT, zip(seqs, repeat(topic_id), chosen, offsets, repeat(now_ms), keys, values,
-                                          repeat(header_blob)))
+                                          header_blobs))
         batch_starts: dict[int, tuple[int, int]] = {}
         for seq, partition, offset in zip(seqs, chosen, offsets, strict=True):
             if partition not in batch_starts:
@@ -436,7 +438,7 @@ class EmbeddedConsumer(Consumer):
     def assignment(self) -> list[TopicPartition]:
         return list(self._assignment)
 
-    def append_and_commit(self, outputs: Sequence[tuple[str, bytes | None, bytes]],
+    def append_and_commit(self, outputs: Sequence[Output],
                           offsets: dict[TopicPartition, int]) -> list[Appended]:
         return self._log.append_and_commit(outputs, self._group, offsets)
 

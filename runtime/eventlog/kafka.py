@@ -37,10 +37,14 @@ from runtime.eventlog.base import (
     EventLog,
     EventLogError,
     Headers,
+    Item,
+    Output,
     Record,
     TopicPartition,
+    item_parts,
 )
 from runtime.eventlog.partitioner import RoundRobin, partitions_for, require_bytes
+from runtime.kafka_security import KafkaSecurity
 
 T = TypeVar("T")
 
@@ -65,7 +69,8 @@ class KafkaEventLog(EventLog):
 
     def __init__(self, bootstrap_servers: str | Sequence[str], *, client_id: str = "justlink",
                  default_partitions: int = 4, timeout_s: float = 15.0,
-                 balance_partitions: bool = False, replication_factor: int = 1) -> None:
+                 balance_partitions: bool = False, replication_factor: int = 1,
+                 security: KafkaSecurity | None = None) -> None:
         self._servers = [bootstrap_servers] if isinstance(bootstrap_servers, str) else list(bootstrap_servers)
         self._where = ",".join(self._servers)
         self._client_id = client_id
@@ -73,6 +78,7 @@ class KafkaEventLog(EventLog):
         self._timeout_s = timeout_s
         self._balance = balance_partitions
         self._replication = replication_factor
+        self._security = (security or KafkaSecurity()).kafka_python()   # TLS / SASL of every client below
         self._lock = threading.Lock()
         self._admin: KafkaAdminClient | None = None
         self._producer: KafkaProducer | None = None
@@ -147,17 +153,15 @@ class KafkaEventLog(EventLog):
                headers: Headers = ()) -> Appended:
         return self.append_many(topic, [(key, value)], headers)[0]
 
-    def append_many(self, topic: str, records: Iterable[tuple[bytes | None, bytes]],
-                    headers: Headers = ()) -> list[Appended]:
+    def append_many(self, topic: str, records: Iterable[Item], headers: Headers = ()) -> list[Appended]:
         count = self._require_topic(topic)
-        items = list(records)
-        require_bytes(topic, [key for key, _ in items], [value for _, value in items])
-        placed = self._place(topic, items, count)
+        items = [item_parts(item, headers) for item in records]
+        require_bytes(topic, [key for key, _, _ in items], [value for _, value, _ in items])
+        placed = self._place(topic, [key for key, _, _ in items], count)
         producer = self._producer_client()
-        header_list = list(headers) or None
         try:
-            futures = [producer.send(topic, value=value, key=key, headers=header_list, partition=partition)
-                       for (key, value), partition in zip(items, placed, strict=True)]
+            futures = [producer.send(topic, value=value, key=key, headers=list(own) or None, partition=partition)
+                       for (key, value, own), partition in zip(items, placed, strict=True)]
             producer.flush(timeout=self._timeout_s)  # send now rather than after linger_ms
         except KafkaError as exc:
             self._forget_broker_state()
@@ -202,10 +206,9 @@ class KafkaEventLog(EventLog):
             admin.close()
 
     # --- internals ---------------------------------------------------------------
-    def _place(self, topic: str, items: list[tuple[bytes | None, bytes]], count: int) -> list[int]:
+    def _place(self, topic: str, keys: list[bytes | None], count: int) -> list[int]:
         """Partitions chosen here, not by kafka-python: its sticky logic re-picks for
         null keys, and the murmur2 placement must match the embedded log's."""
-        keys = [key for key, _ in items]
         if None not in keys:
             return partitions_for(keys, count)  # type: ignore[arg-type]
         return [self._round_robin.next(topic, count) if key is None else partitions_for([key], count)[0]
@@ -240,6 +243,7 @@ class KafkaEventLog(EventLog):
             if self._admin is None:
                 try:
                     self._admin = KafkaAdminClient(bootstrap_servers=self._servers, client_id=self._client_id,
+                                                   **self._security,
                                                    request_timeout_ms=int(self._timeout_s * 1000),
                                                    bootstrap_timeout_ms=int(self._timeout_s * 1000))
                 except (KafkaError, OSError) as exc:
@@ -251,7 +255,7 @@ class KafkaEventLog(EventLog):
             if self._producer is None:
                 try:
                     self._producer = KafkaProducer(
-                        bootstrap_servers=self._servers, client_id=self._client_id,
+                        bootstrap_servers=self._servers, client_id=self._client_id, **self._security,
                         acks="all", enable_idempotence=True, retries=10, max_in_flight_requests_per_connection=5,
                         linger_ms=5, batch_size=256 * 1024,
                         max_request_size=8 * 1024 * 1024,
@@ -268,7 +272,7 @@ class KafkaEventLog(EventLog):
                       fetch_max_wait_ms: int = 100) -> KafkaConsumer:
         try:
             return KafkaConsumer(
-                bootstrap_servers=self._servers, client_id=self._client_id, group_id=group,
+                bootstrap_servers=self._servers, client_id=self._client_id, group_id=group, **self._security,
                 enable_auto_commit=False, auto_offset_reset="earliest" if from_beginning else "latest",
                 session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
                 fetch_max_wait_ms=fetch_max_wait_ms, max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -356,16 +360,16 @@ class KafkaLogConsumer(Consumer):
         return sorted((TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()),
                       key=lambda tp: (tp.topic, tp.partition))
 
-    def append_and_commit(self, outputs: Sequence[tuple[str, bytes | None, bytes]],
+    def append_and_commit(self, outputs: Sequence[Output],
                           offsets: dict[TopicPartition, int]) -> list[Appended]:
         """Outputs first, each topic's records acknowledged in order; then the offsets (see the
         interface: at-least-once on Kafka)."""
         by_topic: dict[str, list[int]] = {}
-        for index, (topic, _, _) in enumerate(outputs):
-            by_topic.setdefault(topic, []).append(index)
+        for index, output in enumerate(outputs):
+            by_topic.setdefault(output[0], []).append(index)
         result: dict[int, Appended] = {}
         for topic, indexes in by_topic.items():
-            appended = self._log.append_many(topic, [(outputs[i][1], outputs[i][2]) for i in indexes])
+            appended = self._log.append_many(topic, [outputs[i][1:] for i in indexes])  # type: ignore[misc]
             for index, where in zip(indexes, appended, strict=True):
                 result[index] = where
         if offsets:

@@ -233,6 +233,9 @@ def connect(settings: Settings) -> ViewStore:
         else:
             client = clickhouse_connect.get_client(
                 interface="https" if settings.clickhouse_secure else "http",
+                # https always verifies the server's certificate: against clickhouse_ca_file, or the system CAs
+                **({"verify": True, "ca_cert": str(settings.clickhouse_ca_file) if settings.clickhouse_ca_file
+                    else None} if settings.clickhouse_secure else {}),
                 host=settings.clickhouse_host,
                 port=settings.clickhouse_port,
                 username=settings.clickhouse_user,

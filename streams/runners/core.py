@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas import wire
 from schemas.wire import AvroCodec, default_codec
 from streams.pipeline import Pipeline
 from streams.processor import Event, Output, State
@@ -28,7 +29,7 @@ from streams.processor import Event, Output, State
 log = logging.getLogger("justlink.runner")
 
 SEEN_TABLE = "runner.seen"   # event id -> input offset: the events this state has applied
-Row = tuple[str, bytes | None, bytes]   # (topic, key, value) to append
+Row = tuple[str, bytes | None, bytes, wire.Headers]   # (topic, key, value, headers) to append
 
 
 @dataclass
@@ -48,9 +49,11 @@ class RunnerCore:
         self.codec = codec or default_codec()
 
     def handle(self, topic: str, partition: int, offset: int, raw: bytes, state: State, into: Handled, *,
-               publish: bool = True) -> None:
+               publish: bool = True, headers: wire.Headers = ()) -> None:
         """Handle one record against `state`; append what it produces to `into` unless `publish` is
-        False (a runner re-applying records whose outputs are already on the log)."""
+        False (a runner re-applying records whose outputs are already on the log). The outputs continue
+        the trace of the record's `traceparent` header (a new trace when it has none)."""
+        trace = wire.trace_of(headers)
         try:
             event_type, record = self.codec.decode(raw)
             event = Event(event_type, record, topic, partition, offset, raw)
@@ -64,22 +67,26 @@ class RunnerCore:
             log.warning("event dead-lettered: topic %s partition %d offset %d: %s", topic, partition, offset,
                         type(exc).__name__)
             if publish:
-                into.rows.append((self.pipeline.dead_letter_topic, None,
-                                  dead_letter(topic, partition, offset, exc)))
+                into.rows.append((self.pipeline.dead_letter_topic, None, dead_letter(topic, partition, offset, exc),
+                                  wire.record_headers("DeadLetter", wire.derived_trace(trace, f"{topic}/{partition}/"
+                                                      f"{offset}"), content_type=wire.CONTENT_TYPE_JSON)))
                 into.dead_letters.append(topic)
             return
         into.events += 1
         if publish:
-            self.add_outputs(outputs, into)
+            self.add_outputs(outputs, into, trace)
 
     def tick(self, now_ms: int, state: State, into: Handled) -> None:
         """The pipeline's wall-clock work (deadline alerts)."""
         self.add_outputs(self.pipeline.tick(now_ms, state), into)
 
-    def add_outputs(self, outputs: list[Output], into: Handled) -> None:
+    def add_outputs(self, outputs: list[Output], into: Handled, trace: wire.TraceContext | None = None) -> None:
         into.outputs.extend(outputs)
-        encode = self.codec.encode
-        into.rows.extend((o.topic, o.key.encode(), o.raw or encode(o.event_type, o.record)) for o in outputs)
+        for o in outputs:
+            value = o.raw or self.codec.encode(o.event_type, o.record)
+            trace_of_output = wire.derived_trace(trace, o.record["envelope"]["event_id"])
+            into.rows.append((o.topic, o.key.encode(), value, wire.record_headers(
+                o.event_type, trace_of_output, schema_id=self.codec.schema_id_of(value))))
 
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]]{0,80}$")

@@ -146,7 +146,7 @@ class EmbeddedRunner:
                     positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
                 consumer.append_and_commit(handled.rows, dict(positions))
                 stats.outputs += len(handled.outputs)
-                metrics.batch_done(metrics.PROCESSORS, batch, [topic for topic, _, _ in handled.rows],
+                metrics.batch_done(metrics.PROCESSORS, batch, [row[0] for row in handled.rows],
                                    time.perf_counter() - batch_started, handled.dead_letters)
                 lag.update(positions)
                 if on_batch is not None:
@@ -177,7 +177,7 @@ class EmbeddedRunner:
             suppress = record.offset < self._suppress_below.get(TopicPartition(record.topic, record.partition), -1)
             before = len(handled.outputs), handled.events
             self.core.handle(record.topic, record.partition, record.offset, record.value, self.state, handled,
-                             publish=not suppress)
+                             publish=not suppress, headers=record.headers)
             if suppress and handled.events > before[1]:
                 stats.suppressed += 1
         stats.events += handled.events

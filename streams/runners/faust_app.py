@@ -54,7 +54,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,10 +62,11 @@ from typing import Any
 import faust
 from faust.types import TP, EventT
 
+from runtime.kafka_security import KafkaSecurity
 from runtime.topics import PIPELINE_IN_TOPIC
-from schemas.wire import AvroCodec, default_codec
+from schemas.wire import AvroCodec, Headers, default_codec
 from streams.pipeline import Pipeline
-from streams.runners.core import Handled, RunnerCore
+from streams.runners.core import Handled, Row, RunnerCore
 from streams.runners.faust_state import PartitionStates, write_set_records
 
 log = logging.getLogger("justlink.faust")
@@ -89,6 +90,7 @@ class WorkerConfig:
     commit_interval_s: float = 1.0
     pipeline_factory: Callable[[], Pipeline] = field(default=Pipeline.default)
     tick_every_s: float | None = None   # None: the pipeline's own interval
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)   # TLS / SASL to the brokers
 
     def changelog_topic(self, table: str = STATE_TABLE) -> str:
         return f"{self.app_id}-{table}-changelog"
@@ -101,7 +103,7 @@ def ensure_topics(config: WorkerConfig) -> None:
 
     topology = config.pipeline_factory()
     outputs = (PIPELINE_IN_TOPIC, config.changelog_topic(), *topology.output_topics, topology.dead_letter_topic)
-    admin = KafkaEventLog(list(config.bootstrap_servers), client_id=f"{config.app_id}-admin")
+    admin = KafkaEventLog(list(config.bootstrap_servers), client_id=f"{config.app_id}-admin", security=config.security)
     try:
         for topic in topology.input_topics:
             if topic not in outputs:
@@ -111,6 +113,15 @@ def ensure_topics(config: WorkerConfig) -> None:
             admin.create_topic(topic, config.partitions)
     finally:
         admin.close()
+
+
+def faust_credentials(security: KafkaSecurity) -> faust.types.auth.CredentialsT | None:
+    """The settings' TLS / SASL as faust's broker credentials (None: plain text)."""
+    if security.sasl:
+        return faust.SASLCredentials(username=security.username, password=security.password,
+                                          mechanism=security.sasl_mechanism, ssl_context=security.ssl_context())
+    context = security.ssl_context()
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 def forwarder_partitions(config: WorkerConfig) -> int:
@@ -131,9 +142,16 @@ def county_key(raw: bytes | None, codec: AvroCodec) -> bytes:
         return b""
 
 
+def message_headers(event: EventT) -> Headers:
+    """The record's headers as (name, bytes) pairs, whichever shape faust hands them in."""
+    headers = event.message.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(name), bytes(value or b"")) for name, value in pairs)
+
+
 @dataclass
 class BatchResult:
-    rows: list[tuple[str, bytes | None, bytes]]   # (topic, key, value) to publish, in order
+    rows: list[Row]                                # (topic, key, value, headers) to publish, in order
     write_set: bytes | None                        # None when the batch changed nothing
     next_offset: int = 0                           # the state's offset after the batch
     events: int = 0
@@ -161,20 +179,20 @@ class BatchHandler:
             core = self._cores[partition] = RunnerCore(self.pipeline_factory(), self.codec)
         return core
 
-    def handle(self, partition: int, records: Iterable[tuple[int, bytes]]) -> BatchResult:
+    def handle(self, partition: int, records: Iterable[tuple[int, bytes, Headers]]) -> BatchResult:
         state = self.states.get(partition)
         core = self.core(partition)
         handled = Handled()
         result = BatchResult(handled.rows, None)
         start = state.next_offset
-        for offset, raw in records:
+        for offset, raw, headers in records:
             if offset < state.next_offset:
                 result.skipped += 1      # applied before a crash; its outputs were published then
                 continue
             if offset > state.next_offset:
                 result.missing_from = state.next_offset   # a hole: never apply out of order
                 break
-            core.handle(self.topic, partition, offset, raw, state, handled)
+            core.handle(self.topic, partition, offset, raw, state, handled, headers=headers)
             state.next_offset = offset + 1
         result.events = handled.events
         result.skipped += handled.duplicates
@@ -253,6 +271,7 @@ def build_app(config: WorkerConfig) -> faust.App:
         producer_max_request_size=16 * 1024 * 1024,
         producer_acks=-1,
         web_enabled=False,
+        broker_credentials=faust_credentials(config.security),
     )
     codec = default_codec()
     topology = config.pipeline_factory()
@@ -295,7 +314,7 @@ def build_app(config: WorkerConfig) -> faust.App:
                 continue
             raw = event.message.value
             pending.append(await app.producer.send(PIPELINE_IN_TOPIC, county_key(raw, codec), raw, None, None,
-                                                   None))
+                                                   message_headers(event) or None))
             offsets[topic] = offset + 1
         try:
             if pending:
@@ -360,11 +379,11 @@ def build_app(config: WorkerConfig) -> faust.App:
             await handle_batch(batch)
 
     async def handle_batch(events: Sequence[EventT]) -> None:
-        by_partition: dict[int, list[tuple[int, bytes]]] = {}
+        by_partition: dict[int, list[tuple[int, bytes, Headers]]] = {}
         for event in events:
             # a record without a value (a tombstone) is dead-lettered as not wire format
-            by_partition.setdefault(event.message.partition, []).append((event.message.offset,
-                                                                         event.message.value or b""))
+            by_partition.setdefault(event.message.partition, []).append(
+                (event.message.offset, event.message.value or b"", message_headers(event)))
         for partition, records in by_partition.items():
             try:
                 # in a thread, so that the event loop goes on fetching and forwarding meanwhile;
@@ -433,7 +452,8 @@ async def _send_write_set(app: faust.App, changelog: str, partition: int, next_o
 
 async def _publish(app: faust.App, result: BatchResult, changelog: str, partition: int, tag: str = "") -> None:
     producer = app.producer
-    pending = [await producer.send(topic, key, value, None, None, None) for topic, key, value in result.rows]
+    pending = [await producer.send(topic, key, value, None, None, list(headers) or None)
+               for topic, key, value, headers in result.rows]
     if pending:
         await asyncio.gather(*pending)
     if result.write_set is not None:

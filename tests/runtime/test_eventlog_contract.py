@@ -179,6 +179,29 @@ def test_headers_and_null_keys_round_trip(event_log: EventLog) -> None:
     assert len(others) == 6 and all(r.key is None and r.headers == () for r in others)
 
 
+def test_headers_are_kept_per_record(event_log: EventLog) -> None:
+    """Each record keeps its own headers (a trace per record), in order, duplicates included; a record
+    without its own gets the call's; outputs appended with a commit keep theirs too."""
+    topic, out = unique("per-record"), unique("per-record-out")
+    event_log.create_topic(topic, 2)
+    event_log.create_topic(out, 2)
+    own = [(("traceparent", f"00-{i:032x}-{i:016x}-01".encode()), ("event_type", "案件".encode()),
+            ("dup", b"1"), ("dup", b"2")) for i in range(5)]
+    event_log.append_many(topic, [(f"k{i}".encode(), f"v{i}".encode(), own[i]) for i in range(5)]
+                          + [(b"plain", b"v-default")], headers=(("content-type", b"application/avro"),))
+    with event_log.consumer(unique("g"), [topic]) as consumer:
+        records = drain(consumer, 6)
+        by_value = {r.value: r.headers for r in records}
+        assert by_value == {**{f"v{i}".encode(): own[i] for i in range(5)},
+                            b"v-default": (("content-type", b"application/avro"),)}
+        done = {TopicPartition(r.topic, r.partition): r.offset + 1 for r in records}
+        consumer.append_and_commit([(out, b"a", b"with", (("event_type", b"X"),)), (out, b"b", b"without")],
+                                   done)
+    with event_log.consumer(unique("g"), [out]) as consumer:
+        assert {r.value: r.headers for r in drain(consumer, 2)} == {b"with": (("event_type", b"X"),),
+                                                                   b"without": ()}
+
+
 def test_from_latest_skips_history(event_log: EventLog) -> None:
     topic = unique("latest")
     event_log.create_topic(topic, 2)

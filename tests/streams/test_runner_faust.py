@@ -155,7 +155,7 @@ def test_write_sets_recover_the_state_of_whole_batches(published: Published, mon
     batch redone on it publishes the same bytes; applied records and second copies of an
     event are skipped."""
     monkeypatch.setattr(faust_state, "CHUNK_BYTES", 4096)
-    records = list(enumerate(value for _, _, value in published.rows[:300]))
+    records = [(offset, row[2], ()) for offset, row in enumerate(published.rows[:300])]
     live = BatchHandler(PartitionStates(), Pipeline.default)
     changelog, results = [], []
     for start in range(0, 300, 100):
@@ -186,7 +186,7 @@ def test_write_sets_recover_the_state_of_whole_batches(published: Published, mon
     assert redone.rows == results[2].rows, "a redone batch publishes exactly what it published before"
     assert tables(after_two) == tables(live.states)
 
-    duplicate = again.handle(0, [(300, records[5][1])])   # the repartition agent forwarded it twice
+    duplicate = again.handle(0, [(300, records[5][1], ())])   # the repartition agent forwarded it twice
     assert duplicate.skipped == 1 and duplicate.rows == [] and after_two.get(0).next_offset == 301
 
 

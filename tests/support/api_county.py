@@ -19,13 +19,14 @@ from typing import Any
 from connectors.registry import get_connector
 from connectors.sdk.runtime import ConnectorRunner
 from connectors.synthetic.generator import generate
+from consent.access.consents import publish_consent_event
 from consent.access.users import create_demo_users
 from consent.privacy.keys import init_keystore
 from hub.bootstrap import Hub
 from hub.services.context import AppServices
 from hub.services.transport import encode_value
 from runtime.settings import Settings
-from runtime.topics import AGENCIES, CONSENT_TOPIC, agency_topic
+from runtime.topics import AGENCIES, agency_topic
 from runtime.viewstore import ViewStore, open_view_store
 from schemas.wire import default_codec
 from streams.envelope import hub_envelope
@@ -185,14 +186,14 @@ def grant_consent(county: County, subject: str, consent_id: str, *, purpose: str
               "consent_id": consent_id, "subject": subject, "grantee_role": role, "grantee_organisation": "*",
               "purpose": purpose, "field_classes": list(classes),
               "valid_from": int((now - timedelta(minutes=1)).timestamp() * 1000), "valid_until": None}
-    county.hub.log.append(CONSENT_TOPIC, default_codec().encode("ConsentGranted", record), key=subject.encode())
+    publish_consent_event(county.hub.log, "ConsentGranted", record)
 
 
 def withdraw_consent(county: County, subject: str, consent_id: str) -> None:
     now = int(datetime.now(UTC).timestamp() * 1000)
     record = {"envelope": hub_envelope("ConsentWithdrawn", f"withdraw\x1f{consent_id}", now),
               "consent_id": consent_id, "subject": subject}
-    county.hub.log.append(CONSENT_TOPIC, default_codec().encode("ConsentWithdrawn", record), key=subject.encode())
+    publish_consent_event(county.hub.log, "ConsentWithdrawn", record)
 
 
 def headers(token: str, role: str = "mediator", purpose: str = "dispute_mediation",
