@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     schema_registry_password_file: Path | None = None
     schema_registry_ca_file: Path | None = Field(None, description="CA bundle (PEM) of an https registry.")
 
+    # Metrics: the API serves /metrics; the faust worker serves /metrics and /healthz on metrics_host:
+    # worker_metrics_port; one-shot connectors push theirs to a Pushgateway at the end of a run
+    metrics_host: str = Field("127.0.0.1", description="Where the worker's /metrics and /healthz listen "
+                              "(0.0.0.0 in a container).")
+    worker_metrics_port: int = Field(9464, ge=0, le=65535, description="The worker's /metrics port (0: none).")
+    metrics_pushgateway_url: str = Field("", description="Pushgateway that connector runs push their metrics to "
+                                         "(http://host:9091); empty: no push.")
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
 

@@ -53,6 +53,13 @@ def run(settings, agency: str, source_path: Path, since: datetime | None, dry_ru
             summary = runner.run(source, resume=not from_start)
             click.echo(("[dry run] " if dry_run else "") + summary.line())
             total.add(summary)
+        if settings.metrics_pushgateway_url and not dry_run:
+            from connectors.sdk import metrics
+
+            try:
+                metrics.push(settings.metrics_pushgateway_url, agency)
+            except OSError as exc:  # the run itself succeeded: say so, and why the metrics did not arrive
+                click.echo(f"warning: metrics not pushed to {settings.metrics_pushgateway_url}: {exc}", err=True)
         for reason, count in sorted(total.dead_letter_reasons.items(), key=lambda kv: -kv[1])[:10]:
             click.echo(f"  dead-lettered {count:>6} x {reason}")
         if not total.balanced:

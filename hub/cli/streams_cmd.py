@@ -101,10 +101,15 @@ def process(settings, follow: bool, no_views: bool) -> None:
 def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_every_s: float | None,
            loglevel: str) -> None:
     """Run the stream processors as a worker over Kafka (settings.kafka_bootstrap_servers). Start more
-    workers with the same settings to share the partitions. Runs until stopped (Ctrl-C or SIGTERM)."""
+    workers with the same settings to share the partitions. Serves /metrics and /healthz on
+    metrics_host:worker_metrics_port (default 127.0.0.1:9464). Runs until stopped (Ctrl-C or SIGTERM)."""
     from runtime.kafka_security import KafkaSecurity
 
     security = KafkaSecurity.from_settings(settings)
+    if settings.worker_metrics_port:   # /metrics and /healthz while the worker runs, whichever engine
+        from runtime.metrics_http import MetricsServer
+
+        MetricsServer(settings.metrics_host, settings.worker_metrics_port).start()
     if engine == "faust":
         from streams.runners.faust_app import WorkerConfig, run_worker
 

@@ -40,11 +40,18 @@ def rebuild(settings, yes: bool) -> None:
         store = hub.view_store
         for table in TABLES:
             store.command(f"TRUNCATE TABLE IF EXISTS {table}")
-        group = f"{VIEWS_GROUP}-rebuild"
+        from runtime.topics import SINGLE_PARTITION_TOPICS
         from streams.runners.views import run_projector
-        from streams.views.projector import ViewProjector
+        from streams.views.projector import VIEW_TOPICS, ViewProjector
 
-        stats = run_projector(hub.log, ViewProjector(store), group=f"{group}-{__import__('time').time_ns()}")
+        # one consumer group for every rebuild, rewound to the start, rather than a new group per run
+        # left behind on the brokers
+        group = f"{VIEWS_GROUP}-rebuild"
+        for topic in VIEW_TOPICS:
+            hub.log.create_topic(topic, 1 if topic in SINGLE_PARTITION_TOPICS else None)
+        with hub.log.consumer(group, list(VIEW_TOPICS)) as rewind:
+            rewind.commit({tp: 0 for tp in rewind.assignment()})
+        stats = run_projector(hub.log, ViewProjector(store), group=group)
         click.echo(f"rebuilt: {stats.records} log records -> {stats.rows} rows in {stats.seconds:.1f}s")
     finally:
         hub.close()

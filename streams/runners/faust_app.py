@@ -66,6 +66,7 @@ from runtime.kafka_security import KafkaSecurity
 from runtime.topics import PIPELINE_IN_TOPIC
 from schemas.wire import AvroCodec, Headers, default_codec
 from streams.pipeline import Pipeline
+from streams.runners import metrics
 from streams.runners.core import Handled, Row, RunnerCore
 from streams.runners.faust_state import PartitionStates, write_set_records
 
@@ -314,7 +315,7 @@ def build_app(config: WorkerConfig) -> faust.App:
                 continue
             raw = event.message.value
             pending.append(await app.producer.send(PIPELINE_IN_TOPIC, county_key(raw, codec), raw, None, None,
-                                                   message_headers(event) or None))
+                                                   list(message_headers(event)) or None))
             offsets[topic] = offset + 1
         try:
             if pending:
@@ -389,9 +390,12 @@ def build_app(config: WorkerConfig) -> faust.App:
                 # in a thread, so that the event loop goes on fetching and forwarding meanwhile;
                 # only this agent touches the states, one batch at a time
                 async with partition_lock(partition):
-                    last_batch[partition] = time.monotonic()
+                    last_batch[partition] = started = time.monotonic()
                     result = await asyncio.to_thread(handler.handle, partition, records)
                     await _publish(app, result, changelog, partition)
+                    metrics.batch_counted(metrics.PROCESSORS, PIPELINE_IN_TOPIC, len(records),
+                                          [row[0] for row in result.rows], time.monotonic() - started,
+                                          result.dead_lettered)
             except Exception as exc:
                 # the state in memory may now be ahead of its changelog, and faust would go
                 # on reading: stop the worker; a restart recovers a consistent state
@@ -465,6 +469,7 @@ def run_worker(config: WorkerConfig, *, loglevel: str = "info") -> None:
     config.datadir.mkdir(parents=True, exist_ok=True)
     ensure_topics(config)
     app = build_app(config)
+
     sys.argv = [sys.argv[0], "--datadir", str(config.datadir), "worker", "--loglevel", loglevel,
                 "--without-web"]
     app.main()

@@ -56,6 +56,17 @@ def batch_done(stage: str, records: list[Record], outputs: Iterable[str], second
         age.observe(max(0.0, (now_ms - record.timestamp_ms) / 1000))
 
 
+def batch_counted(stage: str, topic: str, records: int, outputs: Iterable[str], seconds: float,
+                  dead_letters: int = 0) -> None:
+    """Count a batch of `records` from `topic` whose record timestamps are not at hand (the faust worker)."""
+    EVENTS_IN.labels(stage, topic).inc(records)
+    for out, n in Tally(outputs).items():
+        EVENTS_OUT.labels(stage, out).inc(n)
+    if dead_letters:
+        DEAD_LETTERS.labels(stage, topic).inc(dead_letters)
+    BATCH_SECONDS.labels(stage).observe(seconds)
+
+
 def rows_written(stage: str, rows_by_table: Mapping[str, int]) -> None:
     for table, n in rows_by_table.items():
         EVENTS_OUT.labels(stage, table).inc(n)

@@ -28,7 +28,7 @@ from hub.services.transport import encode_value
 from runtime.settings import Settings
 from runtime.topics import AGENCIES, agency_topic
 from runtime.viewstore import ViewStore, open_view_store
-from schemas.wire import default_codec
+from schemas.wire import TraceContext, default_codec
 from streams.envelope import hub_envelope
 from tests.support import chdb_data_dir, unique_database
 
@@ -134,7 +134,8 @@ def open_mediation_case(county: County, case_number: str, persons: list[str], *,
     }
     protected = county.hub.protector.protect(record, schema.expanded, event_id, "justice")
     key = protected["parties"][0]["protection"]["subject_key"].encode()
-    county.hub.log.append(agency_topic("justice"), default_codec().encode("MediationCaseOpened", protected), key=key)
+    value, headers = default_codec().message("MediationCaseOpened", protected, TraceContext.new(event_id))
+    county.hub.log.append(agency_topic("justice"), value, key=key, headers=headers)
     county.hub.process_until_idle()
     county.hub.project_until_idle()
     county.services.refresh()
