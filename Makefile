@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint install browser clean schemas
+.PHONY: demo test bench lint install browser promtool clean schemas
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/justlink demo
 
-## Install what the tests need (incl. headless Chromium), then lint (ruff, mypy, the import
-## layers) and run the whole suite.
-test: $(STAMP) browser lint
+## Install what the tests need (incl. headless Chromium and promtool), then lint (ruff, mypy, the
+## import layers) and run the whole suite.
+test: $(STAMP) browser promtool lint
 	$(PY) -m pytest -q
 
 ## Headless Chromium + chromedriver for the browser tests, and a CJK font for readable
@@ -34,6 +34,16 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    chromium chromium-driver fonts-wqy-microhei >/dev/null; \
+	fi
+
+## promtool (Debian package prometheus): the suite runs `promtool check metrics` on every metrics endpoint.
+## Only the binary is used; the package's Prometheus service is not started.
+promtool:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  echo "installing prometheus (Debian package, for promtool)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    prometheus >/dev/null; \
 	fi
 
 bench: $(STAMP)

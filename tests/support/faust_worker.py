@@ -121,10 +121,13 @@ def copy_to_kafka(rows: list[tuple[str, bytes | None, bytes]], bootstrap: str, *
 
 
 def start_worker(bootstrap: str, data_dir: Path, log_path: Path, partitions: int = 2,
-                 batch_size: int = 500, tick_every_s: float = 1.0, engine: str = "faust") -> subprocess.Popen:
-    """`justlink --data-dir DATA worker --engine ENGINE` in a child process, output appended to `log_path`."""
+                 batch_size: int = 500, tick_every_s: float = 1.0, engine: str = "faust",
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`justlink --data-dir DATA worker --engine ENGINE` in a child process, output appended to `log_path`;
+    `env` adds settings. Its metrics endpoint is off unless `env` sets JUSTLINK_WORKER_METRICS_PORT."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JUSTLINK_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "JUSTLINK_LOG_BACKEND": "kafka", "JUSTLINK_CONFIG": str(data_dir / "absent.toml")}
+           "JUSTLINK_LOG_BACKEND": "kafka", "JUSTLINK_CONFIG": str(data_dir / "absent.toml"),
+           "JUSTLINK_WORKER_METRICS_PORT": "0", **(env or {})}
     with log_path.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "hub.cli.main", "--data-dir", str(data_dir), "worker",
                                  "--engine", engine, "--partitions", str(partitions), "--batch-size", str(batch_size),
