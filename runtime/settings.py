@@ -183,10 +183,11 @@ class Settings(BaseSettings):
 
     def secret(self, name: str) -> str:
         """A password setting's value: `<name>_file`'s content (stripped), else `<name>` itself."""
-        path = getattr(self, f"{name}_file")
+        path: Path | None = getattr(self, f"{name}_file")
         if path is not None:
             return path.read_text(encoding="utf-8").strip()
-        return getattr(self, name).get_secret_value()
+        value: SecretStr = getattr(self, name)
+        return value.get_secret_value()
 
     @classmethod
     def settings_customise_sources(

@@ -59,6 +59,6 @@ class _ConnectorMetrics:
 def push(gateway_url: str, agency: str, timeout_s: float = 10.0) -> None:
     """Push the connector metrics of this process to the Pushgateway at `gateway_url` (raises OSError)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ConnectorMetrics())  # type: ignore[arg-type]
+    registry.register(_ConnectorMetrics())
     push_to_gateway(gateway_url, job=PUSH_JOB, registry=registry, grouping_key={"agency": agency},
                     timeout=timeout_s)

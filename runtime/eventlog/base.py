@@ -26,7 +26,7 @@ Output = tuple[str, bytes | None, bytes] | tuple[str, bytes | None, bytes, Heade
 def item_parts(item: Item, default: Headers = ()) -> tuple[bytes | None, bytes, Headers]:
     """(key, value, headers) of an appended item: its own headers, else the call's."""
     if len(item) == 3:
-        return item[0], item[1], item[2] or default  # type: ignore[misc]
+        return item[0], item[1], item[2] or default
     return item[0], item[1], default
 
 

@@ -218,7 +218,7 @@ class EmbeddedEventLog(EventLog):
         result: list[Appended | None] = [None] * len(outputs)
         with self._lock, self._write_transaction():
             for topic, indexes in by_topic.items():
-                items = [item_parts(outputs[i][1:]) for i in indexes]  # type: ignore[arg-type]
+                items = [item_parts(outputs[i][1:]) for i in indexes]
                 for index, appended in zip(indexes, self._append_in_tx(topic, items), strict=True):
                     result[index] = appended
             self._commit_in_tx(group, offsets)

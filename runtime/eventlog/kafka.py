@@ -369,7 +369,7 @@ class KafkaLogConsumer(Consumer):
             by_topic.setdefault(output[0], []).append(index)
         result: dict[int, Appended] = {}
         for topic, indexes in by_topic.items():
-            appended = self._log.append_many(topic, [outputs[i][1:] for i in indexes])  # type: ignore[misc]
+            appended = self._log.append_many(topic, [outputs[i][1:] for i in indexes])
             for index, where in zip(indexes, appended, strict=True):
                 result[index] = where
         if offsets:

@@ -234,8 +234,8 @@ def connect(settings: Settings) -> ViewStore:
             client = clickhouse_connect.get_client(
                 interface="https" if settings.clickhouse_secure else "http",
                 # https always verifies the server's certificate: against clickhouse_ca_file, or the system CAs
-                **({"verify": True, "ca_cert": str(settings.clickhouse_ca_file) if settings.clickhouse_ca_file
-                    else None} if settings.clickhouse_secure else {}),
+                verify=True,
+                ca_cert=str(settings.clickhouse_ca_file) if settings.clickhouse_ca_file else None,
                 host=settings.clickhouse_host,
                 port=settings.clickhouse_port,
                 username=settings.clickhouse_user,
