@@ -136,7 +136,7 @@ class LogRunner:
                 if handled.rows and stats.first_output_s is None:
                     stats.first_output_s = time.perf_counter() - started
                 stats.outputs += len(handled.outputs)
-                metrics.batch_done(metrics.PROCESSORS, batch, [topic for topic, _, _ in handled.rows],
+                metrics.batch_done(metrics.PROCESSORS, batch, [row[0] for row in handled.rows],
                                    time.perf_counter() - batch_started, handled.dead_letters)
                 if on_batch is not None:
                     on_batch(handled)
@@ -182,7 +182,7 @@ class LogRunner:
             suppress = record.offset < self._suppress_below.get(tp, -1)
             events_before = handled.events
             self.core.handle(record.topic, record.partition, record.offset, record.value, state, handled,
-                             publish=not suppress)
+                             publish=not suppress, headers=record.headers)
             if suppress and handled.events > events_before:
                 stats.suppressed += 1
         stats.events += handled.events

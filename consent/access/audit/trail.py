@@ -25,7 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from consent.access.audit.heads import SignedHead, read_head, sign_head
+from consent.access.audit.heads import HEAD_TYPE, SignedHead, read_head, sign_head
 from consent.access.audit.keys import AuditError, key_id, load_or_create_signing_key
 from consent.access.audit.records import (
     GENESIS_HASH,
@@ -41,6 +41,7 @@ from consent.access.audit.verify import RecordChecker
 from runtime.eventlog.base import EventLog, TopicPartition
 from runtime.eventlog.embedded import EmbeddedEventLog
 from runtime.topics import AUDIT_CHECKPOINT_TOPIC, AUDIT_TOPIC
+from schemas import wire
 
 log = logging.getLogger("justlink.audit")
 CHECKPOINT_TOPIC = AUDIT_CHECKPOINT_TOPIC
@@ -181,7 +182,7 @@ class AuditTrail:
             record["hash"] = self._codec.chain_hash(self._schema_id, record)
             record["signature"] = base64.b64encode(self._key.sign(record_signing_message(record["hash"]))).decode()
             value = self._codec.encode_as(self._schema_id, record)
-            self._log.append(AUDIT_TOPIC, value, key=str(seq).encode())
+            self._log.append(AUDIT_TOPIC, value, key=str(seq).encode(), headers=_headers(RECORD_TYPE, value))
             self._next_seq, self._last_hash = seq + 1, record["hash"]
             if self._signed_size == 0 or self._next_seq - self._signed_size >= self._every:
                 self._sign_locked("records")
@@ -197,7 +198,8 @@ class AuditTrail:
         if self._next_seq == 0 or self._next_seq == self._signed_size:
             return None
         head = sign_head(self._key, self._next_seq, self._last_hash, self._clock(), trigger)
-        self._log.append(CHECKPOINT_TOPIC, head.to_value(), key=str(head.size).encode())
+        value = head.to_value()
+        self._log.append(CHECKPOINT_TOPIC, value, key=str(head.size).encode(), headers=_headers(HEAD_TYPE, value))
         self._signed_size = head.size
         return head
 
@@ -214,3 +216,12 @@ class AuditTrail:
         if closed is not None:
             closed.set()
         self.checkpoint("stop")
+
+
+def _headers(event_type: str, value: bytes) -> wire.Headers:
+    """The record headers (schemas/wire.py) of an audit record or signed head: a trace of its own, derived from
+    the record's bytes (which hold its chain hash), and the schema id framed in the value."""
+    import hashlib
+
+    return wire.record_headers(event_type, wire.TraceContext.new(hashlib.sha256(value).hexdigest()),
+                               schema_id=int.from_bytes(value[1:5], "big"))
