@@ -25,10 +25,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from consent.access.audit.heads import HEAD_TYPE, SignedHead, read_head, sign_head
+from consent.access.audit.heads import SignedHead, read_head, sign_head
 from consent.access.audit.keys import AuditError, key_id, load_or_create_signing_key
 from consent.access.audit.records import (
     GENESIS_HASH,
+    HEAD_TYPE,
     RECORD_TYPE,
     AuditEntry,
     ReasonCipher,
