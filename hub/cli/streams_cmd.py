@@ -109,7 +109,10 @@ def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_
     if settings.worker_metrics_port:   # /metrics and /healthz while the worker runs, whichever engine
         from runtime.metrics_http import MetricsServer
 
-        MetricsServer(settings.metrics_host, settings.worker_metrics_port).start()
+        try:
+            MetricsServer(settings.metrics_host, settings.worker_metrics_port).start()
+        except OSError as exc:   # a taken port must not stop the processing: say so, and run without it
+            click.echo(f"warning: {exc}; the worker runs without /metrics", err=True)
     if engine == "faust":
         from streams.runners.faust_app import WorkerConfig, run_worker
 
