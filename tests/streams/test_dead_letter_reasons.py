@@ -43,8 +43,8 @@ def test_a_record_a_processor_refuses_is_dead_lettered_without_values() -> None:
     core = RunnerCore(Refusing())  # type: ignore[arg-type]
     core.handle("justlink.consent", 0, 5, default_codec().encode("ConsentWithdrawn", record), DictState(), handled)
     core.handle("justlink.consent", 0, 6, b"\x00\x00\x00\x00\x07" + NAME.encode(), DictState(), handled)
-    assert [topic for topic, _, _ in handled.rows] == [Refusing.dead_letter_topic] * 2
-    for _, _, value in handled.rows:
+    assert [row[0] for row in handled.rows] == [Refusing.dead_letter_topic] * 2
+    for _, _, value, _ in handled.rows:
         assert NAME.encode() not in value and ID_NUMBER.encode() not in value
-    reasons = [json.loads(v)["reason"] for _, _, v in handled.rows]
+    reasons = [json.loads(v)["reason"] for _, _, v, _ in handled.rows]
     assert reasons[0] == "processing: ValueError while handling the record"
