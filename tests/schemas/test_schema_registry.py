@@ -139,7 +139,7 @@ def test_a_registry_without_import_gets_mapped_ids_and_producers_use_them(regist
     push maps ids, reports them, and a codec on that registry writes the registry's ids, which the
     third-party deserializer resolves."""
     client = SchemaRegistryClient({"url": registry.url})
-    for n in range(100):
+    for n in range(100):   # more than every committed id (the committed ids are all taken)
         client.register_schema(f"other.S{n}", Schema(json.dumps(
             {"type": "record", "name": f"S{n}", "namespace": "other", "fields": []}), "AVRO"))
     case_filed = COMMITTED.versions("org.justlink.events.CaseFiled")[0]
