@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 from connectors.sdk import RecordError
+from connectors.sdk.mapping import shape_of
 
 _INCIDENT = re.compile(r"^J\d{10,}")
 _MEDIATION = re.compile(r"调字")
@@ -44,4 +45,5 @@ def int_or_zero(value: str | None, column: str) -> int:
     try:
         return int(float(value))
     except ValueError:
-        raise RecordError(column, f"expected a whole number, got {value!r}") from None
+        raise RecordError(column, f"expected a whole number, got a value of {shape_of(value)}",
+                          rule="number.format") from None

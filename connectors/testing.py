@@ -10,12 +10,17 @@ Checks (each returns a list of problems, [] when fine):
   (fields never filled in the sample) so gaps in a mapping are visible;
 - round_trip: every published event decodes from the wire format to the same record;
 - protection: every field tagged identifier/contact/sensitive is a ciphertext token, and no
-  source value of a personal column appears in the published bytes;
+  source value of a personal column appears in the published bytes (a finding names the file, row
+  and column, and how to declare a column that is not personal: `non_personal_columns` on the
+  connector);
 - idempotency: re-running over the same input publishes nothing new, and the event ids
   are the same as the first run's;
 - dead_letters: malformed variants of the sample (blanked columns, garbled dates, bad
   bytes, a 10 MB field, a truncated line) never crash the run, counts add up, and every
-  dead letter names its stage, field and reason.
+  dead letter names its file, line, stage, rule and reason, and keeps its original sealed.
+
+Every finding names the source file and line, the source column (and the contract field) and
+the rule, in the words of the export rather than of the contract.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.sdk.connector import Connector
-from connectors.sdk.deadletter import DeadLetter
+from connectors.sdk.deadletter import DeadLetter, read_dead_letters
+from connectors.sdk.errors import SourceRefused
 from connectors.sdk.runtime import ConnectorRunner, RunSummary
 from connectors.sdk.sources import CsvSource
 from connectors.sdk.state import ConnectorState
@@ -42,7 +48,6 @@ from schemas.pii import ENCRYPTED_CLASSES, pii_fields
 from schemas.wire import default_codec
 
 PERSONAL_COLUMN_HINTS = ("姓名", "名称", "证件号码", "身份证号", "联系电话", "住址", "地址", "出生日期")
-NOT_PERSONAL = {"节点名称"}
 
 
 @dataclass
@@ -107,7 +112,9 @@ class ConnectorTestKit:
             summary = self._run(log, protector, state, sources)
             report.summaries["first run"] = summary
             values = self._read(log, agency_topic(self.connector.agency))
-            report.problems["mapping"] = self._mapping(summary, values, report)
+            letters = list(read_dead_letters(log, [dead_letter_topic(self.connector.agency)],
+                                             group="connector-test-kit-letters"))
+            report.problems["mapping"] = self._mapping(summary, values, letters, report)
             report.problems["round_trip"] = self._round_trip(values)
             report.problems["protection"] = self._protection(values, data)
             report.problems["idempotency"] = self._idempotency(log, protector, state, values)
@@ -123,16 +130,19 @@ class ConnectorTestKit:
         assert report.ok, "connector test kit found problems:\n" + report.text()
         return report
 
-    def _mapping(self, summary: RunSummary, values: list[bytes], report: KitReport) -> list[str]:
+    def _mapping(self, summary: RunSummary, values: list[bytes], letters: list[DeadLetter],
+                 report: KitReport) -> list[str]:
         problems = []
+        for source, why in summary.refused.items():
+            problems.append(f"{source}: the whole file was refused: {why}")
         if summary.read == 0:
             problems.append(f"no records read from {self.sample}")
         if not summary.balanced:
             problems.append("counts do not add up: " + summary.line())
         if summary.published == 0:
             problems.append("nothing was published")
-        for reason, count in summary.dead_letter_reasons.items():
-            problems.append(f"{count} sample record(s) dead-lettered: {reason}")
+        for letter in letters:
+            problems.append(f"sample record dead-lettered at {letter.stage}: {letter.message()}")
         for value in values:
             event_type, record = self.codec.decode(value)
             cov = report.coverage.setdefault(event_type, {})
@@ -159,23 +169,37 @@ class ConnectorTestKit:
                     if v is not None and not is_token(v):
                         problems.append(f"{record['envelope']['source_record_key']}: {pf.path} is not encrypted")
         raw = b"".join(p.read_bytes() for p in data.glob("log.db*"))
-        for secret in self._personal_values():
+        flagged: set[str] = set()
+        for secret, (position, column) in self._personal_values().items():
+            if column in flagged:
+                continue
             for encoding in ("utf-8", "gb18030"):
                 if secret.encode(encoding) in raw:
-                    problems.append(f"a personal value of {len(secret)} characters appears in clear in the log")
+                    flagged.add(column)
+                    problems.append(
+                        f"{position}: the value of column {column} ({len(secret)} characters) appears in clear in "
+                        f"the published bytes. If {column} holds personal data, map it to a field tagged "
+                        "identifier, contact or sensitive; if it does not (an office's or a committee's name), "
+                        f"declare it on the connector: non_personal_columns = frozenset({{{column!r}}})")
                     break
         return problems
 
-    def _personal_values(self) -> set[str]:
-        found: set[str] = set()
+    def _personal_values(self) -> dict[str, tuple[str, str]]:
+        """Values of columns that look personal (by their names), with where each was first seen."""
+        found: dict[str, tuple[str, str]] = {}
+        declared = self.connector.non_personal_columns
         for source in self.connector.sources(self.sample):
-            for item in source.records():
-                data = getattr(item, "data", None) or {}
-                for column, value in data.items():
-                    if column in NOT_PERSONAL or not column.endswith(PERSONAL_COLUMN_HINTS):
-                        continue
-                    if (len(value) >= 2 and not value.isascii()) or len(value) >= 7:
-                        found.add(value)
+            try:
+                for item in source.records():
+                    data = getattr(item, "data", None) or {}
+                    for column, value in data.items():
+                        if column in declared or not column.endswith(PERSONAL_COLUMN_HINTS):
+                            continue
+                        value = value.strip()
+                        if (len(value) >= 2 and not value.isascii()) or len(value) >= 7:
+                            found.setdefault(value, (item.position, column))
+            except SourceRefused:
+                continue
         return found
 
     def _idempotency(self, log, protector, state, first_values: list[bytes]) -> list[str]:
@@ -213,20 +237,23 @@ class ConnectorTestKit:
             data, log, protector, state, keystore = self._hub("malformed-" + source.path.stem)
             try:
                 runner = ConnectorRunner(self.connector, log, protector, state, progress=False)
-                summary = runner.run(CsvSource(malformed, encoding=source.encoding))
+                summary = runner.run(CsvSource(malformed, encoding=source.file.encoding))
                 report.summaries[f"malformed {source.name}"] = summary
                 if not summary.balanced:
                     problems.append(f"{source.name}: counts do not add up: {summary.line()}")
-                letters = [DeadLetter.from_bytes(v) for v in self._read(log, dead_letter_topic(self.connector.agency))]
-                dead_positions = {d.position.split(":")[1].split(" ")[0] for d in letters}
+                for name, why in summary.refused.items():
+                    problems.append(f"{name}: the malformed variant was refused as a whole: {why}")
+                letters = list(read_dead_letters(log, [dead_letter_topic(self.connector.agency)],
+                                                 group="connector-test-kit-malformed"))
+                dead_lines = {d.line for d in letters}
                 for line_no, what in expected_dead.items():
-                    if str(line_no) not in dead_positions:
-                        problems.append(f"{source.name}: line {line_no} ({what}) was not dead-lettered")
+                    if line_no not in dead_lines:
+                        problems.append(f"{malformed.name}:{line_no}: the {what} was not dead-lettered")
                 for d in letters:
-                    if not d.reason or not d.stage:
-                        problems.append(f"{source.name}: dead letter at {d.position} has no reason")
-                    if not is_token(d.original):
-                        problems.append(f"{source.name}: dead letter at {d.position} keeps the original in clear")
+                    if not d.reason or not d.stage or not d.rule:
+                        problems.append(f"{d.position}: the dead letter has no stage, rule or reason")
+                    if not d.sealed.startswith(b"jls1"):
+                        problems.append(f"{d.position}: the dead letter keeps its original in clear")
             finally:
                 log.close()
                 state.close()
@@ -250,6 +277,7 @@ def _values_at(record: Any, path: str) -> list[Any]:
 
 def _write_malformed(source: CsvSource, target: Path) -> dict[int, str]:
     """Variants of the first data row that must be dead-lettered; returns line -> what."""
+    codec = source.file.encoding.codec
     with source.path.open(encoding=source.encoding, newline="") as fh:
         rows = list(csv.reader(fh))
     header, first = rows[0], rows[1]
@@ -270,12 +298,16 @@ def _write_malformed(source: CsvSource, target: Path) -> dict[int, str]:
         add([v if j != i else "" for j, v in enumerate(first)], None)
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\r\n").writerows(lines)
-    body = buf.getvalue().encode(source.encoding.replace("-sig", ""))
+    body = source.file.encoding.bom + buf.getvalue().encode(codec)
     bad_bytes_line = len(lines) + 1
-    body += b"\xff\xfe\xfd," + b",".join(v.encode("utf-8") for v in first[1:]) + b"\r\n"
-    expected[bad_bytes_line] = "bytes that are not valid in the file's encoding"
+    if source.file.encoding.width == 1:
+        body += b"\xff\xfe\xfd," + b",".join(v.encode(codec) for v in first[1:]) + b"\r\n"
+        expected[bad_bytes_line] = "bytes that are not valid in the file's encoding"
+    else:  # UTF-16/32: a lone surrogate is what cannot be decoded
+        body += "\ud800".encode(codec, "surrogatepass") + ("," + ",".join(first[1:]) + "\r\n").encode(codec)
+        expected[bad_bytes_line] = "code units that are not valid in the file's encoding"
     truncated = ",".join(first)[: max(8, len(",".join(first)) // 3)]
-    body += truncated.encode(source.encoding.replace("-sig", ""))
+    body += truncated.encode(codec)
     expected[bad_bytes_line + 1] = "a truncated last line"
     target.write_bytes(body)
     return expected

@@ -33,7 +33,8 @@ class CivilAffairsConnector(Connector):
         husband = party(row, "男方", "husband", columns=SPOUSE_COLUMNS, gender="male")
         wife = party(row, "女方", "wife", columns=SPOUSE_COLUMNS, gender="female")
         if husband is None or wife is None:
-            raise RecordError("男方姓名" if husband is None else "女方姓名", "a registration needs both spouses")
+            raise RecordError("男方姓名" if husband is None else "女方姓名", "a registration needs both spouses",
+                              rule="party.incomplete")
         fields: dict[str, Any] = {"registration_number": required(row, "证字号"), "parties": [husband, wife]}
         if kind == "DivorceRegistered":
             applied = text(row, "离婚申请日期")

@@ -47,6 +47,7 @@ PREFIXES = [f"当事人{i}" for i in range(1, 5)]
 
 class CourtConnector(Connector):
     agency = "court"
+    non_personal_columns = frozenset({"节点名称"})   # the procedural step (立案, 送达, ...)
 
     def map(self, record: SourceRecord) -> list[MappedEvent]:
         row = record.data
@@ -55,7 +56,7 @@ class CourtConnector(Connector):
         when = parse_datetime(required(row, "节点日期"), "节点日期")
         people = parties(row, PREFIXES, "诉讼地位", ROLES, columns=PARTY_COLUMNS)
         if not people:
-            raise RecordError("当事人1名称", "a court record needs at least one party")
+            raise RecordError("当事人1名称", "a court record needs at least one party", rule="party.incomplete")
         fields: dict = {"case_number": case_number, "parties": people}
         related: list[dict[str, str]] = []
         linked = text(row, "关联案号")
@@ -81,7 +82,8 @@ class CourtConnector(Connector):
             related = reference_to(linked, "enforces")
         elif step == "MediationAgreementConfirmed":
             if not linked:
-                raise RecordError("关联案号", "a judicial confirmation must name the mediation case it confirms")
+                raise RecordError("关联案号", "a judicial confirmation must name the mediation case it confirms",
+                                  rule="reference.missing")
             fields |= {"mediation_case_number": linked, "confirmed": text(row, "裁判结果") != "驳回申请"}
             related = reference_to(linked, "confirms")
         elif step == "ProtectionOrderIssued":

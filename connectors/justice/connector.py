@@ -24,6 +24,7 @@ from connectors.sdk import (
     required,
     text,
 )
+from connectors.sdk.mapping import shape_of
 from connectors.sdk.vocabulary import DISPUTE_TYPES, RISK_LEVELS
 
 COUNTY_CODE = "411730"
@@ -70,7 +71,7 @@ class JusticeConnector(Connector):
         if "衔接编号" in row:
             return self._release(row)
         raise RecordError("", "unrecognised justice export: expected a 调解案件编号, 矫正编号, 援助案件编号 or "
-                              "衔接编号 column")
+                              "衔接编号 column", rule="column.missing")
 
     def _mediation(self, row) -> list[MappedEvent]:
         number = required(row, "调解案件编号")
@@ -97,7 +98,8 @@ class JusticeConnector(Connector):
                       "agreement_summary": None, "parties": people}
             related = []
         else:
-            raise RecordError("环节", f"unknown value {step!r}; expected one of: 受理, 结案")
+            raise RecordError("环节", f"the value ({shape_of(step)}) is not one of the known labels: 受理, 结案",
+                              rule="value.unknown")
         return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=COUNTY_CODE,
                             office_name=committee, county_code=COUNTY_CODE, related=related)]
 
@@ -107,7 +109,7 @@ class JusticeConnector(Connector):
         when = parse_datetime(required(row, "环节日期"), "环节日期")
         subject = party(row, "矫正对象", "supervisee", columns=SUBJECT_COLUMNS)
         if subject is None:
-            raise RecordError("矫正对象姓名", "is required")
+            raise RecordError("矫正对象姓名", "is required", rule="value.required")
         office = required(row, "负责司法所")
         if step == "接收":
             judgment = text(row, "判决案号")
@@ -125,7 +127,8 @@ class JusticeConnector(Connector):
                       "parties": [subject]}
             event_type, related = "CommunityCorrectionEnded", []
         else:
-            raise RecordError("环节", f"unknown value {step!r}; expected one of: 接收, 解除")
+            raise RecordError("环节", f"the value ({shape_of(step)}) is not one of the known labels: 接收, 解除, 终止",
+                              rule="value.unknown")
         return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=COUNTY_CODE,
                             office_name=office, county_code=COUNTY_CODE, related=related)]
 
@@ -135,7 +138,7 @@ class JusticeConnector(Connector):
         when = parse_datetime(required(row, "环节日期"), "环节日期")
         applicant = party(row, "受援人", "aid_applicant", columns=AID_COLUMNS)
         if applicant is None:
-            raise RecordError("受援人姓名", "is required")
+            raise RecordError("受援人姓名", "is required", rule="value.required")
         people = [applicant]
         fields: dict[str, Any]
         if step == "申请":
@@ -151,7 +154,8 @@ class JusticeConnector(Connector):
                       "parties": people}
             event_type = "LegalAidGranted"
         else:
-            raise RecordError("环节", f"unknown value {step!r}; expected one of: 申请, 指派, 不予援助")
+            raise RecordError("环节", f"the value ({shape_of(step)}) is not one of the known labels: 申请, 指派, "
+                              "不予援助", rule="value.unknown")
         return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=COUNTY_CODE,
                             office_name=BUREAU, county_code=COUNTY_CODE)]
 
@@ -160,7 +164,7 @@ class JusticeConnector(Connector):
         when = parse_datetime(required(row, "接收日期"), "接收日期")
         person = party(row, "", "released_person", columns=SUBJECT_COLUMNS)
         if person is None:
-            raise RecordError("姓名", "is required")
+            raise RecordError("姓名", "is required", rule="value.required")
         fields = {"handover_number": number, "prison_name": required(row, "原服刑单位"),
                   "released_at": parse_datetime(required(row, "刑满释放日期"), "刑满释放日期"),
                   "received_in_person": text(row, "衔接方式") == "必接必送", "risk_level": None,

@@ -56,7 +56,7 @@ class PoliceConnector(Connector):
             fields = {"warning_number": required(row, "告诫书文号"), "incident_number": incident, "parties": people}
         else:
             if dispute_type is None:
-                raise RecordError("纠纷类型", "a referral to mediation needs the dispute type")
+                raise RecordError("纠纷类型", "a referral to mediation needs the dispute type", rule="value.required")
             fields = {"referral_number": required(row, "移交单号"), "incident_number": incident,
                       "target_committee": required(row, "移交调解组织"), "dispute_type": dispute_type,
                       "parties": people}

@@ -41,11 +41,11 @@ class MappedEvent:
 def text(row: Mapping[str, str], column: str, *, required: bool = False) -> str | None:
     """The cleaned text of a column; None when empty. A missing column is an error."""
     if column not in row:
-        raise RecordError(column, "column is missing from the export")
+        raise RecordError(column, "column is missing from the export", rule="column.missing")
     value = unicodedata.normalize("NFC", row[column]).strip()
     if not value:
         if required:
-            raise RecordError(column, "is required but empty")
+            raise RecordError(column, "is required but empty", rule="value.required")
         return None
     return value
 
@@ -66,20 +66,37 @@ _NUMERIC_DATE = re.compile(r"^(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})(?:[ T](\d{1,
 @lru_cache(maxsize=65536)
 def parse_datetime(value: str, column: str, *, pii: bool = False) -> datetime:
     """Dates and times as agencies write them (2025-03-01, 2025/3/1 08:30, 20250301,
-    2025年3月1日), in China Standard Time, returned in UTC. Impossible dates are errors."""
-    shape = "the value" if pii else repr(value)
+    2025年3月1日), in China Standard Time, returned in UTC. Impossible dates are errors.
+    Messages describe the value's shape, never the value (`pii` is kept for callers; every value is
+    treated as possibly personal)."""
     m = _NUMERIC_DATE.match(value) or _CN_DATE.match(value)
     if m is None:
-        raise RecordError(column, f"{shape} is not a date; expected e.g. 2025-03-01 or 2025-03-01 08:30")
+        raise RecordError(column, f"the value ({shape_of(value)}) is not a date; expected e.g. 2025-03-01 or "
+                                  "2025-03-01 08:30 or 2025年3月1日", rule="date.format")
     y, mo, d, hh, mm, *ss = m.groups()
     try:
         local = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss[0] or 0) if ss else 0)
     except ValueError:
-        raise RecordError(column, f"{shape} is not a real date") from None
+        raise RecordError(column, "the value is not a real date (no such day, month or time)",
+                          rule="date.impossible") from None
     stamp = local.replace(tzinfo=CHINA_TZ).astimezone(UTC)
     if stamp < EARLIEST:
-        raise RecordError(column, f"{shape} is before 1900")
+        raise RecordError(column, "the date is before 1900", rule="date.range")
     return stamp
+
+
+def shape_of(value: str) -> str:
+    """What a value looks like, without saying what it is: its length and kinds of characters."""
+    kinds = []
+    if any(c.isdigit() for c in value):
+        kinds.append("digits")
+    if any("\u4e00" <= c <= "\u9fff" for c in value):
+        kinds.append("Chinese characters")
+    if any(c.isascii() and c.isalpha() for c in value):
+        kinds.append("Latin letters")
+    if any(not c.isalnum() for c in value):
+        kinds.append("other signs")
+    return f"{len(value)} characters: {', '.join(kinds) or 'none'}"
 
 
 def parse_date_text(value: str | None, column: str) -> str | None:
@@ -94,14 +111,15 @@ def lookup(table: Mapping[str, str], value: str | None, column: str, *, default:
     if value is None:
         if default is not None:
             return default
-        raise RecordError(column, "is required but empty")
+        raise RecordError(column, "is required but empty", rule="value.required")
     key = value.strip()
     if key in table:
         return table[key]
     if key in table.values():
         return key
     known = ", ".join(sorted(set(table)))
-    raise RecordError(column, f"unknown value {key!r}; expected one of: {known}")
+    raise RecordError(column, f"the value ({shape_of(key)}) is not one of the known labels: {known}",
+                      rule="value.unknown")
 
 
 def flag(value: str | None, column: str) -> bool:
@@ -112,7 +130,7 @@ def flag(value: str | None, column: str) -> bool:
         return True
     if v in ("否", "n", "no", "false", "0", "未"):
         return False
-    raise RecordError(column, f"expected 是/否 (yes/no), got {value!r}")
+    raise RecordError(column, f"expected 是/否 (yes/no), got a value of {shape_of(value)}", rule="flag.format")
 
 
 def number(value: str | None, column: str) -> float | None:
@@ -121,7 +139,8 @@ def number(value: str | None, column: str) -> float | None:
     try:
         return float(value.replace(",", "").replace("元", ""))
     except ValueError:
-        raise RecordError(column, f"expected a number, got {value!r}") from None
+        raise RecordError(column, f"expected a number, got a value of {shape_of(value)}",
+                          rule="number.format") from None
 
 
 GENDERS = {"男": "male", "女": "female", "未知": "unknown", "M": "male", "F": "female"}
@@ -140,6 +159,17 @@ def _looks_like_organisation(name: str, id_number: str | None) -> bool:
     if id_number and _USCC.match(id_number) and not _RESIDENT_ID.match(id_number):
         return True
     return len(name) >= 5 and name.endswith(ORGANISATION_SUFFIXES)
+
+
+class SourcedDict(dict[str, Any]):
+    """A mapped record part (a party) that remembers the source column of each of its fields, so that
+    an error found later (an ID number's check character) names the column the integrator knows."""
+
+    columns: dict[str, str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.columns = {}
 
 
 PARTY_KINDS = {"自然人": "person", "法人": "organisation", "非法人组织": "organisation", "其他组织": "organisation"}
@@ -165,7 +195,8 @@ def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[st
     name = col("name")
     if name is None:
         if any(col(f) for f in ("id_number", "phone")):
-            raise RecordError(prefix + (cols["name"] or ""), "is empty but the party has other details")
+            raise RecordError(prefix + (cols["name"] or ""), "is empty but the party has other details",
+                              rule="party.incomplete")
         return None
     kind = lookup(PARTY_KINDS, col("kind"), prefix + (cols.get("kind") or ""), default="person")
     id_number = col("id_number")
@@ -178,7 +209,7 @@ def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[st
         id_type = lookup(ID_TYPES, id_type_label, prefix + (cols["id_type"] or ""))
     else:
         id_type = ("resident_id_15" if len(id_number) == 15 else "resident_id") if id_number else None
-    return {
+    found = SourcedDict({
         "role": role,
         "kind": kind,
         "name": name,
@@ -189,7 +220,12 @@ def party(row: Mapping[str, str], prefix: str, role: str, *, columns: Mapping[st
         "phone": col("phone"),
         "address": col("address"),
         "agency_person_id": text(row, agency_person_column) if agency_person_column else None,
-    }
+    })
+    found.columns = {field: prefix + suffix for field, suffix in cols.items()
+                     if suffix is not None and prefix + suffix in row}
+    if agency_person_column:
+        found.columns["agency_person_id"] = agency_person_column
+    return found
 
 
 def parties(row: Mapping[str, str], prefixes: list[str], role_column: str | None, roles: Mapping[str, str],

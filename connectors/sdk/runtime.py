@@ -1,10 +1,14 @@
 """Runs a connector: read -> map -> validate -> protect -> encode -> publish.
 
 Per source record, all its events are published or none: a record that fails at any
-stage goes to the dead-letter topic with the stage, the field and the reason, and the
-run continues. Batches are appended together; the checkpoint and the published event
-ids are committed only after the log acknowledged the batch. At the end a summary says
-read = published + dead-lettered + duplicates + filtered (mapped to no event, or older than --since).
+stage goes to the dead-letter topic (connectors/sdk/deadletter.py) with the stage, the source
+column and field, the rule and the reason, and the run continues. A file that cannot be read as
+an export at all (no header, duplicate columns, a first record that lacks a column the connector
+needs) is refused before anything of it is published, and the summary says why. Batches are
+appended together; the checkpoint and the published event and dead-letter ids are committed only
+after the log acknowledged the batch. At the end a summary says
+read = published + dead-lettered + duplicates + filtered (mapped to no event, or older than --since);
+a record seen before (same events, or the same bad content) is a duplicate.
 
 An append the log does not acknowledge (broker down, disk full, log locked) is retried
 with exponential backoff and jitter (`RetryPolicy`), each wait logged without personal
@@ -14,14 +18,13 @@ and the log, and nothing of the unacknowledged batch is checkpointed.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,8 +32,9 @@ from pydantic import ValidationError
 
 from connectors.sdk import metrics
 from connectors.sdk.connector import Connector
-from connectors.sdk.deadletter import ORIGINAL_SCHEMA, DeadLetter, now_iso
-from connectors.sdk.errors import RecordError
+from connectors.sdk.dead_lettering import DeadLetterMaker, Failure
+from connectors.sdk.deadletter import DeadLetter
+from connectors.sdk.errors import RecordError, SourceRefused
 from connectors.sdk.mapping import MappedEvent
 from connectors.sdk.sources import Source, SourceRecord, UnreadableRecord
 from connectors.sdk.state import ConnectorState
@@ -90,6 +94,7 @@ class RunSummary:
     seconds: float = 0.0
     append_retries: int = 0            # appends the log did not acknowledge at first (outages)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)   # source -> why nothing of it was published
 
     @property
     def balanced(self) -> bool:
@@ -97,12 +102,15 @@ class RunSummary:
 
     def line(self) -> str:
         rate = self.events / self.seconds if self.seconds else 0.0
-        return (f"{self.connector}: read {self.read} = published {self.published} + dead-lettered "
+        text = (f"{self.connector}: read {self.read} = published {self.published} + dead-lettered "
                 f"{self.dead_lettered} + duplicates {self.duplicates}"
                 + (f" + filtered {self.filtered}" if self.filtered else "")
                 + f"; {self.events} events in {self.seconds:.1f}s ({rate:,.0f} events/s)"
                 + (f"; {self.append_retries} append retries (event log unavailable)" if self.append_retries
                    else ""))
+        for source, why in self.refused.items():
+            text += f"\n  REFUSED {source}: {why}"
+        return text
 
     def add(self, other: RunSummary) -> None:
         for name in ("read", "published", "dead_lettered", "duplicates", "filtered", "events", "append_retries"):
@@ -110,6 +118,7 @@ class RunSummary:
         self.seconds += other.seconds
         for reason, n in other.dead_letter_reasons.items():
             self.dead_letter_reasons[reason] = self.dead_letter_reasons.get(reason, 0) + n
+        self.refused.update(other.refused)
 
 
 @dataclass
@@ -124,7 +133,7 @@ def describe_validation_error(exc: ValidationError) -> RecordError:
     path = ""
     for part in err["loc"]:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return RecordError(path, err["msg"])
+    return RecordError(path, err["msg"], rule="contract.type")
 
 
 class ConnectorRunner:
@@ -142,6 +151,7 @@ class ConnectorRunner:
         self.progress = progress
         self.batch_records = batch_records
         self.retry = retry or RetryPolicy()
+        self.letters = DeadLetterMaker(connector, protector)
         self._rng = random.Random()
         self._versions: dict[str, int] = {}
         self.topic = agency_topic(connector.agency)
@@ -178,24 +188,34 @@ class ConnectorRunner:
         }
 
     def _validate(self, record: SourceRecord, recorded_at: datetime) -> list[dict[str, Any]]:
-        """Map and validate; raises (stage, RecordError)."""
+        """Map and validate; raises _StageError."""
         try:
             mapped = self.connector.map(record)
         except RecordError as exc:
             raise _StageError("map", exc) from None
         except Exception as exc:  # a connector bug must not stop the run: dead-letter it
-            raise _StageError("map", RecordError("", f"connector raised {type(exc).__name__}")) from exc
+            raise _StageError("map", RecordError("", f"the connector's map() raised {type(exc).__name__}",
+                                                 rule="connector.error"), exception=_class_name(exc)) from exc
         events = []
         for m in mapped:
-            raw = {**m.fields, "envelope": self._envelope(m, recorded_at)}
             try:
+                raw = {**m.fields, "envelope": self._envelope(m, recorded_at)}
                 valid = models.validate(m.event_type, raw)
             except ValidationError as exc:
-                raise _StageError("validate", describe_validation_error(exc)) from None
+                raise _StageError("validate", describe_validation_error(exc), mapped=mapped,
+                                  exception=_class_name(exc)) from None
+            except (KeyError, loader.SchemaError) as exc:
+                raise _StageError("validate", RecordError("", f"unknown or unregistered event type "
+                                                              f"({type(exc).__name__})", rule="contract.type"),
+                                  mapped=mapped, exception=_class_name(exc)) from None
+            except Exception as exc:  # e.g. a MappedEvent with fields of the wrong kind
+                raise _StageError("validate", RecordError("", f"the mapped event does not fit its contract "
+                                                              f"({type(exc).__name__})", rule="contract.type"),
+                                  mapped=mapped, exception=_class_name(exc)) from None
             try:
                 check_event(valid, self.connector.invalid_id_policy)
             except RecordError as exc:
-                raise _StageError("validate", exc) from None
+                raise _StageError("validate", exc, mapped=mapped) from None
             events.append(valid)
         return events
 
@@ -206,21 +226,27 @@ class ConnectorRunner:
         after = self.state.checkpoint(self.connector.name, source.name) if resume else None
         bar = _progress_bar(source, self.progress)
         batch: list[_Pending] = []
-        dead: list[_Dead] = []
+        dead: list[Failure] = []
         last_checkpoint = after
         recorded_at = datetime.now(UTC)
+        flushed = False
         try:
-            for item in source.records(after):
+            for item in _guarded(source.records(after)):
                 summary.read += 1
                 last_checkpoint = item.checkpoint
                 if isinstance(item, UnreadableRecord):
-                    dead.append(self._dead_letter(source, item.position, "read", item.error, item.raw))
+                    dead.append(Failure(item, "read", item.error))
                 else:
                     try:
                         events = self._validate(item, recorded_at)
                     except _StageError as exc:
-                        dead.append(self._dead_letter(source, item.position, exc.stage, exc.error,
-                                                      json.dumps(item.data, ensure_ascii=False)))
+                        if not flushed and source.has_header and exc.error.rule == "column.missing":
+                            # a column the connector needs is missing from the header: a file-level
+                            # problem, refused while nothing of the file is published yet
+                            raise SourceRefused(source.name, f"the header has no column {exc.error.field}, which the "
+                                                "connector needs: is the header row missing, or are the columns "
+                                                "named differently?", rule="file.header_missing") from None
+                        dead.append(Failure(item, exc.stage, exc.error, exc.exception, exc.mapped))
                     else:
                         if not events or (self.since and all(e["envelope"]["occurred_at"] < self.since
                                                              for e in events)):
@@ -229,10 +255,26 @@ class ConnectorRunner:
                             batch.append(_Pending(item, events))
                 if len(batch) + len(dead) >= self.batch_records:
                     self._flush(source, batch, dead, last_checkpoint, summary)
+                    flushed = True
                     batch, dead = [], []
                     if bar is not None:
-                        bar.update(_offset(last_checkpoint) - bar.n)
+                        bar.update(source.progress(last_checkpoint) - bar.n)
             self._flush(source, batch, dead, last_checkpoint, summary)
+        except SourceRefused as exc:
+            summary = RunSummary(summary.connector, refused={source.name: exc.reason})
+            log.warning("source refused: %s: %s (%s)", source.name, exc.reason, exc.rule)
+        except _SourceFailed as failed:
+            # the source itself broke (a file that cannot be read, a custom source's bug): what was
+            # acknowledged stays, the rest of the batch is not checkpointed, and a re-run resumes there
+            cause = failed.__cause__
+            why = f"{type(cause).__name__}: {cause.strerror}" if isinstance(cause, OSError) and cause.strerror \
+                else type(cause).__name__
+            if flushed:
+                summary.refused[source.name] = (f"the source stopped after {last_checkpoint or 'the start'} ({why}); "
+                                                "the records before it were published, run again to resume")
+            else:
+                summary = RunSummary(summary.connector, refused={source.name: f"the source cannot be read ({why})"})
+            log.warning("source failed: %s: %s", source.name, why)
         finally:
             if bar is not None:
                 bar.close()
@@ -241,7 +283,7 @@ class ConnectorRunner:
         log.info("connector run finished", extra={"summary": summary.line()})
         return summary
 
-    def _flush(self, source: Source, batch: list[_Pending], dead: list[_Dead], checkpoint: str | None,
+    def _flush(self, source: Source, batch: list[_Pending], dead: list[Failure], checkpoint: str | None,
                summary: RunSummary) -> None:
         ids = [e["envelope"]["event_id"] for p in batch for e in p.events]
         seen = self.state.already_published(ids) if ids else set()
@@ -251,18 +293,35 @@ class ConnectorRunner:
                 summary.duplicates += 1
             else:
                 fresh.append(pending)
-        messages, published_ids = self._protect_and_encode(source, fresh, dead, summary)
-        letters = self._seal(dead)
+        messages, published_ids = self._protect_and_encode(fresh, dead, summary)
+        letters = self._new_letters(source, dead, summary)
         if not self.dry_run:
             if messages:
                 self._append(self.topic, messages, summary)
-            if dead:
-                self._append(self.dlq_topic, [(d.dead_letter_id.encode(), d.to_bytes()) for d in letters], summary)
-            self.state.commit(self.connector.name, source.name, checkpoint, published_ids)
+            if letters:
+                self._append(self.dlq_topic, [d.to_record() for d in letters], summary)
+            self.state.commit(self.connector.name, source.name, checkpoint,
+                              published_ids + [d.dead_letter_id for d in letters])
         summary.dead_lettered += len(letters)
         for d in letters:
-            key = f"{d.stage}: {d.field or '-'}: {d.reason}"[:160]
+            key = f"{d.stage}: {d.column or d.field or '-'}: {d.rule}: {d.reason}"[:160]
             summary.dead_letter_reasons[key] = summary.dead_letter_reasons.get(key, 0) + 1
+
+    def _new_letters(self, source: Source, dead: list[Failure], summary: RunSummary) -> list[DeadLetter]:
+        """Dead letters of the failures that are not already on the topic (same content, earlier run or
+        earlier in this batch), sealed."""
+        if not dead:
+            return []
+        described = []
+        known = self.state.already_published([self.letters.letter_id(f.record) for f in dead])
+        for failure in dead:
+            letter_id = self.letters.letter_id(failure.record)
+            if letter_id in known:
+                summary.duplicates += 1
+                continue
+            known.add(letter_id)
+            described.append((self.letters.describe(source, failure, letter_id), failure))
+        return self.letters.seal(described)
 
     def _append(self, topic: str, messages: Sequence[Item], summary: RunSummary) -> None:
         """Append with retries (see RetryPolicy). Before each retry the topic is created again when
@@ -296,7 +355,7 @@ class ConnectorRunner:
                 time.sleep(wait)
                 attempt += 1
 
-    def _protect_and_encode(self, source: Source, fresh: list[_Pending], dead: list[_Dead],
+    def _protect_and_encode(self, fresh: list[_Pending], dead: list[Failure],
                             summary: RunSummary) -> tuple[list[Item], list[str]]:
         by_type: dict[str, list[tuple[dict[str, Any], str]]] = defaultdict(list)
         for pending in fresh:
@@ -329,17 +388,18 @@ class ConnectorRunner:
                 for e in pending.events:
                     p = protected[e["envelope"]["event_id"]]
                     if p is None:
-                        raise _StageError("protect", RecordError("", "the privacy layer could not protect it"))
+                        raise _StageError("protect", RecordError("", "the privacy layer could not protect it",
+                                                                 rule="protect.failed"))
                     event_id = e["envelope"]["event_id"]
                     try:
                         value, headers = self.codec.message(e["envelope"]["event_type"], p, trace.child(event_id))
                     except Exception as exc:
-                        raise _StageError("encode", RecordError("", f"Avro encoding failed: "
-                                                                    f"{type(exc).__name__}")) from None
+                        raise _StageError("encode", RecordError("", f"Avro encoding failed: {type(exc).__name__}",
+                                                                rule="encode.failed"),
+                                          exception=_class_name(exc)) from None
                     encoded.append((_partition_key(p), value, headers, event_id))
             except _StageError as exc:
-                dead.append(self._dead_letter(source, pending.record.position, exc.stage, exc.error,
-                                              json.dumps(pending.record.data, ensure_ascii=False)))
+                dead.append(Failure(pending.record, exc.stage, exc.error, exc.exception))
                 continue
             summary.published += 1
             summary.events += len(encoded)
@@ -348,31 +408,39 @@ class ConnectorRunner:
                 published_ids.append(event_id)
         return messages, published_ids
 
-    def _dead_letter(self, source: Source, position: str, stage: str, error: RecordError, raw: str) -> _Dead:
-        letter_id = event_id_for(self.connector.agency, f"deadletter\x1f{source.name}\x1f{position}", 1)
-        return _Dead(DeadLetter(self.connector.agency, self.connector.name, source.name, position, stage,
-                                error.field, error.reason, "", letter_id, now_iso()), raw[:1_000_000])
-
-    def _seal(self, dead: list[_Dead]) -> list[DeadLetter]:
-        """Encrypt the originals of a batch of dead letters in one keystore transaction."""
-        if not dead:
-            return []
-        protected = self.protector.protect_many(
-            [({"original": d.raw}, d.letter.dead_letter_id) for d in dead], ORIGINAL_SCHEMA, self.connector.agency)
-        return [replace(d.letter, original=p["original"]) for d, p in zip(dead, protected, strict=True)]
-
-
-@dataclass
-class _Dead:
-    letter: DeadLetter      # without its original yet
-    raw: str
-
 
 class _StageError(Exception):
-    def __init__(self, stage: str, error: RecordError) -> None:
+    def __init__(self, stage: str, error: RecordError, *, mapped: list[MappedEvent] | None = None,
+                 exception: str = "connectors.sdk.errors.RecordError") -> None:
         super().__init__(f"{stage}: {error}")
         self.stage = stage
         self.error = error
+        self.mapped = mapped
+        self.exception = exception
+
+
+class _SourceFailed(Exception):
+    """A source's records() raised (its cause is the original exception)."""
+
+
+def _guarded(records: Iterable[SourceRecord | UnreadableRecord]) -> Iterator[SourceRecord | UnreadableRecord]:
+    """The records of a source; an exception of the source (not a refusal) becomes _SourceFailed."""
+    iterator = iter(records)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except SourceRefused:
+            raise
+        except Exception as exc:
+            raise _SourceFailed() from exc
+        yield item
+
+
+def _class_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -390,15 +458,6 @@ def _partition_key(record: dict[str, Any]) -> bytes:
             return subject_key.encode()
     event_id: str = record["envelope"]["event_id"]
     return event_id.encode()
-
-
-def _offset(checkpoint: str | None) -> int:
-    if not checkpoint or "@" not in checkpoint:
-        return 0
-    try:
-        return int(checkpoint.rsplit("@", 1)[1])
-    except ValueError:
-        return 0
 
 
 def _progress_bar(source: Source, enabled: bool | None) -> Any:  # a tqdm bar (tqdm has no type hints)

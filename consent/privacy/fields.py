@@ -145,6 +145,14 @@ class FieldKey:
             b"="
         ).decode()
 
+    def seal(self, nonce: bytes, data: bytes, associated: bytes) -> bytes:
+        """AES-256-GCM of raw bytes under this DEK (for sealed blobs, consent/privacy/sealing.py)."""
+        return self._aead.encrypt(nonce, data, associated)
+
+    def unseal(self, nonce: bytes, sealed: bytes, associated: bytes) -> bytes:
+        """The inverse of seal(); raises cryptography's InvalidTag when it does not authenticate."""
+        return self._aead.decrypt(nonce, sealed, associated)
+
     def decrypt_raw(self, raw: bytes, event_id: str, path: str) -> str:
         header = raw[:_HEADER_BYTES]
         if header != self._header:

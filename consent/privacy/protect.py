@@ -164,6 +164,17 @@ class Protector:
             self._versions.put((subject_key, version), cached)
         return None if cached is _ERASED_KEY else cached
 
+    def data_keys(self, subject_keys: Iterable[str], agency: str) -> dict[str, FieldKey]:
+        """The live data key of each subject key (created, in one keystore transaction, when new)."""
+        self._check_epoch()
+        return self._keys_for(subject_keys, agency)
+
+    def data_key(self, subject_key: str, version: int) -> FieldKey | None:
+        """One version of a subject's data key; None when it was erased (raises KeyNotFound when the
+        keystore never had it)."""
+        self._check_epoch()
+        return self._version_key(subject_key, version)
+
     # -- matching material -----------------------------------------------------------------------
 
     def party_protection(self, party: Mapping[str, Any], agency: str, event_id: str, path: str) -> dict:

@@ -1,15 +1,29 @@
-"""`justlink connector ...`: run an agency connector over its exports."""
+"""`justlink connector ...`: run a connector over exports (a built-in agency's, an installed one, or
+one named by its module path), scaffold a new one, list, inspect and replay dead letters."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import click
 
-from connectors.registry import CONNECTORS
 from connectors.sdk.validation import InvalidIdPolicy
+from runtime.topics import AGENCIES
+
+CONNECTOR_HELP = ("CONNECTOR is a built-in agency (court, police, civil_affairs, justice), the name of an "
+                  "installed connector (`justlink connector list`), or a module path package.module:Class "
+                  "(imported from the current directory too).")
+
+
+def _resolve(spec: str) -> Any:
+    from connectors.registry import ConnectorNotFound, resolve
+
+    try:
+        return resolve(spec)
+    except ConnectorNotFound as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -17,10 +31,10 @@ def connector() -> None:
     """Agency connectors: read exports, publish protected events."""
 
 
-@connector.command("run")
-@click.argument("agency", type=click.Choice(sorted(CONNECTORS)))
+@connector.command("run", help="Run CONNECTOR over --source. " + CONNECTOR_HELP)
+@click.argument("connector_spec", metavar="CONNECTOR")
 @click.option("--source", "source_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="An export file, or a directory of the agency's exports.")
+              help="An export file, or a directory of exports.")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Only publish records that occurred on or after this date (a local date, in the hub's time "
                    "zone: setting `timezone`, Asia/Shanghai by default).")
@@ -33,23 +47,25 @@ def connector() -> None:
                                                   "(already published records count as duplicates).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 @click.pass_obj
-def run(settings, agency: str, source_path: Path, since: datetime | None, dry_run: bool, strict: bool,
-        invalid_ids: InvalidIdPolicy | None, from_start: bool, progress: bool | None) -> None:
-    """Run AGENCY's connector over --source."""
-    from connectors.registry import get_connector
+def run(settings: Any, connector_spec: str, source_path: Path, since: datetime | None, dry_run: bool,
+        strict: bool, invalid_ids: InvalidIdPolicy | None, from_start: bool, progress: bool | None) -> None:
     from connectors.sdk.runtime import ConnectorRunner, RunSummary
     from hub.bootstrap import Hub
     from runtime.clock import from_local
 
+    conn = _resolve(connector_spec)
+    if invalid_ids:
+        conn.invalid_id_policy = invalid_ids
+    try:
+        sources = conn.sources(source_path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source_path}: {exc.strerror or type(exc).__name__}") from None
     hub = Hub(settings)
     try:
-        conn = get_connector(agency)
-        if invalid_ids:
-            conn.invalid_id_policy = invalid_ids
         runner = ConnectorRunner(conn, hub.log, hub.protector, hub.connector_state, dry_run=dry_run,
                                  since=from_local(since, settings.timezone) if since else None, progress=progress)
-        total = RunSummary(agency)
-        for source in conn.sources(source_path):
+        total = RunSummary(conn.name)
+        for source in sources:
             summary = runner.run(source, resume=not from_start)
             click.echo(("[dry run] " if dry_run else "") + summary.line())
             total.add(summary)
@@ -64,6 +80,10 @@ def run(settings, agency: str, source_path: Path, since: datetime | None, dry_ru
             click.echo(f"  dead-lettered {count:>6} x {reason}")
         if not total.balanced:
             raise click.ClickException("counts do not add up — this is a bug, please report it")
+        if total.refused:
+            click.echo(f"error: {len(total.refused)} file(s) refused or stopped; see the REFUSED lines above",
+                       err=True)
+            raise SystemExit(3)
         if strict and total.dead_lettered:
             raise SystemExit(2)
     finally:
@@ -72,33 +92,87 @@ def run(settings, agency: str, source_path: Path, since: datetime | None, dry_ru
 
 @connector.command("list")
 def list_() -> None:
-    """The reference connectors."""
-    for name, path in sorted(CONNECTORS.items()):
-        click.echo(f"{name:14} {path}")
+    """The built-in connectors and the installed ones (entry points in group justlink.connectors)."""
+    from connectors.registry import available
+
+    for listed in available():
+        click.echo(f"{listed.name:20} {listed.target:60} {listed.origin}")
+
+
+@connector.command("new")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Where to create the package.")
+@click.option("--agency", type=click.Choice(AGENCIES), default="justice", show_default=True,
+              help="The agency whose topic the connector publishes to.")
+def new(name: str, directory: Path, agency: str) -> None:
+    """Scaffold connector package NAME: a mapping, a sample export (Chinese headers, GB18030) and a test
+    that runs the connector test kit on it."""
+    from connectors.scaffold import ScaffoldError, class_name, scaffold
+
+    try:
+        target = scaffold(name, directory, agency=agency)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {target}/ (connector {name}.connector:{class_name(name)}, sample samples/, test tests/)")
+    click.echo("next:")
+    click.echo(f"  cd {target}")
+    click.echo(f"  justlink connector run {name}.connector:{class_name(name)} --source samples/")
+    click.echo("  python -m pytest tests/")
+    click.echo(f"  pip install .    # then: justlink connector run {name} --source ...")
 
 
 @connector.command("dead-letters")
-@click.argument("agency", type=click.Choice(sorted(CONNECTORS)))
+@click.argument("agency", type=click.Choice(AGENCIES))
 @click.option("--limit", default=50, show_default=True)
+@click.option("--subject", "subjects", multiple=True,
+              help="Only dead letters sealed under this subject key (repeat for every key of a person).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter (metadata only).")
 @click.pass_obj
-def dead_letters(settings, agency: str, limit: int) -> None:
-    """Show AGENCY's dead letters: where, which stage and field, and why (originals stay encrypted)."""
-    from connectors.sdk.deadletter import DeadLetter
+def dead_letters(settings: Any, agency: str, limit: int, subjects: tuple[str, ...], as_json: bool) -> None:
+    """Show AGENCY's dead letters: file:line, source column (contract field), rule and reason; the
+    originals stay sealed."""
+    from connectors.sdk.deadletter import read_dead_letters
     from hub.bootstrap import Hub
     from runtime.topics import dead_letter_topic
 
+    wanted = {s.strip().lower() for s in subjects}
     hub = Hub(settings)
     try:
-        consumer = hub.log.consumer(f"justlink-cli-deadletters-{datetime.now().timestamp()}",
-                                    [dead_letter_topic(agency)])
         shown = 0
-        while shown < limit and (batch := consumer.poll(500, timeout_s=0.5)):
-            for record in batch[: limit - shown]:
-                d = DeadLetter.from_bytes(record.value)
-                click.echo(f"{d.source}:{d.position.split(':', 1)[-1]}  {d.stage:9} {d.field or '-':28} {d.reason}")
-                shown += 1
-        consumer.close()
-        if not shown:
+        group = f"justlink-cli-deadletters-{datetime.now().timestamp()}"
+        for d in read_dead_letters(hub.log, [dead_letter_topic(agency)], group=group):
+            if wanted and not wanted & set(d.subject_keys):
+                continue
+            click.echo(d.to_json() if as_json else f"{d.stage:9} {d.message()}")
+            shown += 1
+            if shown >= limit:
+                break
+        if not shown and not as_json:
             click.echo("no dead letters")
+    finally:
+        hub.close()
+
+
+@connector.command("replay-dead-letters")
+@click.argument("agency", type=click.Choice(AGENCIES))
+@click.option("--connector", "connector_spec", default=None,
+              help="Replay through this connector instead of the one each dead letter names. " + CONNECTOR_HELP)
+@click.option("--dry-run", is_flag=True, help="Map, validate and protect, but publish nothing.")
+@click.pass_obj
+def replay(settings: Any, agency: str, connector_spec: str | None, dry_run: bool) -> None:
+    """Re-publish AGENCY's dead letters that map now (after a fix to the connector or its vocabulary).
+    What still fails stays on the dead-letter topic; originals of erased persons cannot be replayed."""
+    from connectors.sdk.replay import replay_dead_letters
+    from hub.bootstrap import Hub
+
+    given = _resolve(connector_spec) if connector_spec else None
+    hub = Hub(settings)
+    try:
+        summary = replay_dead_letters(hub.log, hub.protector, hub.connector_state, agency, resolve=_resolve,
+                                      connector=given, dry_run=dry_run)
+        click.echo(("[dry run] " if dry_run else "") + summary.line())
+        for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:10]:
+            click.echo(f"  still failing {count:>6} x {reason}")
     finally:
         hub.close()

@@ -36,6 +36,15 @@ def run(hub, path: Path, **options):
     return runner.run(CsvSource(path))
 
 
+def consume_records(log, topic: str) -> list:
+    consumer = log.consumer("test-reader-records", [topic])
+    records = []
+    while batch := consumer.poll(1000, timeout_s=0.2):
+        records += batch
+    consumer.close()
+    return records
+
+
 def consume_all(log, topic: str) -> list[bytes]:
     consumer = log.consumer("test-reader", [topic])
     values = []
@@ -65,17 +74,22 @@ def test_malformed_rows_are_dead_lettered_with_reasons(hub, tmp_path: Path):
     assert summary.balanced
 
     log = hub[0]
-    letters = [DeadLetter.from_bytes(v) for v in consume_all(log, "justlink.police.deadletter")]
-    by_line = {d.position.split(":")[1].split(" ")[0]: d for d in letters}
-    assert "not a real date" in by_line["3"].reason and by_line["3"].field == "接警时间"
-    assert "unknown value '飞碟'" in by_line["4"].reason and by_line["4"].field == "警情类别"
-    assert by_line["5"].field == "parties[0].id_number" and "check character" in by_line["5"].reason
-    assert "expected 7 columns" in by_line["6"].reason
-    assert by_line["8"].field == "当事人1姓名" and "larger than" in by_line["8"].reason
-    assert by_line["9"].stage == "read" and "not valid utf-8" in by_line["9"].reason
-    assert "may be truncated" in by_line["10"].position and by_line["10"].field == "parties[0].phone"
-    for d in letters:  # originals are kept, encrypted
-        assert d.original.startswith("jle1.") and "赵六" not in d.to_bytes().decode()
+    letters = [DeadLetter.from_record(r) for r in consume_records(log, "justlink.police.deadletter")]
+    by_line = {d.line: d for d in letters}
+    assert "not a real date" in by_line[3].reason and (by_line[3].column, by_line[3].rule) == ("接警时间",
+                                                                                              "date.impossible")
+    assert by_line[4].column == "警情类别" and by_line[4].rule == "value.unknown" and "飞碟" not in by_line[4].reason
+    assert (by_line[5].column, by_line[5].field, by_line[5].rule) == ("当事人1证件号码", "parties[0].id_number",
+                                                                      "id.check_character")
+    assert "expected 7 columns" in by_line[6].reason and by_line[6].stage == "read"
+    assert by_line[8].column == "当事人1姓名" and "larger than" in by_line[8].reason
+    assert by_line[9].stage == "read" and "not valid UTF-8" in by_line[9].reason and by_line[9].rule == "line.encoding"
+    assert "may be truncated" in by_line[10].position
+    assert (by_line[10].column, by_line[10].field) == ("当事人1联系电话", "parties[0].phone")
+    for d in letters:  # originals are kept, sealed; headers name file, line, column, rule, never a value
+        assert d.sealed.startswith(b"jls1") and d.subject_keys
+        assert "赵六" not in d.header_bytes().decode() and "飞碟" not in d.header_bytes().decode()
+        assert d.message().startswith(f"incidents.csv:{d.line}")
 
 
 def test_rerun_publishes_nothing_new_and_checkpoint_resumes(hub, tmp_path: Path):

@@ -5,10 +5,11 @@ and the test registry filled by `justlink schemas push`. Every record must decod
 headers, and its `schema_id` header must name the id framed in the value. The worker's /metrics is
 `promtool check metrics` clean while it runs.
 
-Content types on main today: Avro (Confluent wire format) everywhere, the audit trail and its signed
-heads included, except the dead letters, which are JSON (`content-type: application/json`; connector
-dead letters still without headers): the connectors helper moves them to Kafka Connect's convention
-(the original bytes with `__connect.errors.*` headers); tighten CONNECTOR_DEAD_LETTERS here when it lands."""
+Content types: Avro (Confluent wire format) everywhere, the audit trail and its signed heads included,
+except the processors' dead letters, which are JSON (`content-type: application/json`), and the
+connectors' dead letters, in Kafka Connect's convention (`__connect.errors.*` headers, the key the dead
+letter's id) with the original sealed (`application/vnd.justlink.sealed-original.v1`, whose documented
+layout — connectors/sdk/deadletter.py, consent/privacy/sealing.py — is checked here)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,11 @@ from tests.support.promtool import check_metrics
 from tests.support.schema_registry import SchemaRegistryServer
 
 HEADERS = {"event_type", "content-type", "schema_id", "traceparent"}
-JSON_TOPICS = {"justlink.processors.deadletter"}      # tighten: see above
+JSON_TOPICS = {"justlink.processors.deadletter"}
+SEALED = b"application/vnd.justlink.sealed-original.v1"
+CONNECT_ERROR_HEADERS = {f"__connect.errors.{name}" for name in (
+    "topic", "partition", "offset", "connector.name", "task.id", "stage", "class.name", "exception.class.name",
+    "exception.message")}
 CONNECTOR_DEAD_LETTERS = {dead_letter_topic(a) for a in ("court", "police", "civil_affairs", "justice")}
 FAUST_INTERNAL = "justlink-pipeline-"   # the worker's state changelogs and leader topic (faust's, not events)
 
@@ -147,13 +152,16 @@ def test_every_topic_of_a_kafka_run_decodes_with_third_party_clients_only(tmp_pa
         for message in records:
             topic, value = message.topic(), message.value()
             headers = {k: v for k, v in (message.headers() or [])}
-            if topic in CONNECTOR_DEAD_LETTERS and not headers:   # tighten once connector dead letters land
-                json.loads(value)
+            assert set(headers) >= HEADERS - {"schema_id"}, (topic, sorted(headers))
+            if topic in CONNECTOR_DEAD_LETTERS:   # Kafka Connect's convention; the original sealed (its format)
+                assert set(headers) >= CONNECT_ERROR_HEADERS, (topic, sorted(headers))
+                assert headers["content-type"] == SEALED and message.key().startswith(b"dl-")
+                subjects = value[4]
+                assert value[:4] == b"jls1" and 0 < subjects and len(value) > 5 + subjects * 80 + 28
                 decoded[topic] += 1
                 continue
-            assert set(headers) >= HEADERS - {"schema_id"}, (topic, sorted(headers))
             if headers["content-type"] == b"application/json":
-                assert topic in JSON_TOPICS | CONNECTOR_DEAD_LETTERS, topic
+                assert topic in JSON_TOPICS, topic
                 json.loads(value)
             else:
                 assert headers["content-type"] == b"application/avro"

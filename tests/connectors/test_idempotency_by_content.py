@@ -1,0 +1,106 @@
+"""Idempotency by content, not by position: the generated county's exports published once, then the
+same records again as agencies really re-deliver them — re-encoded, re-ordered, with a BOM or invisible
+bytes in the middle, with other line endings, or as a re-export that replaced the file under the same
+name — publish no duplicates and no second dead letter; and a re-export with new rows in the middle
+publishes exactly the new rows (a position checkpoint would have skipped them)."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import random
+from pathlib import Path
+
+import pytest
+
+from connectors.registry import get_connector
+from connectors.sdk import ConnectorRunner, ConnectorState, CsvSource, RunSummary
+from connectors.synthetic.generator import generate
+from consent.privacy.keys import init_keystore, open_keystore
+from consent.privacy.protect import Protector
+from runtime.eventlog.embedded import EmbeddedEventLog
+
+EXPORT = "police/police_incidents.csv"
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], list[list[str]]]:
+    county = tmp_path_factory.mktemp("idem-county")
+    generate(county, 2500, seed=9)
+    with (county / EXPORT).open(encoding="utf-8-sig", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    bad = list(rows[3])                                    # a record every delivery dead-letters
+    bad[0], bad[header.index("警情类别")] = bad[0] + "9", "飞碟"
+    return header, rows[:60] + [bad] + rows[60:]
+
+
+@pytest.fixture
+def hub(tmp_path: Path):
+    init_keystore(tmp_path)
+    keystore = open_keystore(tmp_path)
+    log = EmbeddedEventLog(tmp_path / "log.db")
+    state = ConnectorState(tmp_path / "state.db")
+    yield log, Protector(keystore), state
+    log.close()
+    state.close()
+    keystore.close()
+
+
+def text(header: list[str] | None, rows: list[list[str]], newline: str = "\r\n") -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=newline).writerows(([header] if header else []) + rows)
+    return buffer.getvalue()
+
+
+def run(hub, path: Path) -> RunSummary:
+    log, protector, state = hub
+    summary = ConnectorRunner(get_connector("police"), log, protector, state, progress=False).run(CsvSource(path))
+    assert summary.balanced and not summary.refused, summary.line()
+    return summary
+
+
+def test_redelivered_records_publish_nothing_twice(hub, export, tmp_path: Path) -> None:
+    header, rows = export
+    first = tmp_path / "incidents.csv"
+    first.write_bytes(codecs.BOM_UTF8 + text(header, rows).encode())
+    baseline = run(hub, first)
+    assert baseline.published > 200 and baseline.dead_lettered > 0
+
+    shuffled = list(rows)
+    random.Random(4).shuffle(shuffled)
+    lines = text(header, rows).encode().split(b"\r\n")
+    lines[40] = codecs.BOM_UTF8 + lines[40]                                   # a BOM mid-file (today: a new key)
+    lines[41] = lines[41][:3] + "\u200b".encode() + lines[41][3:]              # a zero-width space in a key
+    lines[42] = lines[42].replace(b",", b"\x00,", 2)                          # stray NUL bytes
+    again = {
+        "gb18030.csv": text(header, rows).encode("gb18030"),
+        "utf16.csv": codecs.BOM_UTF16_LE + text(header, rows).encode("utf-16-le"),
+        "utf32-no-bom.csv": text(header, rows).encode("utf-32-be"),
+        "reordered.csv": text(header, shuffled).encode(),
+        "cr-only.csv": text(header, rows, "\r").encode(),
+        "stray-bytes.csv": b"\r\n".join(lines),
+    }
+    for name, data in again.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        summary = run(hub, path)
+        assert summary.read == baseline.read, (name, summary.line())
+        assert (summary.published, summary.dead_lettered) == (0, 0), (name, summary.line())
+        assert summary.duplicates == baseline.read, (name, summary.line())
+
+
+def test_a_re_export_under_the_same_name_is_read_again_by_content(hub, export, tmp_path: Path) -> None:
+    header, rows = export
+    path = tmp_path / "incidents.csv"
+    old, new = rows[:200:2], rows[1:200:2]                 # the re-export has rows in between the old ones
+    path.write_bytes(text(header, old).encode())
+    first = run(hub, path)
+    assert first.read == len(old)
+    path.write_bytes(text(header, rows[:200]).encode("gb18030"))   # replaced: re-encoded, more rows
+    second = run(hub, path)
+    assert second.read == 200, "the changed file was read from the top, not from the old offset"
+    assert second.duplicates == len(old)
+    assert second.published + second.dead_lettered == len(new)
+    third = run(hub, path)                                 # unchanged since: resumes after the checkpoint
+    assert third.read == 0
