@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint install browser promtool clean schemas
+.PHONY: demo test bench lint install browser promtool clean schemas docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ promtool:
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m benchmarks.run_all
+
+## The schema reference for integrators (docs/schemas.md), from the contracts and the built-in connectors.
+docs: $(STAMP)
+	$(VENV)/bin/justlink schemas docs --out docs/schemas.md
 
 ## ruff, the type check (mypy: strict on runtime/ and connectors/sdk/, see pyproject.toml) and the
 ## import-layer contract of pyproject.toml (dependencies point downward only).

@@ -1,13 +1,17 @@
 """How a failed source record becomes a dead letter: its id (by content), the source column of the
 error, the data subjects it concerns, and its original sealed under their keys.
 
-Subjects, so that erasing a person makes their dead letters unreadable (crypto-shredding):
+The original is sealed (consent/privacy/sealing.py) so that destroying ANY of these keys shreds it:
 1. the parties of the record's mapped events, when mapping got that far: the same subject keys their
-   published records get (the strongest identifier: ID number, agency person id, name + birth date);
+   published records get (the strongest identifier: ID number, agency person id, name + birth date),
+   so erasing a person's keys also erases their dead letters;
 2. every value shaped like a resident identity number in the record (also for rows that could not
    even be mapped): the subject key an event with that ID number would get;
-3. with neither, a key of its own (`<agency>|dl|<dead letter id>`), listed in the dead letter's
-   `justlink.sealed.subject_keys` header like every other, so a DPO can find and erase it.
+3. always, a key of the dead letter's own (`<agency>|dl|<dead letter id>`): an erasure that finds the
+   person in a dead letter by other means (`dead_letters_naming`: a phone number, an ID number typed
+   differently) destroys that key, without touching anybody else's.
+All of them are listed in the `justlink.sealed.subject_keys` header, the own key also in
+`justlink.sealed.own_key`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.sdk.connector import Connector
-from connectors.sdk.deadletter import DeadLetter, now_iso
+from connectors.sdk.deadletter import DeadLetter, now_iso, read_dead_letters
 from connectors.sdk.errors import RecordError
 from connectors.sdk.mapping import MappedEvent, SourcedDict
 from connectors.sdk.sources import Source, SourceRecord, UnreadableRecord
 from consent.privacy.protect import Protector
-from consent.privacy.sealing import seal_many
+from consent.privacy.sealing import SealError, seal_many, unseal
+from runtime.eventlog.base import EventLog
+from runtime.topics import AGENCIES, dead_letter_topic
 
 MAX_ORIGINAL_BYTES = 1024 * 1024
 _ID_SHAPED = re.compile(r"(?<![0-9])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
@@ -90,7 +96,7 @@ def source_column(record: SourceRecord | UnreadableRecord, mapped: Sequence[Mapp
             parties = event.fields.get("parties")
             index = int(match.group(1))
             if isinstance(parties, list) and index < len(parties) and isinstance(parties[index], SourcedDict):
-                column = parties[index].columns.get(match.group(2))
+                column: str | None = parties[index].columns.get(match.group(2))
                 if column:
                     return column
         value = _value_at(event.fields, path.removeprefix("envelope."))
@@ -113,7 +119,7 @@ class DeadLetterMaker:
 
     def letter_id(self, record: SourceRecord | UnreadableRecord) -> str:
         digest = _content_digest(record)
-        return "dl-" + self.protector.blind.subject_key(f"deadletter|{self.agency}|{digest}")
+        return "dl-" + str(self.protector.blind.subject_key(f"deadletter|{self.agency}|{digest}"))
 
     def describe(self, source: Source, failure: Failure, letter_id: str) -> DeadLetter:
         """The dead letter of a failure, not sealed yet."""
@@ -143,9 +149,11 @@ class DeadLetterMaker:
         for number in self._id_shaped(failure.record):
             protection = self.protector.party_protection({"id_number": number}, self.agency, letter_id, "party")
             keys.append(protection["subject_key"])
-        if not keys:
-            keys.append(self.protector.blind.subject_key(f"{self.agency}|dl|{letter_id}"))
+        keys.append(self.own_key(letter_id))
         return list(dict.fromkeys(keys))
+
+    def own_key(self, letter_id: str) -> str:
+        return str(self.protector.blind.subject_key(f"{self.agency}|dl|{letter_id}"))
 
     @staticmethod
     def _parties(failure: Failure) -> Iterable[Mapping[str, Any]]:
@@ -170,5 +178,36 @@ class DeadLetterMaker:
                      original_bytes(failure.record)[:MAX_ORIGINAL_BYTES]) for letter, failure in letters]
         sealed = seal_many(self.protector, [(raw, keys, letter.dead_letter_id.encode())
                                             for letter, keys, raw in prepared], self.agency)
-        return [replace(letter, subject_keys=s.subject_keys, sealed=s.blob)
+        return [replace(letter, subject_keys=s.subject_keys, own_key=self.own_key(letter.dead_letter_id), sealed=s.blob)
                 for (letter, _, _), s in zip(prepared, sealed, strict=True)]
+
+
+_PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+_ANY_ID = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])|(?<![0-9])[0-9]{15}(?![0-9])")
+
+
+def dead_letters_naming(log: EventLog, protector: Protector, blind_indexes: set[str],
+                        agencies: Iterable[str] = AGENCIES) -> list[DeadLetter]:
+    """The dead letters whose original names one of `blind_indexes` (ID numbers' and phones' blind
+    indexes, as a person's records carry them): for an erasure that must reach rows which were never
+    keyed to the person (an ID number mistyped in that row, only a phone). Destroying a letter's
+    `own_key` shreds it. Originals already unreadable are skipped."""
+    found = []
+    for agency in agencies:
+        for letter in read_dead_letters(log, [dead_letter_topic(agency)], group=f"justlink-erasure-scan-{agency}",
+                                        wait_s=0.5):
+            try:
+                raw = unseal(protector, letter.sealed, letter.dead_letter_id.encode())
+            except SealError:
+                continue
+            if raw is None:
+                continue
+            try:
+                text = raw.decode(letter.original_meta.get("encoding", "utf-8"), "replace")
+            except LookupError:
+                text = raw.decode("utf-8", "replace")
+            named = {protector.blind.id_number(n)[0] for n in _ANY_ID.findall(text)}
+            named |= {bi for bi in (protector.blind.phone(n) for n in _PHONE.findall(text)) if bi}
+            if named & blind_indexes:
+                found.append(letter)
+    return found

@@ -14,8 +14,8 @@ One record on `justlink.<agency>.deadletter` per source record that failed:
   (`__connect.errors.topic`, `.partition`, `.offset` — empty and -1: a
   source record has none —, `.connector.name`, `.task.id`, `.stage`, `.class.name`,
   `.exception.class.name`, `.exception.message`) plus ours (`justlink.*`: the source file, line and
-  column, the contract field, the rule, the subject keys the original is sealed under, and what
-  `record_from_original` needs to read the original again). No header ever holds a source value:
+  column, the contract field, the rule, the subject keys the original is sealed under — its data
+  subjects' and its own —, and what `record_from_original` needs to read the original again). No header ever holds a source value:
   messages name the column and the rule, and describe a value only by its shape.
 
 Stages: READ (the bytes are not a record), MAP (the connector's mapping rejected it), VALIDATE (the
@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 
 from runtime.eventlog.base import EventLog, Headers, Record
@@ -53,9 +54,10 @@ class DeadLetter:
     rule: str                   # see connectors.sdk.errors.RULES
     reason: str                 # what was expected; never the value
     exception: str             # the class of the error
-    original_meta: dict[str, str] = field(default_factory=dict)
-    subject_keys: list[str] = field(default_factory=list)
-    sealed: bytes = b""         # the original, sealed
+    original_meta: dict[str, str] = dataclass_field(default_factory=dict)
+    subject_keys: list[str] = dataclass_field(default_factory=list)   # erasing any of them shreds the original
+    own_key: str = ""           # the one of them that is the dead letter's own (see dead_lettering)
+    sealed: bytes = dataclass_field(default=b"", repr=False)   # the original, sealed
     truncated: bool = False     # the original was longer than MAX_ORIGINAL_BYTES and was cut
     at: str = ""
 
@@ -89,6 +91,7 @@ class DeadLetter:
             h("justlink.error.rule", self.rule),
             h("justlink.error.reason", self.reason),
             h("justlink.sealed.subject_keys", ",".join(self.subject_keys)),
+            h("justlink.sealed.own_key", self.own_key),
             h("justlink.original.truncated", "true" if self.truncated else "false"),
             h("justlink.at", self.at),
         ]
@@ -112,7 +115,8 @@ class DeadLetter:
             column=headers.get("justlink.source.column", ""), field=headers.get("justlink.error.field", ""),
             rule=headers.get("justlink.error.rule", ""), reason=headers.get("justlink.error.reason", ""),
             exception=headers.get(_CONNECT + "exception.class.name", ""), original_meta=meta,
-            subject_keys=[k for k in keys.split(",") if k], sealed=record.value,
+            subject_keys=[k for k in keys.split(",") if k], own_key=headers.get("justlink.sealed.own_key", ""),
+            sealed=record.value,
             truncated=headers.get("justlink.original.truncated") == "true", at=headers.get("justlink.at", ""))
 
     def header_bytes(self) -> bytes:

@@ -129,3 +129,29 @@ def list_() -> None:
         latest = reg.lookup(schema.full_name, schema.expanded)
         tag = f"v{latest.version} id={latest.schema_id}" if latest else "UNREGISTERED"
         click.echo(f"{schema.agency:14} {name:32} {tag}")
+
+
+@schemas.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the reference to this file (e.g. docs/schemas.md) instead of printing it.")
+@click.option("--check", "check_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Exit 1 when this file differs from the reference the code gives now.")
+@click.option("--samples", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Exports in the generated county's layout to measure the built-in connectors' column -> "
+                   "field mapping on (default: a small generated county).")
+def docs(out: Path | None, check_file: Path | None, samples: Path | None) -> None:
+    """The schema reference: every event type, its fields, types, docs, pii classes and enum values in
+    English and Chinese, and which built-in connector maps which source column to which field."""
+    from connectors.schema_docs import render
+
+    text = render(samples)
+    if check_file is not None:
+        if not check_file.is_file() or check_file.read_text(encoding="utf-8") != text:
+            raise click.ClickException(f"{check_file} is stale; run `justlink schemas docs --out {check_file}`")
+        click.echo(f"ok: {check_file} is up to date")
+    elif out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out} ({len(text.splitlines())} lines)")
+    else:
+        click.echo(text, nl=False)

@@ -431,3 +431,29 @@ def test_malformed_json_lines_exports(agency: str, county: Path, protector: Prot
         problems += check_variant(export, name, variant, tmp_path / f"v{n}.jsonl", protector, tmp_path / f"run{n}",
                                   jsonl=True)
     assert not problems, "\n".join(problems)
+
+
+def test_the_command_line_refuses_bad_files_and_publishes_the_good_one(county: Path, protector: Protector,
+                                                                      tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hub.cli.main import cli
+
+    export = load_export(county, "police", protector, tmp_path / "baseline")
+    exports = tmp_path / "exports" / "police"
+    exports.mkdir(parents=True)
+    (exports / "a_good.csv").write_bytes(csv_bytes(export.header, export.rows, "utf-16-le", codecs.BOM_UTF16_LE, "\r"))
+    (exports / "b_no_header.csv").write_bytes(csv_bytes(None, export.rows, "utf-8"))
+    (exports / "c_nested.jsonl").write_bytes(jsonl_variants(export)["line nested 100000 deep"].data)
+    env = {"JUSTLINK_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["keys", "init"], env=env).exit_code == 0
+    result = runner.invoke(cli, ["connector", "run", "police", "--source", str(tmp_path / "exports"),
+                                 "--no-progress"], env=env, catch_exceptions=False)
+    assert result.exit_code == 3, result.output
+    assert f"a_good.csv: read {len(export.rows)} = published {len(export.good)}" in result.output
+    assert "REFUSED b_no_header.csv: the first row looks like data" in result.output
+    assert "c_nested.jsonl: read" in result.output and "json.too_deep" in result.output
+    again = runner.invoke(cli, ["connector", "run", "police", "--source", str(tmp_path / "exports"),
+                                "--no-progress"], env=env, catch_exceptions=False)
+    assert "published 0" in again.output and again.exit_code == 3, "a rerun neither crashes nor republishes"

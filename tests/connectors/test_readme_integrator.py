@@ -1,0 +1,62 @@
+"""The README's integrator walkthrough ("A connector of your own, step by step"), run line by line as a
+newcomer would type it, in a fresh directory and data directory. `cd` changes the directory of the
+following lines; `pip install .` installs into a private target directory (put on PYTHONPATH for the
+lines after it) instead of the test's own environment."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+BIN = Path(sys.executable).parent
+
+
+def walkthrough() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("**A connector of your own, step by step**", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert block, "the README's walkthrough has no bash block"
+    lines = [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()]
+    return [line for line in lines if line]
+
+
+def test_the_readme_integrator_walkthrough_works_as_written(tmp_path: Path) -> None:
+    lines = walkthrough()
+    assert any(line.startswith("justlink connector new") for line in lines)
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    site = tmp_path / "site"
+    env = {**os.environ, "JUSTLINK_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": ""}
+    outputs: dict[str, str] = {}
+    for line in lines:
+        words = shlex.split(line)
+        if words[0] == "cd":
+            cwd = cwd / words[1]
+            assert cwd.is_dir(), line
+            continue
+        if words[0] == "justlink":
+            words[0] = str(BIN / "justlink")
+        elif words[0] == "python":
+            words[0] = sys.executable
+        elif words[:2] == ["pip", "install"]:
+            words = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), *words[2:]]
+        result = subprocess.run(words, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        assert "Traceback" not in result.stderr, line
+        outputs[line] = result.stdout
+        if words[:3] == [sys.executable, "-m", "pip"]:
+            env["PYTHONPATH"] = str(site)
+    by_start = {line.split(" --")[0]: out for line, out in outputs.items()}
+    assert "read 20 = published 20" in by_start[
+        "justlink connector run township_mediation.connector:TownshipMediationConnector"]
+    assert "1 passed" in by_start["python -m pytest tests/"]
+    assert "township_mediation" in by_start["justlink connector list"]
+    assert "read 20 = published 0 + dead-lettered 0 + duplicates 20" in by_start[
+        "justlink connector run township_mediation"]
+    assert "no dead letters" in by_start["justlink connector dead-letters justice"]
+    assert (cwd / "reference.md").read_text(encoding="utf-8").startswith("# Event schemas")
