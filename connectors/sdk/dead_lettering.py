@@ -33,7 +33,8 @@ from consent.privacy.sealing import SealError, seal_many, unseal
 from runtime.eventlog.base import EventLog
 from runtime.topics import AGENCIES, dead_letter_topic
 
-MAX_ORIGINAL_BYTES = 1024 * 1024
+MAX_ORIGINAL_BYTES = 512 * 1024   # with its headers a dead letter stays below Kafka's default 1 MB message limit
+MAX_SUBJECTS = 64                  # a row naming more people is still shredded by its own key
 _ID_SHAPED = re.compile(r"(?<![0-9])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
                         r"(?![0-9A-Za-z])")
 _PARTY_PATH = re.compile(r"^parties\[(\d+)\]\.(\w+)")
@@ -149,8 +150,7 @@ class DeadLetterMaker:
         for number in self._id_shaped(failure.record):
             protection = self.protector.party_protection({"id_number": number}, self.agency, letter_id, "party")
             keys.append(protection["subject_key"])
-        keys.append(self.own_key(letter_id))
-        return list(dict.fromkeys(keys))
+        return list(dict.fromkeys(keys))[:MAX_SUBJECTS] + [self.own_key(letter_id)]
 
     def own_key(self, letter_id: str) -> str:
         return str(self.protector.blind.subject_key(f"{self.agency}|dl|{letter_id}"))

@@ -25,6 +25,7 @@ event breaks its contract or a domain check), PROTECT, ENCODE.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 from runtime.eventlog.base import EventLog, Headers, Record
 from schemas.wire import TraceContext, record_headers
 
+log = logging.getLogger("justlink.connector")
 FORMAT_VERSION = "1"
 CONTENT_TYPE = "application/vnd.justlink.sealed-original.v1"
 STAGES = ("read", "map", "validate", "protect", "encode")
@@ -143,7 +145,10 @@ def read_dead_letters(log: EventLog, topics: Sequence[str], *, group: str, wait_
     try:
         while batch := consumer.poll(1000, timeout_s=wait_s):
             for record in batch:
-                yield DeadLetter.from_record(record)
+                try:
+                    yield DeadLetter.from_record(record)
+                except (ValueError, KeyError) as exc:   # not ours (another producer wrote to the topic)
+                    log.warning("skipped a record that is not a JustLink dead letter: %s", exc)
     finally:
         consumer.close()
 
