@@ -243,7 +243,8 @@ def render(samples: Path | None = None) -> str:
     for agency, names in by_agency.items():
         for name in names:
             schema = schemas[name]
-            out += ["", f"### {name}", "", f"Agency `{agency}` · file `{schema.relpath}`", "",
+            relpath = schema.path.relative_to(loader.SCHEMA_DIR.parent.parent).as_posix()
+            out += ["", f"### {name}", "", f"Agency `{agency}` · file `{relpath}`", "",
                     schema.raw.get("doc", ""), ""]
             out += field_table(schema.raw["fields"])
             mapping = mappings.get(agency, {}).get(name)

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from runtime.eventlog.base import EventLog, Headers, Record
 from schemas.wire import TraceContext, record_headers
 
-log = logging.getLogger("justlink.connector")
+logger = logging.getLogger("justlink.connector")
 FORMAT_VERSION = "1"
 CONTENT_TYPE = "application/vnd.justlink.sealed-original.v1"
 STAGES = ("read", "map", "validate", "protect", "encode")
@@ -148,7 +148,7 @@ def read_dead_letters(log: EventLog, topics: Sequence[str], *, group: str, wait_
                 try:
                     yield DeadLetter.from_record(record)
                 except (ValueError, KeyError) as exc:   # not ours (another producer wrote to the topic)
-                    log.warning("skipped a record that is not a JustLink dead letter: %s", exc)
+                    logger.warning("skipped a record that is not a JustLink dead letter: %s", exc)
     finally:
         consumer.close()
 

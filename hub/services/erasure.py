@@ -16,17 +16,15 @@
 from __future__ import annotations
 
 import base64
-import re
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from consent.access.audit import AuditEntry
 from consent.privacy.erasure import erase_subjects
-from consent.privacy.fields import FieldDecryptionError
 from hub.services.access import AccessRefused, Caller, PersonAccess, _refusal
 from runtime.clock import iso_utc
-from runtime.topics import AGENCIES, IDENTITY_TOPIC, dead_letter_topic
+from runtime.topics import IDENTITY_TOPIC
 from schemas.wire import default_codec
 from streams.envelope import hub_envelope
 
@@ -48,10 +46,6 @@ def _subject_keys(access: PersonAccess, ids: list[str]) -> list[str]:
     return sorted(str(k) for (k,) in rows)
 
 
-ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])|(?<![0-9])[0-9]{15}(?![0-9])")
-PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
-
-
 def _person_blind_indexes(access: PersonAccess, ids: list[str]) -> set[str]:
     rows = access.store.query_rows(
         "SELECT id_number_bi, phone_bi FROM person_records FINAL WHERE person_id IN {ids:Array(String)}",
@@ -60,46 +54,18 @@ def _person_blind_indexes(access: PersonAccess, ids: list[str]) -> set[str]:
 
 
 def dead_letters_of(access: PersonAccess, ids: list[str]) -> list[str]:
-    """The subject keys of connector dead letters whose original names the person (an ID number or phone
-    whose blind index is one of theirs): a rejected row is not keyed to its data subject, so erasure finds
-    it by content and destroys its own key. Dead letters in a format this does not read are left to their
-    own keying (connectors that seal originals under the data subject's key)."""
-    from connectors.sdk.deadletter import ORIGINAL_SCHEMA, DeadLetter
-    from consent.privacy.fields import parse_header
+    """The own keys of connector dead letters whose original names the person (an ID number or phone
+    whose blind index is one of theirs). A dead letter's original is sealed under the keys of the data
+    subjects it could be keyed to — erasing the person's subject keys shreds those — and under a key of
+    its own (connectors/sdk/dead_lettering.py): destroying that reaches the rows keyed to nobody the
+    person's records know (an ID number mistyped in that row, only a phone), and nobody else's data."""
+    from connectors.sdk.dead_lettering import dead_letters_naming
 
     services = access.services
     mine = _person_blind_indexes(access, ids)
     if services.log is None or not mine:
         return []
-    blind = services.protector.blind
-    found: set[str] = set()
-    for agency in AGENCIES:
-        topic = dead_letter_topic(agency)
-        if topic not in services.log.topics():
-            continue
-        for value in read_all(services.log, topic):
-            try:
-                letter = DeadLetter.from_bytes(value)
-                subject_key = parse_header(letter.original).subject_key
-                original = str(services.protector.reveal({"original": letter.original}, ORIGINAL_SCHEMA,
-                                                         letter.dead_letter_id, {"sensitive"})["original"])
-            except (ValueError, TypeError, KeyError, FieldDecryptionError):
-                continue
-            bis = {blind.id_number(n)[0] for n in ID_NUMBER.findall(original)}
-            bis |= {bi for bi in (blind.phone(n) for n in PHONE.findall(original)) if bi}
-            if bis & mine:
-                found.add(subject_key)
-    return sorted(found)
-
-
-def read_all(log: Any, topic: str) -> list[bytes]:
-    """Every value of every partition of a topic."""
-    values: list[bytes] = []
-    with log.consumer(f"{topic}.erasure-scan", [topic], from_beginning=True) as consumer:
-        consumer.seek_to_beginning()
-        while batch := consumer.poll(2000, timeout_s=0.0):
-            values.extend(r.value for r in batch)
-    return values
+    return sorted({letter.own_key for letter in dead_letters_naming(services.log, services.protector, mine)})
 
 
 def _check(access: PersonAccess, caller: Caller, person_id: str) -> tuple[list[str], Any]:
