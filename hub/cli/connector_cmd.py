@@ -73,7 +73,7 @@ def run(settings: Any, connector_spec: str, source_path: Path, since: datetime |
             from connectors.sdk import metrics
 
             try:
-                metrics.push(settings.metrics_pushgateway_url, agency)
+                metrics.push(settings.metrics_pushgateway_url, conn.agency)
             except OSError as exc:  # the run itself succeeded: say so, and why the metrics did not arrive
                 click.echo(f"warning: metrics not pushed to {settings.metrics_pushgateway_url}: {exc}", err=True)
         for reason, count in sorted(total.dead_letter_reasons.items(), key=lambda kv: -kv[1])[:10]:
