@@ -36,6 +36,8 @@ BENCHMARKS: dict[str, tuple[str, str, str]] = {
     "viewstore": ("benchmarks.bench_viewstore", "View store point queries and inserts", "—"),
     "query": ("benchmarks.bench_query", "Person history through the API", "p99 <= 20 ms at 1M persons"),
     "freshness": ("benchmarks.bench_freshness", "Publish -> visible in the timeline", "p99 <= 1 s at 5k events/s"),
+    "workers": ("benchmarks.bench_workers", "Partitioned workers on the broker against the embedded runner",
+                "worker >= 80 % of the embedded runner's events per CPU-s; first output <= 1 s"),
 }
 
 

@@ -149,6 +149,12 @@ class Pipeline:
         outputs.append(Output("EventResolved", resolved, RESOLVED_TOPIC, event.event_id))
         return outputs
 
+    @staticmethod
+    def deduplicates(topic: str) -> bool:
+        """Whether the runner core skips an event id this state has applied before (a connector published
+        it twice, a forwarder sent it again): on every input of the pipeline."""
+        return True
+
     def tick(self, now_ms: int, state: State) -> list[Output]:
         """Deadline rules against the wall clock, for agencies that have gone quiet, in every county."""
         if self.alerts is None:

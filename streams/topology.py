@@ -35,7 +35,8 @@ from streams.envelope import hub_envelope
 from streams.pipeline import LIFECYCLE_EVENTS, Pipeline
 from streams.processor import Event, Output, State
 
-PENDING = "stories.pending"   # event id -> [county, raw event, {party index: person id}, natural indexes]
+PENDING = "stories.pending"   # event id -> [county, raw event, {party index: person id}, natural indexes,
+                              #             the decoded event (type, record)]
 IDENTITY_CHANGES = ("PersonsMerged", "PersonSplit")
 
 
@@ -60,6 +61,12 @@ class StagedTopology:
     def tick(self, now_ms: int, state: State) -> list[Output]:
         return self.pipeline.tick(now_ms, state)
 
+    @staticmethod
+    def deduplicates(topic: str) -> bool:
+        """Routing a record twice and resolving a party twice change nothing (the identity graph knows its
+        record keys), so only the story stage keeps the event ids it has applied."""
+        return topic == STORIES_IN_TOPIC
+
     # -- route -----------------------------------------------------------------------------------------
     def _route(self, event: Event) -> list[Output]:
         env = event.record["envelope"]
@@ -75,7 +82,7 @@ class StagedTopology:
             record_key = f"{event.event_id}#{index}"
             occurrence = {"envelope": hub_envelope("PartyOccurrence", f"occ\x1f{record_key}", env["occurred_at"],
                                                    county_code=county, restriction=env.get("restriction")),
-                          "event_ref": event.event_id, "party_index": index, "event": event.raw}
+                          "source_envelope": env, "party_index": index, "party": party}
             outputs.append(Output("PartyOccurrence", occurrence, IDENTITY_IN_TOPIC, routing_key(party, record_key)))
         outputs.append(Output(event.event_type, event.record, STORIES_IN_TOPIC, county, event.raw))
         return outputs
@@ -83,15 +90,13 @@ class StagedTopology:
     # -- identity ----------------------------------------------------------------------------------------
     def _identity(self, occurrence: Event, state: State) -> list[Output]:
         rec = occurrence.record
-        event_type, record = self.codec.decode(rec["event"])
-        event = Event(event_type, record, occurrence.topic, occurrence.partition, occurrence.offset, rec["event"])
-        changes, person = self.pipeline.identity.resolve_party(event, rec["party_index"], state)
-        env = record["envelope"]
+        env, index = rec["source_envelope"], rec["party_index"]
+        changes, person = self.pipeline.identity.resolve_occurrence(env, index, rec["party"], state)
         county = env["source"].get("county_code") or ""
-        resolved = {"envelope": hub_envelope("PartyResolved", f"resolved\x1f{event.event_id}#{rec['party_index']}",
+        resolved = {"envelope": hub_envelope("PartyResolved", f"resolved\x1f{env['event_id']}#{index}",
                                              env["occurred_at"], county_code=county,
                                              restriction=env.get("restriction")),
-                    "event_ref": event.event_id, "party_index": rec["party_index"], "person_id": person}
+                    "event_ref": env["event_id"], "party_index": index, "person_id": person}
         outputs = list(changes)
         for change in changes:
             if change.event_type in IDENTITY_CHANGES:
@@ -112,13 +117,14 @@ class StagedTopology:
                 if self.pipeline.alerts is not None else []
         pending = state.table(PENDING)
         if event.event_type == "PartyResolved":
-            entry = pending.get(event.record["event_ref"]) or ["", b"", {}, None]
-            entry = [entry[0], entry[1], {**entry[2], event.record["party_index"]: event.record["person_id"]}, entry[3]]
+            entry = pending.get(event.record["event_ref"]) or ["", b"", {}, None, None]
+            entry = [entry[0], entry[1], {**entry[2], event.record["party_index"]: event.record["person_id"]}, entry[3],
+                     entry[4]]
             event_id = event.record["event_ref"]
         else:
-            entry = pending.get(event.event_id) or ["", b"", {}, None]
+            entry = pending.get(event.event_id) or ["", b"", {}, None, None]
             natural = [i for i, p in enumerate(event.record.get("parties") or ()) if p.get("kind") != "organisation"]
-            entry = [county, event.raw, entry[2], natural]
+            entry = [county, event.raw, entry[2], natural, [event.event_type, event.record]]
             event_id = event.event_id
         if entry[3] is None or any(i not in entry[2] for i in entry[3]):
             pending[event_id] = entry
@@ -127,8 +133,7 @@ class StagedTopology:
         return self._thread(entry, state)
 
     def _thread(self, entry: list[Any], state: State) -> list[Output]:
-        county, raw, resolved, _ = entry
-        event_type, record = self.codec.decode(raw)
+        county, raw, resolved, _, (event_type, record) = entry
         event = Event(event_type, record, STORIES_IN_TOPIC, 0, 0, raw)
         from streams.identity.processor import organisation_id
 

@@ -61,16 +61,15 @@ class IdentityProcessor:
             person_ids.append(self._resolve_party(graph, record_key, party, agency, env, outputs))
         return outputs, person_ids
 
-    def resolve_party(self, event: Event, index: int, state: State) -> tuple[list[Output], str]:
-        """One party of an event (a partitioned deployment resolves the parties of one event on the
-        partitions of their names): the decisions and the party's person id."""
-        env = event.record["envelope"]
-        party = (event.record.get("parties") or ())[index]
+    def resolve_occurrence(self, envelope: Mapping[str, Any], index: int, party: Mapping[str, Any],
+                           state: State) -> tuple[list[Output], str]:
+        """One party of an agency event, given the event's envelope (a partitioned deployment resolves the
+        parties of one event on the partitions of their names): the decisions and the party's person id."""
         if party.get("kind") == "organisation":
             return [], organisation_id(party)
         outputs: list[Output] = []
-        person = self._resolve_party(Graph(state), f"{env['event_id']}#{index}", party, env["source"]["agency"],
-                                     env, outputs)
+        person = self._resolve_party(Graph(state), f"{envelope['event_id']}#{index}", party,
+                                     envelope["source"]["agency"], envelope, outputs)
         return outputs, person
 
     # -- queries ---------------------------------------------------------------------------------------

@@ -19,11 +19,10 @@ import logging
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from schemas import wire
 from schemas.wire import AvroCodec, default_codec
-from streams.pipeline import Pipeline
 from streams.processor import Event, Output, State
 
 log = logging.getLogger("justlink.runner")
@@ -43,10 +42,23 @@ class Handled:
     dead_letters: list[str] = field(default_factory=list)   # the input topic of each dead letter
 
 
+class Topology(Protocol):
+    """What the core drives: the Pipeline itself (one process) or the staged topology (partitions)."""
+
+    dead_letter_topic: str
+
+    def handle(self, event: Event, state: State) -> list[Output]: ...
+
+    def tick(self, now_ms: int, state: State) -> list[Output]: ...
+
+    def deduplicates(self, topic: str) -> bool: ...
+
+
 class RunnerCore:
-    def __init__(self, pipeline: Pipeline, codec: AvroCodec | None = None) -> None:
+    def __init__(self, pipeline: Topology, codec: AvroCodec | None = None) -> None:
         self.pipeline = pipeline
         self.codec = codec or default_codec()
+
 
     def handle(self, topic: str, partition: int, offset: int, raw: bytes, state: State, into: Handled, *,
                publish: bool = True, headers: wire.Headers = ()) -> None:
@@ -57,12 +69,13 @@ class RunnerCore:
         try:
             event_type, record = self.codec.decode(raw)
             event = Event(event_type, record, topic, partition, offset, raw)
-            seen = state.table(SEEN_TABLE)
-            if event.event_id in seen:
+            seen = state.table(SEEN_TABLE) if self.pipeline.deduplicates(topic) else None
+            if seen is not None and event.event_id in seen:
                 into.duplicates += 1
                 return
             outputs = self.pipeline.handle(event, state)
-            seen[event.event_id] = offset
+            if seen is not None:
+                seen[event.event_id] = offset
         except Exception as exc:  # noqa: BLE001 - bad input never stops the run; it is kept with the reason
             log.warning("event dead-lettered: topic %s partition %d offset %d: %s", topic, partition, offset,
                         type(exc).__name__)

@@ -96,7 +96,7 @@ class LogRunner:
                  batch_size: int = 2000, snapshot_every_s: float = 30.0, tick_every_s: float | None = None) -> None:
         self.log = event_log
         self.topology = topology
-        self.core = RunnerCore(topology)  # type: ignore[arg-type]  # quacks like a Pipeline
+        self.core = RunnerCore(topology)
         self.states = PartitionStates(datadir)
         self.group = group
         self.batch_size = batch_size

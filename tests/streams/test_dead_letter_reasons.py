@@ -22,6 +22,12 @@ class Refusing:
     def handle(self, event, state):
         raise ValueError(f"unknown value '{NAME}' for id_number {ID_NUMBER}")
 
+    def tick(self, now_ms, state):
+        return []
+
+    def deduplicates(self, topic):
+        return True
+
 
 def test_reasons_never_carry_the_value() -> None:
     for exc in (ValueError(f"unknown value '{NAME}'"), TypeError(ID_NUMBER), KeyError(NAME), RuntimeError(NAME * 50)):
@@ -40,7 +46,7 @@ def test_a_record_a_processor_refuses_is_dead_lettered_without_values() -> None:
     record = {"envelope": hub_envelope("ConsentWithdrawn", "withdraw\x1fc-1", now), "consent_id": "c-1",
               "subject": "P-0001"}
     handled = Handled()
-    core = RunnerCore(Refusing())  # type: ignore[arg-type]
+    core = RunnerCore(Refusing())
     core.handle("justlink.consent", 0, 5, default_codec().encode("ConsentWithdrawn", record), DictState(), handled)
     core.handle("justlink.consent", 0, 6, b"\x00\x00\x00\x00\x07" + NAME.encode(), DictState(), handled)
     assert [row[0] for row in handled.rows] == [Refusing.dead_letter_topic] * 2
