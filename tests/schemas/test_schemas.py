@@ -142,3 +142,14 @@ def test_compatible_change_registers_a_new_version(schema_copy):
     assert [r.subject.rsplit(".", 1)[-1] for r in added] == ["IncidentReported"]
     assert added[0].version == before.version + 1
     assert check(schema_dir, LocalSchemaRegistry(registry.path)) == []
+
+
+def test_schema_ids_are_unique_across_subjects():
+    """Two helpers registering at once once gave two versions the same id: an id must name one schema."""
+    import json
+
+    from schemas.registry import REGISTRY_FILE
+
+    subjects = json.loads(REGISTRY_FILE.read_text(encoding="utf-8"))["subjects"]
+    ids = [version["id"] for versions in subjects.values() for version in versions]
+    assert len(ids) == len(set(ids)), sorted(i for i in set(ids) if ids.count(i) > 1)
