@@ -125,7 +125,7 @@ class Hub:
     def pipeline(self) -> Pipeline:
         from streams.pipeline import Pipeline
 
-        return Pipeline.default()
+        return Pipeline.default(self.settings.data_dir)
 
     @cached_property
     def runner(self) -> EmbeddedRunner:

@@ -19,7 +19,8 @@ def dead_letter_topic(agency: str) -> str:
 
 
 AGENCY_TOPICS = tuple(agency_topic(a) for a in AGENCIES)
-IDENTITY_TOPIC = "justlink.identity"      # PersonLinked, PersonsMerged, PersonSplit, PersonErased
+IDENTITY_TOPIC = "justlink.identity"      # PersonLinked, PersonsMerged, PersonSplit
+IDENTITY_REVIEWS_TOPIC = "justlink.identity.reviews"   # IdentityReviewDecided: reviewers' decisions, read by the pipeline, PersonErased
 DISPUTES_TOPIC = "justlink.disputes"      # DisputeThreaded
 ALERTS_TOPIC = "justlink.alerts"          # AlertRaised, AlertAcknowledged, AlertResolved
 CONSENT_TOPIC = "justlink.consent"        # ConsentGranted, ConsentWithdrawn

@@ -12,6 +12,7 @@ it joined — from which the views are projected.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 from runtime.topics import (
@@ -19,6 +20,7 @@ from runtime.topics import (
     ALERTS_TOPIC,
     CONSENT_TOPIC,
     DISPUTES_TOPIC,
+    IDENTITY_REVIEWS_TOPIC,
     IDENTITY_TOPIC,
     PROCESSORS_DEAD_LETTER_TOPIC,
     RESOLVED_TOPIC,
@@ -46,6 +48,7 @@ class AlertsProcessor(Protocol):
 
 
 LIFECYCLE_EVENTS = ("AlertAcknowledged", "AlertResolved")
+REVIEW_EVENT = "IdentityReviewDecided"
 COUNTIES = "pipeline.counties"   # the counties whose stories this state holds
 
 
@@ -53,7 +56,8 @@ class Pipeline:
     name = "pipeline"
     # the alerts topic comes back in so that acknowledgements and resolutions made in the
     # API reach the alerts processor's state (its own AlertRaised are ignored there)
-    input_topics: tuple[str, ...] = (*AGENCY_TOPICS, CONSENT_TOPIC, ALERTS_TOPIC)
+    # reviewers' decisions (IdentityReviewDecided, from `justlink identity review`) reach the identity graph
+    input_topics: tuple[str, ...] = (*AGENCY_TOPICS, CONSENT_TOPIC, ALERTS_TOPIC, IDENTITY_REVIEWS_TOPIC)
     output_topics: tuple[str, ...] = (IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC)
     dead_letter_topic = PROCESSORS_DEAD_LETTER_TOPIC
     tick_every_s = 60.0   # how often a runner calls `tick` while it runs
@@ -66,11 +70,13 @@ class Pipeline:
         self._scopes: dict[int, tuple[State, dict[str, ScopedState]]] = {}
 
     @classmethod
-    def default(cls) -> Pipeline:
-        """The pipeline every deployment runs: identity -> disputes -> alerts."""
+    def default(cls, data_dir: Path | None = None) -> Pipeline:
+        """The pipeline every deployment runs: identity -> disputes -> alerts; identity with the data
+        dir's accepted model (`justlink identity train`), else the default one."""
         from streams.alerts.processor import AlertsProcessor as RuleAlerts
+        from streams.identity.model import load_model
 
-        return cls(alerts=RuleAlerts())
+        return cls(identity=IdentityProcessor(load_model(data_dir)), alerts=RuleAlerts())
 
     def handle(self, event: Event, state: State) -> list[Output]:
         """One event through both stages. Persons are resolved across the whole hub; the event's story
@@ -81,6 +87,10 @@ class Pipeline:
         if event.record["envelope"]["source"]["agency"] == "hub":
             if event.event_type in LIFECYCLE_EVENTS and self.alerts is not None:
                 return self.alerts.handle(event, self.story_scope(state, county))
+            if event.event_type == REVIEW_EVENT:
+                changes = self.identity.handle_review(event, state)
+                return changes + [out for c in self.counties(state)
+                                  for out in self.apply_identity_changes(changes, self.story_scope(state, c))]
             return []  # other hub events (consents, the processors' own alerts) are for the views
         identity_changes, person_ids = self.resolve(event, state)
         outputs = list(identity_changes)

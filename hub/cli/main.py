@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "generate": "hub.cli.generate_cmd:generate",
     "connector": "hub.cli.connector_cmd:connector",
     "resolve": "hub.cli.streams_cmd:resolve",
+    "identity": "hub.cli.identity_cmd:identity",
     "process": "hub.cli.streams_cmd:process",
     "worker": "hub.cli.streams_cmd:worker",
     "views": "hub.cli.views_cmd:views",

@@ -114,12 +114,16 @@ def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_
         except OSError as exc:   # a taken port must not stop the processing: say so, and run without it
             click.echo(f"warning: {exc}; the worker runs without /metrics", err=True)
     if engine == "faust":
+        from functools import partial
+
+        from streams.pipeline import Pipeline
         from streams.runners.faust_app import WorkerConfig, run_worker
 
         config = WorkerConfig(bootstrap_servers=settings.kafka_servers, security=security,
                               partitions=partitions or settings.topic_partitions,
                               agency_partitions=settings.topic_partitions,
-                              datadir=settings.data_dir / "faust", batch_size=batch_size, tick_every_s=tick_every_s)
+                              datadir=settings.data_dir / "faust", batch_size=batch_size, tick_every_s=tick_every_s,
+                              pipeline_factory=partial(Pipeline.default, settings.data_dir))
         run_worker(config, loglevel=loglevel)
         return
     import logging
@@ -138,7 +142,8 @@ def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_
                               default_partitions=settings.topic_partitions, balance_partitions=True,
                               security=security)
     try:
-        stats = run_partitioned(event_log, settings.data_dir / "worker", input_partitions=settings.topic_partitions,
+        stats = run_partitioned(event_log, settings.data_dir / "worker", model_dir=settings.data_dir,
+                                input_partitions=settings.topic_partitions,
                                 stage_partitions=partitions or settings.topic_partitions, batch_size=batch_size,
                                 tick_every_s=tick_every_s, stop=stop)
     finally:

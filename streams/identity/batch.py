@@ -118,10 +118,11 @@ class ProtectedRow:
     agency: str
     gender: str | None
     protection: dict[str, Any]
+    key: str = ""  # the occurrence's record key when it is not a one-party row's
 
     @property
     def record_key(self) -> str:
-        return f"{self.record_id}#0"
+        return self.key or f"{self.record_id}#0"
 
     def profile(self) -> Profile:
         return from_protection(self.protection, self.gender, self.agency)
@@ -137,6 +138,33 @@ def protect_rows(rows: Iterable[tuple[str, str, dict[str, Any]]], protection: Pa
         if on_row is not None:
             on_row()
     return out
+
+
+def rows_from_events(events: Iterable[Event]) -> list[ProtectedRow]:
+    """The natural-person parties of agency events as rows named by their occurrence keys
+    (``<event id>#<party index>``, as IdentityProcessor names them): protection material only."""
+    rows = []
+    for event in events:
+        agency = event.record["envelope"]["source"]["agency"]
+        for index, party in enumerate(event.record.get("parties") or ()):
+            if party.get("kind") == "organisation":
+                continue
+            key = f"{event.event_id}#{index}"
+            rows.append(ProtectedRow(key, agency, party.get("gender"), party.get("protection") or {}, key))
+    return rows
+
+
+def possible_matches(rows: list[ProtectedRow], config: MatchConfig) -> list[tuple[str, str, float]]:
+    """(record key, record key, score) of the possible matches left in different persons, best first:
+    for each distinct profile its best candidate scoring between the possible and the match threshold."""
+    from streams.identity.vectors import Columns, VectorScorer
+
+    batch, _ = build_batch(rows, config)
+    scores = VectorScorer(config, Columns(batch.profiles), batch.profiles).scores(*batch.pairs)
+    person, possible = persons(batch, config, scores)
+    found = {tuple(sorted((batch.min_keys[x], batch.min_keys[y]))): s for x, (y, s) in possible.items()
+             if person[x] != person[y]}
+    return sorted(((a, b, s) for (a, b), s in found.items()), key=lambda t: (-t[2], t[0], t[1]))
 
 
 def stream_rows(rows: Iterable[ProtectedRow], processor: Any = None,
@@ -320,7 +348,13 @@ def resolve_csv(input_path: Path, output_path: Path, *, config: MatchConfig, tra
             bar.close()
         if own:
             protection.close()
-    result, model, open_pairs = resolve_batch(rows, config, train)
+    import gc
+
+    gc.disable()  # a batch of short-lived tuples and arrays without cycles: the collector only costs time
+    try:
+        result, model, open_pairs = resolve_batch(rows, config, train)
+    finally:
+        gc.enable()
     output_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_path.with_name(output_path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:

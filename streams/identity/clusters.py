@@ -25,7 +25,8 @@ Tables (values are plain tuples of str / bytes / float, re-assigned on change):
 - ``identity.region``   root digest -> (member digests, distinct anchors sorted, smallest record key)
 - ``identity.assign``   digest -> person id, for the nodes of regions that had to be cut
 - ``identity.possible`` digest -> (digest of its best possible match, score): for clerical review
-- ``identity.apart``    "key_a|key_b" (record keys, sorted) -> the reviewer's decision "apart" / "same"
+- ``identity.review``   "key_a|key_b" (record keys, sorted) -> the reviewer's decision "apart" / "same"
+- ``identity.pending``  record key -> the decided pairs that wait for it (a decision may arrive first)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ REGION = "identity.region"
 ASSIGN = "identity.assign"
 POSSIBLE = "identity.possible"
 REVIEW = "identity.review"
+PENDING = "identity.pending"
 
 
 class Node(NamedTuple):
@@ -81,7 +83,7 @@ def review_key(key_a: str, key_b: str) -> str:
 class Graph:
     """Typed access to the identity tables of one State."""
 
-    __slots__ = ("occ", "node", "group", "parent", "region", "assign", "possible", "review")
+    __slots__ = ("occ", "node", "group", "parent", "region", "assign", "possible", "review", "pending")
 
     def __init__(self, state: State) -> None:
         self.occ: MutableMapping[str, Any] = state.table(OCC)
@@ -92,6 +94,7 @@ class Graph:
         self.assign: MutableMapping[str, Any] = state.table(ASSIGN)
         self.possible: MutableMapping[str, Any] = state.table(POSSIBLE)
         self.review: MutableMapping[str, Any] = state.table(REVIEW)
+        self.pending: MutableMapping[str, Any] = state.table(PENDING)
 
     # -- nodes -----------------------------------------------------------------------------------
     def get_node(self, digest: str) -> Node | None:

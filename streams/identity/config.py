@@ -81,7 +81,7 @@ class MatchConfig:
     training: Training = Training()
     term_frequencies: dict[str, dict[str, float]] = field(default_factory=dict)  # attribute -> value -> freq
     provenance: dict[str, Any] = field(default_factory=dict)  # what a trained model was estimated from
-    source: str = ""
+    source: str = field(default="", compare=False)  # the file it was read from
 
     def comparison(self, attribute: str) -> Comparison:
         for comparison in self.comparisons:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.topics import IDENTITY_REVIEWS_TOPIC
 from schemas.ids import uuid5_text
 from streams.processor import IDENTITY_TOPIC, Output
 
@@ -90,6 +91,20 @@ def persons_merged(surviving: str, retired: str, via_record_key: str, score: flo
         "evidence": evidence,
     }
     return Output("PersonsMerged", record, IDENTITY_TOPIC, surviving)
+
+
+def review_decided(key_a: str, key_b: str, decision: str, reviewer: str, at_millis: int | None = None) -> Output:
+    """A reviewer's decision about two party records, for the pipeline (IdentityReviewDecided)."""
+    import time
+
+    if decision not in ("same", "apart"):
+        raise ValueError(f"review decision must be 'same' or 'apart', got {decision!r}")
+    at = at_millis if at_millis is not None else int(time.time() * 1000)
+    pair = "|".join(sorted((key_a, key_b)))
+    event_id = decision_id("IdentityReviewDecided", pair, decision, reviewer, str(at))
+    record = {"envelope": envelope("IdentityReviewDecided", event_id, pair, at, at, None),
+              "record_key_a": key_a, "record_key_b": key_b, "decision": decision, "reviewer": reviewer}
+    return Output("IdentityReviewDecided", record, IDENTITY_REVIEWS_TOPIC, pair)
 
 
 def person_split(person_id: str, new_person_id: str, record_keys: list[str], reason: str,

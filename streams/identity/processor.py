@@ -126,8 +126,14 @@ class IdentityProcessor:
             score, evidence = self.scorer.self_evidence(profile)
             outputs.append(events.person_linked(record_key, person, subject_key, agency, "exact", score,
                                                 node.keys[0], evidence, env))
-            return person
-        return self._new_node(graph, digest, profile, record_key, subject_key, agency, env, outputs)
+        else:
+            person = self._new_node(graph, digest, profile, record_key, subject_key, agency, env, outputs)
+        if record_key in graph.pending:  # a reviewer decided about this record before it arrived
+            for pair in graph.pending.pop(record_key):
+                key_a, key_b = pair.split("|", 1)
+                outputs.extend(self._apply_review(graph, key_a, key_b, graph.review[pair], env))
+            person = graph.person_of_record(record_key) or person
+        return person
 
     def _join_node(self, graph: Graph, digest: str, node: Node, record_key: str, env: Mapping[str, Any],
                    outputs: list[Output]) -> str:
@@ -280,10 +286,24 @@ class IdentityProcessor:
         if decision not in ("same", "apart"):
             raise ValueError(f"review decision must be 'same' or 'apart', got {decision!r}")
         graph = Graph(state)
-        a, b = graph.occ.get(key_a), graph.occ.get(key_b)
-        if a is None or b is None:
-            raise KeyError("review: both records must be known to the identity processor")
-        graph.review[review_key(key_a, key_b)] = decision
+        pair = review_key(key_a, key_b)
+        graph.review[pair] = decision
+        waiting = [key for key in (key_a, key_b) if graph.occ.get(key) is None]
+        for key in waiting:  # applied when the record arrives (clusters.PENDING)
+            graph.pending[key] = tuple(sorted({*graph.pending.get(key, ()), pair}))
+        if waiting:
+            return []
+        return self._apply_review(graph, key_a, key_b, decision, env)
+
+    def handle_review(self, event: Event, state: State) -> list[Output]:
+        """An IdentityReviewDecided event (justlink.identity.reviews): the reviewer's decision, applied."""
+        record = event.record
+        return self.review(record["record_key_a"], record["record_key_b"], record["decision"], state,
+                           record["envelope"])
+
+    def _apply_review(self, graph: Graph, key_a: str, key_b: str, decision: str,
+                      env: Mapping[str, Any]) -> list[Output]:
+        a, b = graph.occ[key_a], graph.occ[key_b]
         roots = sorted({graph.find(a), graph.find(b)})
         before: dict[str, str] = {}
         for root in roots:

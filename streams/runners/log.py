@@ -220,11 +220,11 @@ def ensure_topics(event_log: EventLog, topology: StagedTopology, *, input_partit
 
 def run_worker(event_log: EventLog, datadir: Path, *, input_partitions: int, stage_partitions: int,
                batch_size: int = 2000, tick_every_s: float | None = None,
-               stop: threading.Event | None = None) -> WorkerStats:
+               stop: threading.Event | None = None, model_dir: Path | None = None) -> WorkerStats:
     """`justlink worker`: create the topics, then work until `stop` (SIGTERM / SIGINT) is set."""
     from streams.pipeline import Pipeline
 
-    topology = StagedTopology(Pipeline.default(), stage_partitions)
+    topology = StagedTopology(Pipeline.default(model_dir), stage_partitions)
     ensure_topics(event_log, topology, input_partitions=input_partitions, stage_partitions=stage_partitions)
     runner = LogRunner(event_log, topology, datadir, batch_size=batch_size, tick_every_s=tick_every_s)
     return runner.run(stop=stop)

@@ -230,3 +230,19 @@ def test_config_loads_and_rejects_bad_files(tmp_path) -> None:
 
     with pytest.raises(ConfigError, match=r"comparisons\.x: field must be one of"):
         load_config(bad)
+
+
+def test_a_decision_before_its_records_arrive_holds_as_after(protection: PartyProtection) -> None:
+    """Reviews travel as events: one may be read before the records it names. Same persons either way."""
+    env = {"occurred_at": T0, "recorded_at": T0, "event_id": "review-1", "source": {"agency": "hub"}}
+    parties = [{**ZHANG, "phone": "13812345678"}, {**ZHANG, "phone": "13812345678", "address": "北京市东城区东华门街道1号"}]
+    after, before = Feed(protection), Feed(protection)
+    for party in parties:
+        after.handle(party)
+    after.processor.review("ev-0001#0", "ev-0002#0", "apart", after.state, env)
+    assert before.processor.review("ev-0001#0", "ev-0002#0", "apart", before.state, env) == []
+    for party in parties:
+        before.handle(party)
+    for feed in (after, before):
+        assert feed.processor.person_of("ev-0001#0", feed.state) != feed.processor.person_of("ev-0002#0", feed.state)
+    assert after.processor.person_of("ev-0002#0", after.state) == before.processor.person_of("ev-0002#0", before.state)
