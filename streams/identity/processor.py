@@ -131,7 +131,8 @@ class IdentityProcessor:
         if record_key in graph.pending:  # a reviewer decided about this record before it arrived
             for pair in graph.pending.pop(record_key):
                 key_a, key_b = pair.split("|", 1)
-                outputs.extend(self._apply_review(graph, key_a, key_b, graph.review[pair], env))
+                if key_a in graph.occ and key_b in graph.occ:  # else it waits for the other record too
+                    outputs.extend(self._apply_review(graph, key_a, key_b, graph.review[pair], env))
             person = graph.person_of_record(record_key) or person
         return person
 

@@ -27,7 +27,8 @@ EXPECTED_EVENT_TYPES = {
                 "CommunityCorrectionEnded", "LegalAidApplied", "LegalAidGranted", "ReleasedPrisonerReceived"},
     "hub": {"PersonLinked", "PersonsMerged", "PersonSplit", "DisputeThreaded", "AlertRaised",
             "AlertAcknowledged", "AlertResolved", "AccessAudited", "AuditHeadSigned", "PersonErased",
-            "ConsentGranted", "ConsentWithdrawn", "EventResolved", "PartyOccurrence", "PartyResolved"},
+            "ConsentGranted", "ConsentWithdrawn", "EventResolved", "PartyOccurrence", "PartyResolved",
+            "IdentityReviewDecided"},
 }
 
 
