@@ -7,11 +7,14 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: demo test bench lint install browser promtool clean schemas docs
 
 $(PY):
+	@echo "creating the virtual environment $(VENV) ($(PYTHON))"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): $(PY) pyproject.toml
+	@echo "installing JustLink and its dependencies into $(VENV) (pip, a minute or two the first time)"
 	$(PY) -m pip install -q -e '.[dev]'
+	@echo "installed: $$($(VENV)/bin/justlink --version)"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -145,8 +145,9 @@ class Hub:
         self.claim("views")
         return ViewProjector(self.view_store)
 
-    def process_until_idle(self) -> RunStats:
-        return self.runner.run(until_idle=True)
+    def process_until_idle(self, *, tick: bool = False) -> RunStats:
+        """Process what the log holds; with `tick`, then expire the deadlines today's clock has passed."""
+        return self.runner.run(until_idle=True, tick_when_drained=tick)
 
     def project_until_idle(self) -> ProjectionStats:
         from streams.runners.views import run_projector

@@ -180,6 +180,16 @@ class InMemoryCaseDirectory:
         with self._lock:
             return [self._frozen(cid, c) for cid, c in self._cases.items()]
 
+    def restore(self, case: Case) -> None:
+        """Put back a case as a projection stored it (a restarted projector), events after it apply on top."""
+        with self._lock:
+            self._cases[case.case_id] = _MutableCase(case.kind, case.office, set(case.parties), case.opened_at,
+                                                     case.closed_at, not case.is_open, case.office_name)
+
+    def case_ids_of(self, person_id: str) -> list[str]:
+        with self._lock:
+            return [cid for cid, c in self._cases.items() if person_id in c.parties]
+
     def open_case(self, case_id: str) -> Case | None:
         found = self.case(case_id)
         return found if found and found.is_open else None

@@ -140,6 +140,14 @@ class UserRegistry:
                                     "FROM users ORDER BY user_id").fetchall()
         return [self._user(row) for row in rows]
 
+    def place(self, user_id: str, organisation: str, offices: Iterable[str]) -> None:
+        """Move a user to another organisation and offices (their roles and tokens stay)."""
+        with self._lock:
+            changed = self._db.execute("UPDATE users SET organisation = ?, offices = ? WHERE user_id = ?",
+                                       (organisation, json.dumps(tuple(dict.fromkeys(offices))), user_id)).rowcount
+        if not changed:
+            raise UserError(f"no user {user_id!r}")
+
     def disable(self, user_id: str, now: datetime | None = None) -> None:
         with self._lock:
             changed = self._db.execute("UPDATE users SET disabled_at = ? WHERE user_id = ? AND disabled_at IS NULL",
@@ -203,27 +211,39 @@ class UserRegistry:
                                     "AND expires_at > ?", (user_id, now_iso)).fetchone()[0]
 
 
-# Demo users, one per role, in a small county ("demo" offices); the demo prints their tokens.
+# Demo users, one per role, each of a real office of the generated county (清源县: its court, the
+# 城关 police station and justice office, the bureau's legal-aid centre, the marriage registry); the
+# demo prints their tokens. Offices are what cases carry: a station's code, a justice office's name.
 DEMO_USERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("mediator.demo", "mediator", "justice:demo-township", ("demo-township",)),
-    ("judge.demo", "judge", "court:demo-basic-court", ("demo-basic-court",)),
-    ("clerk.demo", "court_clerk", "court:demo-basic-court", ("demo-basic-court",)),
-    ("police.demo", "police_officer", "police:demo-station", ("demo-station",)),
-    ("correction.demo", "correction_officer", "justice:demo-township", ("demo-township",)),
-    ("legalaid.demo", "legal_aid_officer", "justice:demo-legal-aid", ("demo-legal-aid",)),
-    ("registrar.demo", "civil_affairs_registrar", "civil_affairs:demo-registry", ("demo-registry",)),
-    ("dpo.demo", "dpo", "justice:demo-bureau", ("demo-bureau",)),
-    ("bureau.demo", "bureau_officer", "justice:demo-bureau", ("demo-bureau",)),
-    ("integrator.demo", "integrator", "justice:demo-bureau", ()),
+    ("mediator.demo", "mediator", "justice:城关司法所", ("城关司法所",)),
+    ("judge.demo", "judge", "court:清源县人民法院", ("411730",)),
+    ("clerk.demo", "court_clerk", "court:清源县人民法院", ("411730",)),
+    ("police.demo", "police_officer", "police:城关派出所", ("411730010000",)),
+    ("correction.demo", "correction_officer", "justice:城关司法所", ("城关司法所",)),
+    ("legalaid.demo", "legal_aid_officer", "justice:清源县法律援助中心", ("411730",)),
+    ("registrar.demo", "civil_affairs_registrar", "civil_affairs:清源县民政局婚姻登记处", ("411730",)),
+    ("dpo.demo", "dpo", "justice:清源县司法局", ()),
+    ("bureau.demo", "bureau_officer", "justice:清源县司法局", ("411730",)),
+    ("integrator.demo", "integrator", "justice:清源县司法局", ()),
 )
+DEMO_NAMES = {"mediator.demo": "调解员（演示）", "judge.demo": "法官（演示）", "clerk.demo": "书记员（演示）",
+              "police.demo": "民警（演示）", "correction.demo": "社区矫正工作人员（演示）",
+              "legalaid.demo": "法律援助工作人员（演示）", "registrar.demo": "婚姻登记员（演示）",
+              "dpo.demo": "数据保护官（演示）", "bureau.demo": "司法局统计人员（演示）",
+              "integrator.demo": "接入工程师（演示）"}
 
 
-def create_demo_users(registry: UserRegistry, *, ttl: timedelta = timedelta(days=7),
-                      now: datetime | None = None) -> list[IssuedToken]:
-    """Create the demo users that do not exist yet and issue each a fresh token."""
+def create_demo_users(registry: UserRegistry, *, ttl: timedelta = timedelta(days=7), now: datetime | None = None,
+                      placed: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> list[IssuedToken]:
+    """Create the demo users (or bring them to their demo office: `placed` moves a user to another
+    office of the county, user id -> (organisation, offices)) and issue each a fresh token."""
     issued = []
     for user_id, role, organisation, offices in DEMO_USERS:
+        organisation, offices = (placed or {}).get(user_id, (organisation, offices))
         if registry.get(user_id) is None:
-            registry.create_user(user_id, roles=[role], organisation=organisation, offices=offices, now=now)
+            registry.create_user(user_id, roles=[role], organisation=organisation, offices=offices,
+                                 display_name=DEMO_NAMES.get(user_id, ""), now=now)
+        else:
+            registry.place(user_id, organisation, offices)
         issued.append(registry.issue_token(user_id, ttl=ttl, now=now))
     return issued

@@ -1,9 +1,11 @@
-"""`justlink demo`: a county in a box — generate, connect, resolve, thread, view, serve."""
+"""`justlink demo`: a county in a box — generate, connect, resolve, thread, view — then the sign-ins
+and, per role, open cases of the generated county to try, and the web page."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from typing import Any
 
 import click
 
@@ -19,13 +21,16 @@ from runtime.topics import AGENCIES
 @click.option("--port", default=None, type=int, help="Port (default 8000).")
 @click.pass_obj
 def demo(settings, persons: int, seed: int, serve: bool, host: str | None, port: int | None) -> None:
-    """Generate a county, run the four connectors, the processors and the views, print a
-    summary and one person's cross-agency history, then serve the web page."""
+    """Generate a county, run the four connectors, the processors and the views, print a summary,
+    one person's cross-agency history, the demo sign-ins and per role open cases to try; then serve
+    the web page (unless --no-serve)."""
     from connectors.registry import get_connector
     from connectors.sdk.runtime import ConnectorRunner, RunSummary
     from connectors.synthetic.generator import generate
     from consent.privacy.keys import init_keystore
     from hub.bootstrap import Hub
+    from hub.cli.demo_guide import print_guide
+    from hub.services.context import AppServices
 
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -47,68 +52,69 @@ def demo(settings, persons: int, seed: int, serve: bool, host: str | None, port:
             for source in connector.sources(county):
                 total.add(runner.run(source))
             per_agency[agency] = total
-        stats = hub.process_until_idle()
+        stats = hub.process_until_idle(tick=True)  # deadlines passed by today's clock raise their alerts now
         views = hub.project_until_idle()
         _summary(hub, per_agency, stats, views, time.perf_counter() - started)
-        tokens = _demo_users(hub)
-        if serve:
-            from hub.cli.serve_cmd import serve_hub
-
+        services = AppServices.for_embedded(hub)
+        try:
             h, p = host or settings.api_host, port or settings.api_port
-            click.echo(f"\nServing the mediator's page at http://{h}:{p}/ (API docs: /docs). Sign in with:")
-            for user_id, role, token in tokens:
-                click.echo(f"  {user_id:18} {role:24} {token}")
-            click.echo("Ctrl-C to stop.")
-            serve_hub(hub, h, p)
+            print_guide(services, f"http://{h}:{p}", serving=serve)
+            if serve:
+                from hub.cli.serve_cmd import serve_hub
+
+                click.echo("Ctrl-C to stop.")
+                serve_hub(hub, h, p, services=services)
+        finally:
+            services.close()
     finally:
         hub.close()
 
 
-def _summary(hub, per_agency, stats, views, seconds: float) -> None:
+def _summary(hub: Any, per_agency: dict[str, Any], stats: Any, views: Any, seconds: float) -> None:
     store = hub.view_store
+    zone = hub.settings.timezone
     click.echo("\nRecords per agency (read = published + dead-lettered + duplicates):")
     for agency, s in per_agency.items():
         click.echo(f"  {agency:14} read {s.read:>7,}  published {s.published:>7,}  dead-lettered "
                    f"{s.dead_lettered:>5,}  duplicates {s.duplicates:>6,}")
-    click.echo(f"Processors: {stats.events:,} events -> {stats.outputs:,} decisions "
-               f"({stats.rate:,.0f} events/s); views: {views.rows:,} rows")
-    persons = store.query_rows(
-        "SELECT count(), countIf(a >= 2), countIf(a = 4) FROM (SELECT person_id, uniqExact(agency) a "
-        "FROM timeline FINAL WHERE person_id LIKE 'P%' GROUP BY person_id)")[0]
+    click.echo(f"Processors: {stats.events:,} new events -> {stats.outputs:,} decisions "
+               f"({stats.rate:,.0f} events/s); views: {views.rows:,} rows written")
+    persons = store.query_rows("SELECT count(), countIf(length(agencies) >= 2), countIf(length(agencies) = 4) "
+                               "FROM persons WHERE person_id LIKE 'P%'")[0]
     merges = store.query_rows("SELECT count() FROM person_redirects FINAL")[0][0]
     click.echo(f"Persons resolved: {persons[0]:,} (in 2+ agencies: {persons[1]:,}; in all four: {persons[2]:,}; "
                f"merges: {merges:,})")
     disputes = store.query_rows(
-        "SELECT count(), countIf(a >= 2), countIf(has(s, 'incident') AND has(s, 'mediation') AND "
-        "(has(s, 'court_filing') OR has(s, 'judgment'))) FROM (SELECT dispute_id, uniqExact(agency) a, "
-        "groupUniqArray(stage) s FROM dispute_events FINAL GROUP BY dispute_id)")[0]
+        "SELECT count(), countIf(length(agencies) >= 2), countIf(has(stages, 'incident') AND has(stages, 'mediation') "
+        "AND (has(stages, 'court_filing') OR has(stages, 'judgment'))) FROM disputes")[0]
     click.echo(f"Disputes threaded: {disputes[0]:,} (across 2+ agencies: {disputes[1]:,}; "
                f"police -> mediation -> court: {disputes[2]:,})")
-    alerts = Counter(dict(store.query_rows("SELECT level, count() FROM alerts FINAL GROUP BY level")))
-    click.echo(f"Alerts: red {alerts.get('red', 0)}, yellow {alerts.get('yellow', 0)}, "
-               f"blue {alerts.get('blue', 0)}")
-    rows = store.query_rows(
-        "SELECT person_id FROM timeline FINAL WHERE person_id LIKE 'P%' GROUP BY person_id "
-        "ORDER BY uniqExact(agency) DESC, count() DESC, person_id LIMIT 1")
+    _alerts(store, zone)
+    rows = store.query_rows("SELECT person_id FROM persons WHERE person_id LIKE 'P%' "
+                            "ORDER BY length(agencies) DESC, record_count DESC, person_id LIMIT 1")
     if rows:
         person = rows[0][0]
-        click.echo(f"\nOne person's history across agencies ({person}; names stay encrypted here — "
-                   "sign in to the web page to see what your role may see):")
+        click.echo(f"\nOne person's history across agencies ({person}; local dates, {zone}; names stay "
+                   "encrypted here — sign in to the web page to see what your role may see):")
         for when, agency, event_type, stage, dispute, role in store.query_rows(
                 "SELECT occurred_at, agency, event_type, stage, dispute_id, role FROM timeline FINAL "
                 "WHERE person_id = {p:String} ORDER BY occurred_at DESC LIMIT 20", {"p": person}):
-            click.echo(f"  {local_date(when, hub.settings.timezone)}  {agency:14} {event_type:30} {stage or '-':18} "
+            click.echo(f"  {local_date(when, zone)}  {agency:14} {event_type:30} {stage or '-':18} "
                        f"{dispute or '-':18} as {role}")
     click.echo(f"\nDone in {seconds:.1f}s.")
 
 
-def _demo_users(hub) -> list[tuple[str, str, str]]:
-    from consent.access.users import DEMO_USERS, UserRegistry, create_demo_users
-
-    registry = UserRegistry.open(hub.settings.data_dir)
-    try:
-        issued = create_demo_users(registry)
-    finally:
-        registry.close()
-    roles = {user_id: role for user_id, role, _, _ in DEMO_USERS}
-    return [(t.user_id, roles.get(t.user_id, "?"), t.token) for t in issued]
+def _alerts(store: Any, zone: str) -> None:
+    """Alerts per level, and of them those raised by the clock: a deadline (72 h, 30 days) that passed
+    after the county's last record — the same on every rerun with no new data."""
+    last = store.query_rows("SELECT max(occurred_at) FROM timeline FINAL")[0][0]
+    rows = store.query_rows("SELECT level, count(), countIf(raised_at > (SELECT max(occurred_at) FROM timeline FINAL)) "
+                            "FROM alerts FINAL WHERE is_deleted = 0 GROUP BY level")
+    total = Counter({level: n for level, n, _ in rows})
+    by_clock = Counter({level: n for level, _, n in rows})
+    levels = ("red", "yellow", "blue")
+    click.echo("Alerts: " + ", ".join(f"{level} {total.get(level, 0)}" for level in levels))
+    if sum(by_clock.values()):
+        click.echo("  of which raised by the clock (a deadline that passed after the last record, "
+                   f"{local_date(last, zone)}): " + ", ".join(f"{level} {by_clock[level]}" for level in levels
+                                                             if by_clock.get(level)))

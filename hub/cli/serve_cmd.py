@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 
-def serve_hub(hub, host: str, port: int) -> None:
-    """Start the background loops and the HTTP server on an already opened Hub."""
+def serve_hub(hub, host: str, port: int, services=None) -> None:
+    """Start the background loops and the HTTP server on an already opened Hub (and its services, when
+    the caller built them already; closed here either way)."""
     import uvicorn
 
     from hub.api.app import create_app
@@ -14,7 +15,7 @@ def serve_hub(hub, host: str, port: int) -> None:
     from hub.services.context import AppServices
 
     hub.claim_writers()  # refuse at once if another process writes this data directory
-    services = AppServices.for_embedded(hub)
+    services = services or AppServices.for_embedded(hub)
     app = create_app(services)
     hub.start_background()
     advertise(hub.settings.data_dir, f"http://{host}:{port}")  # CLI commands go through this server

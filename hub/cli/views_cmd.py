@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-TABLES = ("timeline", "person_records", "persons", "person_redirects", "person_aliases", "person_lookup",
-          "disputes", "dispute_events", "dispute_redirects", "alerts", "cases", "event_facts", "audit_log")
+# what the projector writes (rebuild empties them), and what is computed from them
+TABLES = ("timeline", "person_records", "person_redirects", "person_aliases", "person_lookup",
+          "dispute_events", "dispute_redirects", "alerts", "cases", "event_facts", "audit_log")
+VIEWS = ("persons", "disputes")
 
 
 @click.group()
@@ -60,12 +62,32 @@ def rebuild(settings, yes: bool) -> None:
 @views.command()
 @click.pass_obj
 def status(settings) -> None:
-    """Row counts of the views."""
+    """What the views hold: persons, dispute threads, cases and alerts, then the rows of every table.
+    With `justlink serve` running, ask the server's data dir after stopping it (chDB allows one process)."""
+    from datetime import timedelta
+
+    from consent.access.policy import load_policy
     from runtime.viewstore import open_view_store
 
+    lifetimes = load_policy().case_open_days or {}
     with open_view_store(settings) as store:
         store.migrate()
+        persons, in_two, organisations = store.query_rows(
+            "SELECT countIf(person_id LIKE 'P%'), countIf(person_id LIKE 'P%' AND length(agencies) >= 2), "
+            "countIf(person_id NOT LIKE 'P%') FROM persons")[0]
+        threads, across = store.query_rows("SELECT count(), countIf(length(agencies) >= 2) FROM disputes")[0]
+        clock = store.query_rows("SELECT max(occurred_at) FROM timeline FINAL")[0][0]
+        cases = store.query_rows("SELECT case_kind, status, opened_at FROM cases FINAL")
+        still_open = sum(1 for kind, state, opened in cases if state == "open" and (
+            kind not in lifetimes or clock is None or opened + timedelta(days=lifetimes[kind]) > clock))
+        alerts = dict(store.query_rows("SELECT level, count() FROM alerts FINAL WHERE is_deleted = 0 GROUP BY level"))
+        click.echo(f"persons   {persons:>8,}  (in 2+ agencies: {in_two:,}; and {organisations:,} organisations)")
+        click.echo(f"disputes  {threads:>8,}  (across 2+ agencies: {across:,})")
+        click.echo(f"cases     {len(cases):>8,}  (open: {still_open:,}, after the policy's case lifetimes)")
+        click.echo(f"alerts    {sum(alerts.values()):>8,}  (red {alerts.get('red', 0)}, yellow {alerts.get('yellow', 0)}, "
+                   f"blue {alerts.get('blue', 0)})")
+        click.echo("rows per table:")
         for table in TABLES:
-            n = store.query_rows(f"SELECT count() FROM {table} FINAL")[0][0] if table != "audit_log" else \
-                store.query_rows("SELECT count() FROM audit_log")[0][0]
-            click.echo(f"{table:18} {n:>10,}")
+            final = "" if table == "audit_log" else " FINAL"
+            n = store.query_rows(f"SELECT count() FROM {table}{final}")[0][0]
+            click.echo(f"  {table:18} {n:>10,}")

@@ -1,8 +1,8 @@
 """Projects the log into the shared views (ClickHouse / chDB tables).
 
 Inputs: EventResolved (timeline, person lookup, person records, dispute events, the event's plain
-facts: event_facts),
-PersonsMerged (person redirects and aliases), PersonErased (streams/views/erasure.py), DisputeThreaded with merged_into (dispute
+facts: event_facts, and the agencies' case events: cases), PersonsMerged (person redirects and
+aliases), PersonErased (streams/views/erasure.py), DisputeThreaded with merged_into (dispute
 redirects), Alert* (alerts), and the audit topic (audit_log). Every write is an insert
 into a ReplacingMergeTree keyed by the row's identity, so replaying the log gives the
 same tables (`justlink views rebuild`). Redirect chains are flattened: a retired id
@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from consent.access.cases import CASE_EVENTS, Case, InMemoryCaseDirectory
 from runtime.clock import to_utc
 from runtime.eventlog.base import Record
 from runtime.topics import ALERTS_TOPIC, AUDIT_TOPIC, DISPUTES_TOPIC, IDENTITY_TOPIC, RESOLVED_TOPIC
@@ -38,6 +39,9 @@ DISPUTE_EVENT_COLUMNS = ["dispute_id", "event_id", "occurred_at", "stage", "agen
                          "is_deleted"]
 ALERT_COLUMNS = ["alert_id", "person_id", "dispute_id", "rule", "level", "role", "status", "raised_at",
                  "updated_at", "evidence", "version", "is_deleted"]
+CASE_COLUMNS = ["case_id", "case_kind", "status", "office_code", "office_name", "person_ids", "opened_at", "closed_at",
+                "version"]
+EPOCH = to_utc(0)
 AUDIT_COLUMNS = ["seq", "at", "user_id", "role", "organisation", "purpose", "case_id", "subject", "decision",
                  "rule", "event_types", "field_classes", "break_glass_reason", "prev_hash", "hash"]
 
@@ -61,6 +65,7 @@ class ViewProjector:
         self.persons = MergeMap()
         self.disputes = MergeMap()
         self.alerts: dict[str, dict[str, Any]] = {}
+        self.cases = InMemoryCaseDirectory()  # as the events say; the policy's lifetimes apply on read
         self.last_written: dict[str, int] = {}  # rows per table of the last apply (for metrics)
         self._load()
         self.erased = ErasedPersons(store)
@@ -71,6 +76,10 @@ class ViewProjector:
         self.disputes.load(self.store.query_rows("SELECT retired_id, dispute_id FROM dispute_redirects FINAL"))
         for row in self.store.query_dicts(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts FINAL"):
             self.alerts[row["alert_id"]] = row
+        for row in self.store.query_dicts(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases FINAL"):
+            self.cases.restore(Case(row["case_id"], row["case_kind"], row["status"] == "open", row["office_code"],
+                                    frozenset(row["person_ids"]), row["opened_at"], row["closed_at"],
+                                    row["office_name"]))
 
     # -- batches --------------------------------------------------------------------------------
     def apply_records(self, records: Iterable[Record]) -> int:
@@ -131,9 +140,23 @@ class ViewProjector:
             rows["dispute_events"].append([dispute_id, r["event_ref"], occurred, r["stage"] or "other",
                                            r["source_agency"], event_type, v, 0])
         rows["event_facts"].append(fact_row(event_type, event, r, occurred, v))
+        if event_type in CASE_EVENTS and event.get(CASE_EVENTS[event_type][1]):
+            self.cases.apply_event(event_type, {**event, "person_ids": list(r["person_ids"])})
+            self._case_row(str(event[CASE_EVENTS[event_type][1]]), rows)
+
+    def _case_row(self, case_id: str, rows: dict[str, list[list[Any]]]) -> None:
+        case = self.cases.case(case_id)
+        if case is not None:
+            rows["cases"].append([case.case_id, case.kind, "open" if case.is_open else "closed", case.office,
+                                  case.office_name, sorted(case.parties), case.opened_at or EPOCH, case.closed_at,
+                                  self.version()])
 
     def _on_PersonsMerged(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
         retired = r["retired_person_id"]
+        touched = self.cases.case_ids_of(retired)
+        self.cases.apply_event("PersonsMerged", r)
+        for case_id in touched:
+            self._case_row(case_id, rows)
         moved = self.persons.merge(retired, r["surviving_person_id"])
         survivor = self.persons.live(retired)
         v = self.version()
@@ -194,8 +217,8 @@ class ViewProjector:
         return [row[c] for c in AUDIT_COLUMNS]
 
 
-COLUMNS = {"timeline": TIMELINE_COLUMNS, "person_lookup": LOOKUP_COLUMNS, "person_records": RECORD_COLUMNS,
-           "event_facts": FACT_COLUMNS,
+COLUMNS = {"timeline": TIMELINE_COLUMNS, "cases": CASE_COLUMNS, "person_lookup": LOOKUP_COLUMNS,
+           "person_records": RECORD_COLUMNS, "event_facts": FACT_COLUMNS,
            "dispute_events": DISPUTE_EVENT_COLUMNS, "alerts": ALERT_COLUMNS, "audit_log": AUDIT_COLUMNS,
            "person_redirects": ["retired_id", "person_id", "version"],
            "person_aliases": ["person_id", "retired_id", "version", "is_deleted"],

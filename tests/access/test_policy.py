@@ -403,7 +403,7 @@ def test_a_station_sees_only_its_own_incidents() -> None:
     assert decide(own, policy, cases, ConsentStore(), NOW).allowed
 
 
-def test_a_registration_is_open_to_the_registrar_for_30_days() -> None:
+def test_a_registration_is_open_to_the_registrar_for_a_year() -> None:
     policy = load_policy()
     cases = InMemoryCaseDirectory(policy.case_open_days)
     cases.apply_event("DivorceRegistered", {"registration_number": "L411730-2025-000100", "person_ids": ["P-a"],
@@ -413,5 +413,5 @@ def test_a_registration_is_open_to_the_registrar_for_30_days() -> None:
     decision = decide(request, policy, cases, ConsentStore(), NOW)
     assert decision.allowed and decision.event_types == {"MarriageRegistered", "DivorceRegistered"}
     assert decision.field_classes == {"basic", "identifier"} and decision.other_party_classes == {"basic"}
-    cases.apply_event("CaseFiled", {"case_number": "x", "envelope": {"occurred_at": NOW + timedelta(days=11)}})
+    cases.apply_event("CaseFiled", {"case_number": "x", "envelope": {"occurred_at": NOW + timedelta(days=346)}})
     assert decide(request, policy, cases, ConsentStore(), NOW).reason == "case_closed"

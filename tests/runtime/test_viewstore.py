@@ -48,6 +48,14 @@ def _persons(rows: list[tuple]) -> list[list]:
 PERSON_COLUMNS = [
     "person_id", "agencies", "record_count", "subject_keys", "first_seen", "last_seen", "version", "is_deleted",
 ]
+EXAMPLE = "persons_example"  # the shape `persons` had as a table (it is a view now): a replacing table to test
+
+
+def _example_table(store: ViewStore) -> None:
+    store.command(f"CREATE TABLE IF NOT EXISTS {EXAMPLE} (person_id String, agencies Array(String), "
+                  "record_count UInt32, subject_keys Array(String), first_seen DateTime64(3, 'UTC'), "
+                  "last_seen DateTime64(3, 'UTC'), version UInt64, is_deleted UInt8) "
+                  "ENGINE = ReplacingMergeTree(version, is_deleted) ORDER BY person_id")
 
 
 # ---- migrations ------------------------------------------------------------------------------
@@ -127,22 +135,23 @@ def test_arrays_nullable_and_timestamps_round_trip(migrated_view_store: ViewStor
 
 def test_final_keeps_the_highest_version(migrated_view_store: ViewStore) -> None:
     store = migrated_view_store
+    _example_table(store)
     # Three separate inserts = three parts: the versions only meet in FINAL (or a merge).
     for row in _persons([("p-1", 3, 3, 0), ("p-1", 1, 1, 0), ("p-1", 2, 2, 0)]):
-        store.insert("persons", [row], PERSON_COLUMNS)
-    store.insert("persons", _persons([("p-2", 5, 1, 0)]), PERSON_COLUMNS)
+        store.insert(EXAMPLE, [row], PERSON_COLUMNS)
+    store.insert(EXAMPLE, _persons([("p-2", 5, 1, 0)]), PERSON_COLUMNS)
 
-    assert store.query_rows("SELECT count() FROM persons WHERE person_id = 'p-1'") == [(3,)]
-    assert store.query_rows("SELECT person_id, record_count, version FROM persons FINAL ORDER BY person_id") == [
+    assert store.query_rows(f"SELECT count() FROM {EXAMPLE} WHERE person_id = 'p-1'") == [(3,)]
+    assert store.query_rows(f"SELECT person_id, record_count, version FROM {EXAMPLE} FINAL ORDER BY person_id") == [
         ("p-1", 3, 3), ("p-2", 5, 1),
     ]
     # Replaying the same projection output changes nothing.
-    store.insert("persons", _persons([("p-1", 3, 3, 0), ("p-2", 5, 1, 0)]), PERSON_COLUMNS)
-    assert store.query_rows("SELECT person_id, record_count FROM persons FINAL ORDER BY person_id") == [
+    store.insert(EXAMPLE, _persons([("p-1", 3, 3, 0), ("p-2", 5, 1, 0)]), PERSON_COLUMNS)
+    assert store.query_rows(f"SELECT person_id, record_count FROM {EXAMPLE} FINAL ORDER BY person_id") == [
         ("p-1", 3), ("p-2", 5),
     ]
-    store.command("OPTIMIZE TABLE persons FINAL")
-    assert store.query_rows("SELECT count() FROM persons") == [(2,)]
+    store.command(f"OPTIMIZE TABLE {EXAMPLE} FINAL")
+    assert store.query_rows(f"SELECT count() FROM {EXAMPLE}") == [(2,)]
 
 
 def test_is_deleted_retracts_a_row_until_a_newer_version_restores_it(migrated_view_store: ViewStore) -> None:
@@ -168,19 +177,20 @@ def test_is_deleted_retracts_a_row_until_a_newer_version_restores_it(migrated_vi
 
 def test_server_side_parameters(migrated_view_store: ViewStore) -> None:
     store = migrated_view_store
-    store.insert("persons", _persons([(f"p-{i}", i, 1, 0) for i in range(10)]), PERSON_COLUMNS)
+    _example_table(store)
+    store.insert(EXAMPLE, _persons([(f"p-{i}", i, 1, 0) for i in range(10)]), PERSON_COLUMNS)
     tricky = "it's a \\ 'quoted' test 中文 --"
 
     assert store.query_rows("SELECT {s:String}, {n:UInt64} + 1", {"s": tricky, "n": 41}) == [(tricky, 42)]
     got = store.query_rows(
-        "SELECT person_id FROM persons FINAL WHERE person_id IN {ids:Array(String)} AND record_count >= {min:UInt32} "
+        f"SELECT person_id FROM {EXAMPLE} FINAL WHERE person_id IN {{ids:Array(String)}} AND record_count >= {{min:UInt32}} "
         "ORDER BY person_id",
         {"ids": ["p-2", "p-5", "p-9", tricky], "min": 5},
     )
     assert got == [("p-5",), ("p-9",)]
-    at = store.query_rows("SELECT count() FROM persons FINAL WHERE first_seen = {t:DateTime64(3, 'UTC')}", {"t": T0})
+    at = store.query_rows(f"SELECT count() FROM {EXAMPLE} FINAL WHERE first_seen = {{t:DateTime64(3, 'UTC')}}", {"t": T0})
     assert at == [(10,)]
-    assert store.command("SELECT count() FROM persons WHERE person_id = {p:String}", {"p": tricky}) == 0
+    assert store.command(f"SELECT count() FROM {EXAMPLE} WHERE person_id = {{p:String}}", {"p": tricky}) == 0
 
 
 # ---- errors -----------------------------------------------------------------------------------
@@ -252,9 +262,10 @@ def test_both_deployments_share_one_engine_in_one_process() -> None:
             open_view_store(view_store_settings("clickhouse", database)) as http:
         assert embedded.migrate() == [m.name for m in load_migrations()]
         assert http.migrate() == []
-        http.insert("persons", _persons([("p-http", 1, 1, 0)]), PERSON_COLUMNS)
-        embedded.insert("persons", _persons([("p-chdb", 2, 1, 0)]), PERSON_COLUMNS)
-        query = "SELECT person_id FROM persons FINAL ORDER BY person_id"
+        _example_table(embedded)
+        http.insert(EXAMPLE, _persons([("p-http", 1, 1, 0)]), PERSON_COLUMNS)
+        embedded.insert(EXAMPLE, _persons([("p-chdb", 2, 1, 0)]), PERSON_COLUMNS)
+        query = f"SELECT person_id FROM {EXAMPLE} FINAL ORDER BY person_id"
         assert embedded.query_rows(query) == http.query_rows(query) == [("p-chdb",), ("p-http",)]
         embedded.command(f"DROP DATABASE `{database}`")
 
