@@ -190,6 +190,14 @@ class InMemoryCaseDirectory:
         with self._lock:
             return [cid for cid, c in self._cases.items() if person_id in c.parties]
 
+    def forget_party(self, person_id: str) -> list[str]:
+        """An erased person is no party of any case any more; returns the cases that named them."""
+        with self._lock:
+            touched = [cid for cid, c in self._cases.items() if person_id in c.parties]
+            for case_id in touched:
+                self._cases[case_id].parties.discard(person_id)
+            return touched
+
     def open_case(self, case_id: str) -> Case | None:
         found = self.case(case_id)
         return found if found and found.is_open else None

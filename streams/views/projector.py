@@ -78,7 +78,8 @@ class ViewProjector:
             self.alerts[row["alert_id"]] = row
         for row in self.store.query_dicts(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases FINAL"):
             self.cases.restore(Case(row["case_id"], row["case_kind"], row["status"] == "open", row["office_code"],
-                                    frozenset(row["person_ids"]), row["opened_at"], row["closed_at"],
+                                    frozenset(row["person_ids"]), to_utc(row["opened_at"]),
+                                    to_utc(row["closed_at"]) if row["closed_at"] is not None else None,
                                     row["office_name"]))
 
     # -- batches --------------------------------------------------------------------------------
@@ -173,6 +174,8 @@ class ViewProjector:
         for alert in erased_alerts:
             del self.alerts[alert["alert_id"]]
         erasure_rows(self.store, ids, at, self.version(), erased_alerts, rows)
+        for case_id in sorted({c for person in ids for c in self.cases.forget_party(person)}):
+            self._case_row(case_id, rows)   # the case stays; the erased person is no longer named in it
 
     def _on_DisputeThreaded(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
         merged_into = r.get("merged_into")

@@ -1,4 +1,4 @@
--- 003: `persons` and `disputes` become views over the tables the projector writes (the tables of 001
+-- 004: `persons` and `disputes` become views over the tables the projector writes (the tables of 001
 -- were never written, so `views status` counted 0 of each); `cases` is projected from the agencies'
 -- case events and gains the office's own name.
 -- A person or a thread is counted once under its live id: rows of retired ids follow the redirects.
