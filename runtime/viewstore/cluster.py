@@ -12,7 +12,9 @@ On a cluster every `CREATE TABLE t (...) ENGINE = ReplacingMergeTree(...) ORDER 
 - `t ON CLUSTER c`: a Distributed table over `t_local`, sharded by a hash of the first ORDER BY column, so
   every version of a row lands on one shard and FINAL / ReplacingMergeTree replace it there.
 Reads and writes go to `t`: the application's SQL is the same in both forms.
-`ALTER TABLE t ...` is applied to both `t_local` and `t`, on the whole cluster.
+`ALTER TABLE t ...` and `DROP TABLE IF EXISTS t` are applied to both `t_local` and `t`, on the whole
+cluster; `CREATE VIEW v AS SELECT ...` (a view computed from the tables: persons, disputes) is created
+on every node and reads the Distributed tables.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _CREATE = re.compile(
     r"(?:\((?P<args>[^)]*)\))?\s*(?P<order>ORDER BY .*?)\s*(?P<settings>SETTINGS .*)?$",
     re.DOTALL | re.IGNORECASE)
 _ALTER = re.compile(r"^ALTER TABLE (?P<name>\w+)\s+(?P<rest>.*)$", re.DOTALL | re.IGNORECASE)
+_DROP = re.compile(r"^DROP TABLE IF EXISTS (?P<name>\w+)$", re.IGNORECASE)
+_VIEW = re.compile(r"^CREATE VIEW IF NOT EXISTS (?P<name>\w+) AS (?P<select>.*)$", re.DOTALL | re.IGNORECASE)
 _ORDER_FIRST = re.compile(r"ORDER BY\s*\(?\s*(\w+)", re.IGNORECASE)
 
 
@@ -57,13 +61,23 @@ class Layout:
         create = _CREATE.match(text)
         if create:
             return self._create(create)
+        drop = _DROP.match(text)
+        if drop:
+            name = drop.group("name")
+            return [f"DROP TABLE IF EXISTS {name}_local ON CLUSTER {self.cluster}",
+                    f"DROP TABLE IF EXISTS {name} ON CLUSTER {self.cluster}"]
+        view = _VIEW.match(text)
+        if view:
+            return [f"CREATE VIEW IF NOT EXISTS {view.group('name')} ON CLUSTER {self.cluster} AS "
+                    f"{view.group('select')}"]
         alter = _ALTER.match(text)
         if alter:
             name, rest = alter.group("name"), alter.group("rest")
             return [f"ALTER TABLE {name}_local ON CLUSTER {self.cluster} {rest}",
                     f"ALTER TABLE {name} ON CLUSTER {self.cluster} {rest}"]
         raise ClusterDDLError(f"no cluster form for the statement starting {text[:60]!r}: write CREATE TABLE "
-                              "IF NOT EXISTS ... ENGINE = ... ORDER BY ... or ALTER TABLE ...")
+                              "IF NOT EXISTS ... ENGINE = ... ORDER BY ..., CREATE VIEW IF NOT EXISTS ... AS, "
+                              "DROP TABLE IF EXISTS ... or ALTER TABLE ...")
 
     def _create(self, m: re.Match[str]) -> list[str]:
         name, engine, args = m.group("name"), m.group("engine"), (m.group("args") or "").strip()

@@ -16,7 +16,8 @@ from runtime.viewstore.migrations import load_migrations
 from tests.support.viewstore import view_store_settings
 
 STATEMENTS = [s for m in load_migrations() for s in m.statements]
-TABLES = [re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", s).group(1) for s in STATEMENTS if s.startswith("CREATE")]
+CREATES = [s for s in STATEMENTS if s.startswith("CREATE TABLE")]
+TABLES = [re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", s).group(1) for s in CREATES]
 
 
 def test_one_node_runs_the_migrations_as_written() -> None:
@@ -25,7 +26,7 @@ def test_one_node_runs_the_migrations_as_written() -> None:
 
 def test_every_table_has_a_replicated_local_table_and_a_distributed_one() -> None:
     layout = Layout(cluster="justlink", database="views", audit_retention_years=3)
-    for statement, table in zip([s for s in STATEMENTS if s.startswith("CREATE")], TABLES, strict=True):
+    for statement, table in zip(CREATES, TABLES, strict=True):
         local, distributed = layout.statements(statement)
         assert local.startswith(f"CREATE TABLE IF NOT EXISTS {table}_local ON CLUSTER justlink (")
         assert "ENGINE = Replicated" in local
@@ -42,6 +43,10 @@ def test_alter_reaches_both_tables_and_other_statements_are_refused() -> None:
     assert layout.statements("ALTER TABLE timeline ADD COLUMN note String DEFAULT ''") == [
         "ALTER TABLE timeline_local ON CLUSTER justlink ADD COLUMN note String DEFAULT ''",
         "ALTER TABLE timeline ON CLUSTER justlink ADD COLUMN note String DEFAULT ''"]
+    assert layout.statements("DROP TABLE IF EXISTS persons") == [
+        "DROP TABLE IF EXISTS persons_local ON CLUSTER justlink", "DROP TABLE IF EXISTS persons ON CLUSTER justlink"]
+    assert layout.statements("CREATE VIEW IF NOT EXISTS persons AS SELECT 1") == [
+        "CREATE VIEW IF NOT EXISTS persons ON CLUSTER justlink AS SELECT 1"]
     with pytest.raises(ClusterDDLError, match="no cluster form"):
         layout.statements("INSERT INTO timeline VALUES (1)")
 
@@ -57,7 +62,7 @@ def test_the_cluster_tables_are_valid_clickhouse() -> None:
     store = open_view_store(view_store_settings("chdb"))
     layout = Layout(cluster="justlink", database=store.database, audit_retention_years=3)
     try:
-        for statement in [s for s in STATEMENTS if s.startswith("CREATE")]:
+        for statement in CREATES:
             local, _ = layout.statements(statement)
             store.command(_single_node_equivalent(local))
         names = {row[0] for row in store.query_rows(
