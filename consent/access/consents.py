@@ -137,6 +137,11 @@ class ConsentStore:
                         if c.covers(grantee_role, organisation, purpose) and c.is_active(at)]
         return max(matching, key=lambda c: (len(c.field_classes), c.consent_id), default=None)
 
+    def get(self, consent_id: str) -> Consent | None:
+        self._drain_feed()
+        with self._lock:
+            return self._by_id.get(consent_id)
+
     def history(self, subject: str) -> list[Consent]:
         """Every consent the subject gave, withdrawn or not (for the subject's own report)."""
         self._drain_feed()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -27,7 +28,7 @@ from hub.api import bureau as bureau_routes
 from hub.api import models
 from hub.api.metrics import ApiMetrics
 from hub.api.security import BodyLimit, SecurityHeaders
-from hub.services import dpo, erasure
+from hub.services import consent, dpo, erasure
 from hub.services.access import AccessRefused, Caller, PersonAccess, audit_report_for
 from hub.services.context import AppServices
 from hub.services.queries import HistoryFilter
@@ -78,8 +79,8 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
     app = FastAPI(title="JustLink query API",
                   description="One timeline of a person's disputes across court, police, civil affairs and the "
                               "justice bureau — purpose-bound, field-masked and audited.",
-                  version="1", openapi_tags=[{"name": "persons"}, {"name": "alerts"}, {"name": "audit"},
-                                                {"name": "bureau"}])
+                  version="1", openapi_tags=[{"name": "persons"}, {"name": "alerts"}, {"name": "consent"},
+                                             {"name": "audit"}, {"name": "bureau"}])
     app.state.services, app.state.access, app.state.metrics = services, access, metrics
 
     def local(value: datetime | None) -> datetime | None:
@@ -175,6 +176,27 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
     def whoami(caller: CallerDep) -> dict[str, Any]:
         """The signed-in user, roles and the purposes the policy offers each role."""
         return access.whoami(caller.token)
+
+    # -- consent ------------------------------------------------------------------------------------------
+    @app.get("/api/v1/persons/{person_id}/consents", tags=["consent"], responses=ERRORS)
+    def person_consents(person_id: str, caller: CallerDep) -> dict[str, Any]:
+        """The person's consents (active, withdrawn, expired), what each unlocks, and what a consent for
+        the caller's purpose would unlock. Same binding as a read; audited."""
+        return consent.consents_of(access, caller, person_id)
+
+    @app.post("/api/v1/persons/{person_id}/consents", tags=["consent"], responses=ERRORS, status_code=201)
+    def record_consent(person_id: str, body: models.ConsentRequest, caller: CallerDep) -> dict[str, Any]:
+        """Record the person's consent (a case worker at intake, for a party of their open case; or the DPO
+        with purpose consent_records and the form as `request:<ref>`): ConsentGranted on the log, audited,
+        effective on the next request."""
+        return consent.grant(access, caller, person_id, field_classes=body.field_classes,
+                             valid_until=local(body.valid_until), purpose=body.purpose, grantee_role=body.grantee_role)
+
+    @app.post("/api/v1/consents/{consent_id}/withdraw", tags=["consent"], responses=ERRORS)
+    def withdraw_consent(consent_id: Annotated[str, PathParam(max_length=40, pattern=r"^[A-Za-z0-9_.:-]+$")],
+                         caller: CallerDep) -> dict[str, Any]:
+        """Withdraw a consent: ConsentWithdrawn on the log, audited; the very next request no longer has it."""
+        return consent.withdraw(access, caller, consent_id)
 
     # -- erasure (DPO) --------------------------------------------------------------------------------
     @app.get("/api/v1/persons/{person_id}/erasure", tags=["persons"], responses=ERRORS)

@@ -3,6 +3,7 @@ same dicts for the CLI)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +18,19 @@ class SearchRequest(BaseModel):
     phone: str | None = Field(None, max_length=40, description="Mobile or landline number.")
     name: str | None = Field(None, max_length=60, description="Full name; needs date_of_birth.")
     date_of_birth: str | None = Field(None, max_length=20, description="YYYY-MM-DD.")
+
+
+class ConsentRequest(BaseModel):
+    """A data subject's consent, as the case worker (at intake) or the DPO records it."""
+
+    model_config = ConfigDict(extra="forbid")
+    field_classes: list[str] = Field(min_length=1, max_length=4, description="The scope: field classes the "
+                                     "subject agrees to show, among those the purpose offers (identifier, ...).")
+    valid_until: datetime | None = Field(None, description="Expiry; without an offset, in the agencies' zone.")
+    purpose: str | None = Field(None, max_length=64, description="For the DPO: the purpose the consent is for "
+                                "(a case worker's consent is for their own purpose).")
+    grantee_role: str | None = Field(None, max_length=64, description="For the DPO, when several roles share "
+                                     "the purpose: the role the consent is given to.")
 
 
 class ErasureRequest(BaseModel):

@@ -104,6 +104,20 @@ class RemotePersonAccess:
     def case_alerts(self, caller: Caller) -> dict[str, Any]:
         return self._call("GET", "/api/v1/alerts", caller)
 
+    def consents(self, caller: Caller, person_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v1/persons/{quote(person_id)}/consents", caller)
+
+    def grant_consent(self, caller: Caller, person_id: str, *, field_classes: list[str],
+                      valid_until: datetime | None = None, purpose: str | None = None,
+                      grantee_role: str | None = None) -> dict[str, Any]:
+        body = {"field_classes": field_classes, "valid_until": valid_until.isoformat() if valid_until else None,
+                "purpose": purpose, "grantee_role": grantee_role}
+        return self._call("POST", f"/api/v1/persons/{quote(person_id)}/consents", caller,
+                          json={k: v for k, v in body.items() if v is not None})
+
+    def withdraw_consent(self, caller: Caller, consent_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/api/v1/consents/{quote(consent_id, safe='')}/withdraw", caller)
+
     def whoami(self, token: str) -> dict[str, Any]:
         return self._call("GET", "/api/v1/me", Caller(token, "", ""))
 

@@ -367,6 +367,25 @@ class PersonAccess:
             raise self._refusal(refused, caller)
         return {"case_id": case.case_id, "alerts": list(alerts.values())}
 
+    # -- consent (hub/services/consent.py) ------------------------------------------------------------------
+    def consents(self, caller: Caller, person_id: str) -> dict[str, Any]:
+        from hub.services import consent
+
+        return consent.consents_of(self, caller, person_id)
+
+    def grant_consent(self, caller: Caller, person_id: str, *, field_classes: list[str],
+                      valid_until: datetime | None = None, purpose: str | None = None,
+                      grantee_role: str | None = None) -> dict[str, Any]:
+        from hub.services import consent
+
+        return consent.grant(self, caller, person_id, field_classes=field_classes, valid_until=valid_until,
+                             purpose=purpose, grantee_role=grantee_role)
+
+    def withdraw_consent(self, caller: Caller, consent_id: str) -> dict[str, Any]:
+        from hub.services import consent
+
+        return consent.withdraw(self, caller, consent_id)
+
     # -- the DPO's report ----------------------------------------------------------------------------------
     def audit_report(self, caller: Caller, *, since: datetime | None = None, until: datetime | None = None,
                      user: str | None = None, subject: str | None = None,

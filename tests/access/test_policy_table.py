@@ -24,7 +24,7 @@ OFFICE = "office-a"
 ROLES = ["mediator", "judge", "court_clerk", "police_officer", "correction_officer", "legal_aid_officer",
          "civil_affairs_registrar", "dpo", "integrator", "bureau_officer"]
 PURPOSES = ["dispute_mediation", "adjudication", "community_correction_supervision", "legal_aid_eligibility",
-            "risk_prevention", "marriage_registration", "audit", "erasure", "statistics"]
+            "risk_prevention", "marriage_registration", "audit", "erasure", "statistics", "consent_records"]
 CASE_STATES = ["party", "not_party", "closed", "no_case"]
 CONSENT_STATES = ["none", "granted", "withdrawn", "expired"]
 
@@ -40,6 +40,7 @@ PURPOSE_CASE = {
     "audit": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
     "erasure": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
     "statistics": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
+    "consent_records": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
 }
 
 # Cells: "x:<reason>" = denied for that reason; otherwise allowed with the field classes
@@ -88,6 +89,10 @@ bureau_officer      statistics                        party       0             
 bureau_officer      statistics                        not_party   0              0              0              0
 bureau_officer      statistics                        closed      0              0              0              0
 bureau_officer      statistics                        no_case     0              0              0              0
+dpo                 consent_records                   party       x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
+dpo                 consent_records                   not_party   x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
+dpo                 consent_records                   closed      x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
+dpo                 consent_records                   no_case     x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
 """
 # Every role x purpose pair not in TABLE is denied by default in all 16 states (the integrator has
 # no pair at all). Of the *other* parties of a record, every rule reveals basic fields only.
@@ -111,6 +116,7 @@ EVENTS = {
     ("dpo", "audit"): ({"AccessAudited"}, set()),
     ("dpo", "erasure"): (POLICE | DV | MEDIATION | COURT | MARRIAGE | CORRECTIONS | LEGAL_AID, set()),
     ("bureau_officer", "statistics"): (set(), set()),   # aggregates only: no record, no field
+    ("dpo", "consent_records"): (set(), set()),
 }
 LETTERS = {"B": "basic", "C": "contact", "I": "identifier", "S": "sensitive"}
 

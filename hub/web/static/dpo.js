@@ -126,10 +126,86 @@ async function exportCsv() {
   setTimeout(() => { URL.revokeObjectURL(url); link.remove(); }, 1000);
 }
 
+// -- consent records: the DPO records or withdraws a consent given to them (the form as the reference) --
+const consentCtx = () => ({ token: state.token, role: "dpo", purpose: "consent_records",
+  caseId: $("dpo-consent-lookup").reference.value.trim() });
+
+async function openConsents() {
+  const subject = $("dpo-consent-lookup").subject.value.trim();
+  const list = clear($("dpo-consent-list"));
+  $("dpo-consent-error").textContent = "";
+  let data;
+  try {
+    data = await api(`/api/v1/persons/${encodeURIComponent(subject)}/consents`, consentCtx());
+  } catch (err) {
+    $("dpo-consent-error").textContent = errorText(err);
+    $("dpo-consent-form").hidden = true;
+    return;
+  }
+  for (const consent of data.consents) {
+    const status = consent.active ? "有效" : (consent.withdrawn_at ? "已撤回" : "已失效");
+    const item = el("li", { class: "consent", dataset: { consent: consent.consent_id } },
+      el("strong", {}, `${consent.consent_id} · ${label("purpose", consent.purpose)} · ${label("role", consent.grantee_role)} · ${status}`),
+      el("span", { class: "meta" }, " · 范围：", consent.field_classes.map((c) => label("field_class", c)).join("、"),
+        ` · 有效期至：${consent.valid_until_local ? consent.valid_until_local.slice(0, 10) : "长期"}`));
+    if (consent.active) {
+      item.append(el("button", { type: "button", class: "link withdraw", onclick: () => withdrawConsent(consent.consent_id) }, "撤回"));
+    }
+    list.append(item);
+  }
+  if (!data.consents.length) list.append(el("li", { class: "meta" }, "无同意记录"));
+  const select = clear($("dpo-consent-form").grant);
+  const offered = data.offered_by_purpose || {};
+  for (const key of Object.keys(offered)) {
+    const [role, purpose] = key.split("/");
+    select.append(el("option", { value: key }, `${label("purpose", purpose)} · ${label("role", role)}`));
+  }
+  select.onchange = () => fillConsentScope(offered[select.value]);
+  fillConsentScope(offered[select.value]);
+  $("dpo-consent-form").hidden = false;
+}
+
+function fillConsentScope(offer) {
+  const scope = clear($("dpo-consent-scope"));
+  for (const c of (offer && offer.field_classes) || []) {
+    scope.append(el("label", {}, el("input", { type: "checkbox", name: "scope", value: c, checked: true }), " ",
+      label("field_class", c)));
+  }
+}
+
+async function recordConsent() {
+  const form = $("dpo-consent-form");
+  const [role, purpose] = form.grant.value.split("/");
+  const body = { purpose, grantee_role: role,
+    field_classes: [...form.querySelectorAll("input[name=scope]:checked")].map((b) => b.value) };
+  if (form.until.value) body.valid_until = form.until.value + "T23:59:59";
+  const subject = $("dpo-consent-lookup").subject.value.trim();
+  try {
+    await api(`/api/v1/persons/${encodeURIComponent(subject)}/consents`, consentCtx(),
+      { method: "POST", body: JSON.stringify(body) });
+  } catch (err) {
+    $("dpo-consent-error").textContent = errorText(err);
+    return;
+  }
+  await openConsents();
+}
+
+async function withdrawConsent(consentId) {
+  try {
+    await api(`/api/v1/consents/${encodeURIComponent(consentId)}/withdraw`, consentCtx(), { method: "POST" });
+  } catch (err) {
+    $("dpo-consent-error").textContent = errorText(err);
+    return;
+  }
+  await openConsents();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("sign-in-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value.trim()); });
   $("filter-form").addEventListener("submit", (e) => { e.preventDefault(); runReport(); });
   $("export-csv").addEventListener("click", exportCsv);
+  $("dpo-consent-lookup").addEventListener("submit", (e) => { e.preventDefault(); openConsents(); });
+  $("dpo-consent-form").addEventListener("submit", (e) => { e.preventDefault(); recordConsent(); });
   $("sign-out").addEventListener("click", () => { sessionStorage.removeItem("justlink.dpo.token"); location.reload(); });
   const saved = sessionStorage.getItem("justlink.dpo.token");
   if (saved) signIn(saved);

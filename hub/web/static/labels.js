@@ -26,7 +26,7 @@ const ZH = {
   purpose: {
     dispute_mediation: "纠纷调解", adjudication: "审判", community_correction_supervision: "社区矫正监管",
     legal_aid_eligibility: "法律援助资格审查", risk_prevention: "风险防范", marriage_registration: "婚姻登记审查",
-    audit: "审计", statistics: "统计监督",
+    consent_records: "当事人同意登记", erasure: "删除个人信息", audit: "审计", statistics: "统计监督",
   },
   party_role: {
     plaintiff: "原告", defendant: "被告", applicant: "申请人", respondent: "被申请人", third_party: "第三人",
@@ -68,6 +68,11 @@ const ZH = {
     break_glass_reason_too_short: "紧急查询理由过短", break_glass_rate_limited: "紧急查询次数已达上限",
     break_glass_role_not_permitted: "该角色不能紧急查询", body_too_large: "请求过大",
     other_county: "无权查看该县数据", malformed_county: "县代码应为6位数字",
+    scope_not_offered: "该同意范围不在本目的可授权之列", no_consent_for_this_purpose: "本目的无需当事人同意",
+    name_the_grantee_role: "请指定授予的角色", consent_not_found: "同意记录不存在",
+    valid_until_in_the_past: "有效期已过", needs_oversight_reference: "请填写依据（申请、投诉或审计编号）",
+    invalid_case_id: "案号无效", invalid_role: "角色无效", invalid_purpose: "目的无效",
+    invalid_break_glass_reason: "紧急查询理由无效", malformed_person_id: "当事人编号格式不正确",
     lookup_needs_reason: "按身份标识查询须注明投诉或审计案件（complaint:… 或 audit:…）",
   },
   anomaly: {

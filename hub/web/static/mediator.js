@@ -122,7 +122,7 @@ async function search() {
 async function openPerson(personId) {
   state.person = personId; state.offset = 0; state.dispute = null;
   show("empty", false); show("person", true);
-  await Promise.all([loadHistory(), loadThreads(), loadAlerts()]);
+  await Promise.all([loadHistory(), loadThreads(), loadAlerts(), loadConsents()]);
 }
 
 function historyQuery() {
@@ -269,6 +269,83 @@ async function loadAlerts() {
   }
 }
 
+// -- consent ---------------------------------------------------------------------------------------------
+// Recorded at intake by the case worker (or by the DPO), withdrawn the same way; the next request honours it.
+async function loadConsents() {
+  const panel = $("consent-panel");
+  const list = clear($("consent-list"));
+  $("consent-error").textContent = "";
+  let data;
+  try {
+    data = await api(`/api/v1/persons/${encodeURIComponent(state.person)}/consents`, ctx());
+  } catch (err) {
+    panel.hidden = true;
+    return;
+  }
+  const offer = data.offered || {};
+  const classes = offer.field_classes || [];
+  panel.hidden = !classes.length && !data.consents.length;
+  $("consent-offer").textContent = classes.length
+    ? "当事人同意后可查看：" + unlocksText(offer) : "本角色/目的无需当事人同意";
+  const scope = clear($("consent-scope"));
+  for (const c of classes) {
+    scope.append(el("label", {}, el("input", { type: "checkbox", name: "scope", value: c, checked: true }), " ",
+      label("field_class", c)));
+  }
+  $("consent-form").hidden = !classes.length;
+  for (const consent of data.consents) {
+    const status = consent.active ? "有效" : (consent.withdrawn_at ? "已撤回" : "已失效");
+    const item = el("li", { class: `consent ${consent.active ? "active" : "inactive"}`, dataset: { consent: consent.consent_id } },
+      el("strong", {}, `${label("purpose", consent.purpose)} · ${status}`),
+      el("span", { class: "meta" }, ` · 授予：${label("role", consent.grantee_role)} · 范围：`,
+        consent.field_classes.map((c) => label("field_class", c)).join("、"),
+        ` · 有效期至：${consent.valid_until_local ? consent.valid_until_local.slice(0, 10) : "长期"}`),
+      el("div", { class: "meta unlocks" }, "解锁：" + unlocksText(consent.unlocks)));
+    if (consent.active) {
+      item.append(el("button", { type: "button", class: "link withdraw", onclick: () => withdrawConsent(consent.consent_id) },
+        "撤回同意"));
+    }
+    list.append(item);
+  }
+}
+
+function unlocksText(unlocks) {
+  const parts = [];
+  if (unlocks.field_classes && unlocks.field_classes.length) {
+    parts.push(unlocks.field_classes.map((c) => label("field_class", c)).join("、") + "字段");
+  }
+  if (unlocks.event_types && unlocks.event_types.length) {
+    parts.push(unlocks.event_types.map((t) => label("event_type", t)).join("、"));
+  }
+  return parts.join("；") || "—";
+}
+
+async function recordConsent() {
+  const form = $("consent-form");
+  const scope = [...form.querySelectorAll("input[name=scope]:checked")].map((b) => b.value);
+  const body = { field_classes: scope };
+  if (form.until.value) body.valid_until = form.until.value + "T23:59:59";
+  $("consent-error").textContent = "";
+  try {
+    await api(`/api/v1/persons/${encodeURIComponent(state.person)}/consents`, ctx(),
+      { method: "POST", body: JSON.stringify(body) });
+  } catch (err) {
+    $("consent-error").textContent = errorText(err);
+    return;
+  }
+  await openPerson(state.person);   // what the consent unlocks shows at once
+}
+
+async function withdrawConsent(consentId) {
+  try {
+    await api(`/api/v1/consents/${encodeURIComponent(consentId)}/withdraw`, ctx(), { method: "POST" });
+  } catch (err) {
+    $("consent-error").textContent = errorText(err);
+    return;
+  }
+  await openPerson(state.person);
+}
+
 // -- wiring --------------------------------------------------------------------------------------------
 document.addEventListener("DOMContentLoaded", () => {
   $("sign-in-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value.trim()); });
@@ -278,6 +355,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("search-kind").addEventListener("change", searchKindChanged);
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
   $("filter-form").addEventListener("submit", (e) => { e.preventDefault(); state.offset = 0; loadHistory(); });
+  $("consent-form").addEventListener("submit", (e) => { e.preventDefault(); recordConsent(); });
   $("prev-page").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); loadHistory(); });
   $("next-page").addEventListener("click", () => { state.offset += PAGE_SIZE; loadHistory(); });
   const saved = sessionStorage.getItem("justlink.token");
