@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from consent.privacy.keys.base import KeystoreError
 from hub.api import bureau as bureau_routes
 from hub.api import models
+from hub.api.docs import add_docs
 from hub.api.metrics import ApiMetrics
 from hub.api.security import BodyLimit, SecurityHeaders
 from hub.services import consent, dpo, erasure
@@ -79,8 +80,9 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
     app = FastAPI(title="JustLink query API",
                   description="One timeline of a person's disputes across court, police, civil affairs and the "
                               "justice bureau — purpose-bound, field-masked and audited.",
-                  version="1", openapi_tags=[{"name": "persons"}, {"name": "alerts"}, {"name": "consent"},
-                                             {"name": "audit"}, {"name": "bureau"}])
+                  version="1", docs_url=None, redoc_url=None,
+                  openapi_tags=[{"name": "persons"}, {"name": "alerts"}, {"name": "consent"}, {"name": "audit"},
+                                {"name": "bureau"}])
     app.state.services, app.state.access, app.state.metrics = services, access, metrics
 
     def local(value: datetime | None) -> datetime | None:
@@ -258,6 +260,7 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
         """The DPO's page: its data calls need the dpo role and the audit purpose."""
         return FileResponse(WEB_DIR / "templates" / "dpo.html", media_type="text/html; charset=utf-8")
 
+    add_docs(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -178,6 +178,7 @@ class CaseResponse(BaseModel):
     kind: str
     open: bool
     office: str
+    office_name: str = ""
     opened_at: str | None
     closed_at: str | None
     opened_local: str | None = Field(None, description="The same time in the agencies' zone (settings.timezone), `YYYY-MM-DD HH:MM`: what to show people.")

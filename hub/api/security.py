@@ -8,13 +8,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# The pages load only their own scripts and styles; /docs loads Swagger UI from its CDN.
+# The pages load only their own scripts and styles, and so does /docs: Swagger UI is served by the hub
+# itself (hub/api/docs.py), never from a CDN; its React renders style attributes, hence 'unsafe-inline'
+# for styles on /docs alone.
 APP_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+DOCS_PATHS = ("/docs",)
 
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",

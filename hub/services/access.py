@@ -227,6 +227,7 @@ class PersonAccess:
         if not parties and refused is not None:
             raise self._refusal(refused, caller)
         return {"case_id": case.case_id, "kind": case.kind, "open": case.is_open, "office": case.office,
+                "office_name": case.office_name,
                 "opened_at": iso_utc(case.opened_at), "closed_at": iso_utc(case.closed_at),
                 "opened_local": self._local(case.opened_at), "closed_local": self._local(case.closed_at),
                 "parties": parties}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from hub.services.labels import label, text
 from runtime.clock import DEFAULT_ZONE, iso_utc, zone
 
 NO_CASE_REASONS = frozenset({"no_case", "case_not_found", "case_closed", "not_party", "wrong_case_kind",
@@ -222,7 +223,7 @@ def _bursts(rows: list[dict[str, Any]], rules: AnomalyRules) -> list[dict[str, A
         for run in _windows(user_rows, rules.burst_window, many):
             subjects = len({r["subject"] for r in run})
             minutes = max(1, round((run[-1]["at"] - run[0]["at"]).total_seconds() / 60))
-            out.append(_anomaly("burst", run, f"{subjects} subjects in {minutes} min"))
+            out.append(_anomaly("burst", run, text("burst", minutes=minutes, subjects=subjects)))
     return out
 
 
@@ -235,7 +236,7 @@ def _off_hours(rows: list[dict[str, Any]], rules: AnomalyRules) -> list[dict[str
     for r in rows:
         if r["status"] != 401 and r["subject"] and outside(r):
             groups[(r["user"], r["at"].astimezone(rules.local_tz).date().isoformat())].append(r)
-    return [_anomaly("off_hours", rs, f"{len(rs)} accesses outside working hours on {day} (local time)")
+    return [_anomaly("off_hours", rs, text("off_hours", day=day, zone=str(rules.local_tz), count=len(rs)))
             for (_, day), rs in groups.items()]
 
 
@@ -244,9 +245,10 @@ def _no_open_case(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         over = r["reason"].removeprefix("break_glass_over_") if r["reason"].startswith("break_glass_over_") else ""
         if r["reason"] in NO_CASE_REASONS or over in NO_CASE_REASONS:
-            how = f"granted by break-glass over {over}" if over else f"refused: {r['reason']}"
-            out.append(_anomaly("no_open_case", [r], f"{r['purpose']} without an open case binding "
-                                f"(case {r['case_id'] or '-'}); {how}", subject=r["subject"]))
+            how = (text("no_open_case_break_glass", reason=label("reason", over)) if over
+                   else text("no_open_case_refused", reason=label("reason", r["reason"])))
+            out.append(_anomaly("no_open_case", [r], text("no_open_case", purpose=label("purpose", r["purpose"]),
+                                                          case=r["case_id"] or "—", how=how), subject=r["subject"]))
     return out
 
 
@@ -256,8 +258,9 @@ def _identifier_lookups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         if "identifier_lookup" in r["flags"]:
-            how = f"for {r['case_id']}" if r["decision"] == "allowed" else "refused: no complaint or audit case given"
-            out.append(_anomaly("identifier_lookup", [r], f"look-up by identifier {how}", subject=r["subject"]))
+            how = (text("identifier_lookup_for", reference=r["case_id"]) if r["decision"] == "allowed"
+                   else text("identifier_lookup_refused"))
+            out.append(_anomaly("identifier_lookup", [r], how, subject=r["subject"]))
     return out
 
 
@@ -266,8 +269,8 @@ def _repeated_denials(rows: list[dict[str, Any]], rules: AnomalyRules) -> list[d
     for user_rows in _per_user(rows, is_refusal).values():
         for run in _windows(user_rows, rules.denial_window, lambda run: len(run) >= rules.denials):
             reasons = Counter(r["reason"] for r in run).most_common(3)
-            out.append(_anomaly("repeated_denials", run,
-                                f"{len(run)} refusals: " + ", ".join(f"{k} x{n}" for k, n in reasons)))
+            out.append(_anomaly("repeated_denials", run, text(
+                "repeated_denials", count=len(run), reasons="、".join(f"{label('reason', k)}×{n}" for k, n in reasons))))
     return out
 
 

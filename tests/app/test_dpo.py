@@ -48,7 +48,7 @@ def test_burst_of_subjects_in_a_short_time() -> None:
     assert kinds(report) == ["burst"]
     anomaly = report["anomalies"][0]
     assert anomaly["user"] == "m1" and anomaly["count"] >= 10 and anomaly["seqs"][0] == 0
-    assert "subjects in" in anomaly["detail"]
+    assert "名当事人" in anomaly["detail"]   # "…分钟内查询N名当事人"
 
 
 def test_off_hours_and_weekends_in_local_time() -> None:
@@ -90,7 +90,7 @@ def test_repeated_denials_including_bad_tokens() -> None:
                      status=403, subject="") for i in range(5)]
     report = dpo.report(rows(*refused, *spread), rules)
     assert kinds(report) == ["repeated_denials"]
-    assert report["anomalies"][0]["user"] == "(unauthenticated)" and "unknown_token x5" in report["anomalies"][0]["detail"]
+    assert report["anomalies"][0]["user"] == "(unauthenticated)" and "令牌无效，请重新登录×5" in report["anomalies"][0]["detail"]
     assert report["summary"]["unauthenticated"] == 5
 
 

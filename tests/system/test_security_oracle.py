@@ -112,4 +112,4 @@ def test_a_dpo_look_up_by_identifier_needs_a_complaint_or_audit_case(county: Cou
     report = audit_report_for(access, Caller(dpo, "dpo", "audit"))
     lookups = [a for a in report["anomalies"] if a["kind"] == "identifier_lookup"]
     assert any(a["subject"] == stranger["person_id"] and COMPLAINT in a["detail"] for a in lookups)
-    assert sum("refused" in a["detail"] for a in lookups) >= 6
+    assert sum("被拒绝" in a["detail"] for a in lookups) >= 6

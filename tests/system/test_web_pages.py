@@ -36,7 +36,7 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> Iterator[County]:
     county = build_county(tmp_path_factory.mktemp("county"), persons=200)
     now = datetime.now(UTC)
     # Test fixture alert row (as the alerts processor would project it) so the page has one to show.
-    county.store.insert("alerts", [["A-web-red", county.parties[0], "", "repeated_divorce_with_dv", "red", "mediator",
+    county.store.insert("alerts", [["A-web-red", county.parties[0], "", "repeated_divorce_with_domestic_violence", "red", "mediator",
                                     "open", now, now, ["e1"], 1, 0]],
                         ["alert_id", "person_id", "dispute_id", "rule", "level", "role", "status", "raised_at",
                          "updated_at", "evidence", "version", "is_deleted"])
@@ -194,3 +194,14 @@ def test_dpo_page_report_filters_and_csv(county: County, server: str, browser: W
     csv_file = wait(browser, lambda d: next(iter(tmp_path.glob("justlink-audit-accesses*.csv")), None))
     lines = csv_file.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("seq,at,user") and all(county.parties[0] in line for line in lines[1:])
+
+
+def test_the_api_docs_work_offline(server: str, browser: WebDriver) -> None:
+    """/docs is Swagger UI served by the hub itself: every file it loads comes from the hub, no CDN."""
+    browser.get(server + "/docs")
+    title = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))
+    assert "JustLink" in title[0].text
+    assert wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-tag-section"))
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(url.startswith(server) for url in loaded), loaded
+    assert "https:" not in browser.execute_script("return document.documentElement.outerHTML")

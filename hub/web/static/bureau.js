@@ -48,6 +48,7 @@ function query() {
 }
 
 async function signIn(token) {
+  await LABELS_READY;
   state.token = token;
   try {
     const me = await api("/api/v1/me", { token });

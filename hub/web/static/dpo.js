@@ -40,12 +40,13 @@ function query() {
 }
 
 async function signIn(token) {
+  await LABELS_READY;
   state.token = token;
   try {
     const me = await api("/api/v1/me", { token });
     if (!me.roles.some((r) => r.role === "dpo")) throw { status: 403, reason: "role_not_held" };
     if (me.zone) ZONE = me.zone;
-    $("who-name").textContent = `${me.display_name} · ${me.organisation}`;
+    $("who-name").textContent = `${me.display_name} · ${organisationText(me.organisation)}`;
   } catch (err) {
     state.token = "";
     $("sign-in-error").textContent = errorText(err);
@@ -54,6 +55,7 @@ async function signIn(token) {
   sessionStorage.setItem("justlink.dpo.token", token);
   $("sign-in").hidden = true; $("workspace").hidden = false; $("who").hidden = false;
   const purposes = document.querySelector("#filter-form select[name=purpose]");
+  clear(purposes).append(el("option", { value: "" }, "全部"));
   for (const p of Object.keys(ZH.purpose)) purposes.append(el("option", { value: p }, label("purpose", p)));
   await runReport();
 }
@@ -88,6 +90,9 @@ function renderTabs() {
 }
 
 function cell(key, value, row) {
+  if (key === "roles" && Array.isArray(value)) return value.map((r) => label("role", r)).join("、");
+  if (key === "purposes" && Array.isArray(value)) return value.map((p) => label("purpose", p)).join("、");
+  if (key === "role") return label("role", value);
   if (Array.isArray(value)) return value.join("、");
   if (key === "at" || key.endsWith("_at")) return localDate(value, true);
   if (key === "kind") return el("span", { class: `kind-${value}`, title: value }, label("anomaly", value));

@@ -12,6 +12,7 @@ function clear(node) { while (node.firstChild) node.removeChild(node.firstChild)
 
 // -- sign in -------------------------------------------------------------------------------------------
 async function signIn(token) {
+  await LABELS_READY;
   state.token = token;
   try {
     state.me = await api("/api/v1/me", { token });
@@ -24,7 +25,7 @@ async function signIn(token) {
   sessionStorage.setItem("justlink.token", token);
   if (state.me.zone) ZONE = state.me.zone;
   $("sign-in-error").textContent = "";
-  $("who-name").textContent = `${state.me.display_name} · ${state.me.organisation}`;
+  $("who-name").textContent = `${state.me.display_name} · ${organisationText(state.me.organisation)}`;
   const roles = clear($("role"));
   for (const r of state.me.roles) roles.append(el("option", { value: r.role, title: r.description }, label("role", r.role)));
   fillPurposes();
@@ -66,7 +67,8 @@ async function openCase() {
   try {
     const data = await api("/api/v1/case", ctx());
     rememberCase(state.caseId);
-    box.append(el("p", { class: "meta" }, `${data.case_id} · ${data.open ? "在办" : "已结案"} · ${data.office || ""}`));
+    box.append(el("p", { class: "meta" }, `${data.case_id} · ${label("case_kind", data.kind)} · ${data.open ? "在办" : "已结案"}` +
+      ` · ${data.office_name || data.office || ""} · 受理 ${localDate(data.opened_at)}`));
     box.append(el("h4", {}, "本案当事人 Parties"));
     box.append(personCards(data.parties, "case-parties"));
   } catch (err) {
@@ -178,12 +180,13 @@ function renderValue(key, value, maskedBy) {
       `［已遮蔽：${label("mask", mask.reason)}］`);
   }
   if (typeof value === "boolean") return value ? "是" : "否";
-  if (key === "gender") return label("gender", value);
-  if (key === "cause_of_action" || key === "dispute_type") return label("dispute_type", value);
-  if (key === "role") return label("party_role", value);
-  if (value !== null && typeof value === "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return value.map((v) => renderValue(key, v, {})).join("、");
+  if (value !== null && typeof value === "object") {
+    return Object.entries(value).filter(([, v]) => v !== null && v !== "")
+      .map(([k, v]) => `${label("field", k)}：${renderValue(k, v, {})}`).join("；");
+  }
   if (typeof value === "string" && /^\d{4}-\d\d-\d\dT/.test(value)) return localDate(value);
-  return String(value);
+  return fieldLabel(key, value);
 }
 
 function renderEntry(entry) {
