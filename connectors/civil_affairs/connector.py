@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.county import CountyConnector
 from connectors.sdk import (
-    Connector,
     MappedEvent,
     RecordError,
     SourceRecord,
@@ -17,13 +17,12 @@ from connectors.sdk import (
     text,
 )
 
-COUNTY_CODE = "411730"
 KINDS = {"结婚登记": "MarriageRegistered", "离婚登记": "DivorceRegistered"}
 SPOUSE_COLUMNS = {"name": "姓名", "id_type": "证件类型", "id_number": "证件号码", "date_of_birth": "出生日期",
                   "phone": "联系电话", "address": "户籍地址", "gender": None}
 
 
-class CivilAffairsConnector(Connector):
+class CivilAffairsConnector(CountyConnector):
     agency = "civil_affairs"
 
     def map(self, record: SourceRecord) -> list[MappedEvent]:
@@ -39,5 +38,7 @@ class CivilAffairsConnector(Connector):
         if kind == "DivorceRegistered":
             applied = text(row, "离婚申请日期")
             fields["applied_at"] = parse_datetime(applied, "离婚申请日期") if applied else None
-        return [MappedEvent(kind, required(row, "业务编号"), when, fields, office_code=COUNTY_CODE,
-                            office_name=text(row, "登记机关") or "", county_code=COUNTY_CODE)]
+        number = required(row, "业务编号")
+        county = self.county_code(number)
+        return [MappedEvent(kind, number, when, fields, office_code=county,
+                            office_name=text(row, "登记机关") or "", county_code=county)]

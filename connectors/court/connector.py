@@ -8,8 +8,8 @@ See connectors/synthetic/EXPORT_FORMATS.md for the columns. Each step becomes on
 from __future__ import annotations
 
 from connectors.common import add_months, int_or_zero, reference_to
+from connectors.county import CountyConnector
 from connectors.sdk import (
-    Connector,
     MappedEvent,
     RecordError,
     SourceRecord,
@@ -22,8 +22,6 @@ from connectors.sdk import (
 )
 from connectors.sdk.vocabulary import dispute_type_of_cause
 
-COURT_CODE = "411730"
-COURT_NAME = "清源县人民法院"
 STEPS = {"立案": "CaseFiled", "送达": "DocumentsServed", "开庭": "HearingHeld", "结案": "JudgmentIssued",
          "执行": "EnforcementUpdated", "司法确认": "MediationAgreementConfirmed", "保护令": "ProtectionOrderIssued"}
 CASE_TYPES = {"民事": "civil", "刑事": "criminal", "行政": "administrative", "执行": "enforcement",
@@ -45,7 +43,7 @@ PARTY_COLUMNS = {"name": "名称", "kind": "类型", "id_number": "证件号码"
 PREFIXES = [f"当事人{i}" for i in range(1, 5)]
 
 
-class CourtConnector(Connector):
+class CourtConnector(CountyConnector):
     agency = "court"
     non_personal_columns = frozenset({"节点名称"})   # the procedural step (立案, 送达, ...)
 
@@ -90,8 +88,9 @@ class CourtConnector(Connector):
             months = int_or_zero(text(row, "保护令有效期月数"), "保护令有效期月数") or 6
             fields |= {"valid_from": when, "valid_until": add_months(when, months), "measures": []}
             related = reference_to(linked, "follows")
-        return [MappedEvent(step, required(row, "流程节点ID"), when, fields, office_code=COURT_CODE,
-                            office_name=COURT_NAME, county_code=COURT_CODE, related=related)]
+        county = self.county_code(case_number)
+        return [MappedEvent(step, required(row, "流程节点ID"), when, fields, office_code=county,
+                            office_name=self.court_name, county_code=county, related=related)]
 
     @staticmethod
     def _sentence(row) -> str | None:

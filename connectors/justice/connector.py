@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.common import reference_to
+from connectors.county import CountyConnector
 from connectors.sdk import (
-    Connector,
     MappedEvent,
     RecordError,
     SourceRecord,
@@ -27,8 +27,6 @@ from connectors.sdk import (
 from connectors.sdk.mapping import shape_of
 from connectors.sdk.vocabulary import DISPUTE_TYPES, RISK_LEVELS
 
-COUNTY_CODE = "411730"
-BUREAU = "清源县司法局"
 LEVELS = {"村(社区)级": "village", "村级": "village", "社区级": "village", "乡镇(街道)级": "township",
           "乡镇级": "township", "县级": "county"}
 SOURCES = {"群众申请": "walk_in", "公安移交": "police_referral", "法院委派": "court_referral",
@@ -57,7 +55,7 @@ def _escalation_level(label: str | None) -> str | None:
     return "township" if ("镇" in label or "乡" in label or "街道" in label) else "county"
 
 
-class JusticeConnector(Connector):
+class JusticeConnector(CountyConnector):
     agency = "justice"
 
     def map(self, record: SourceRecord) -> list[MappedEvent]:
@@ -100,8 +98,9 @@ class JusticeConnector(Connector):
         else:
             raise RecordError("环节", f"the value ({shape_of(step)}) is not one of the known labels: 受理, 结案",
                               rule="value.unknown")
-        return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=COUNTY_CODE,
-                            office_name=committee, county_code=COUNTY_CODE, related=related)]
+        county = self.county_code()
+        return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=county,
+                            office_name=committee, county_code=county, related=related)]
 
     def _correction(self, row) -> list[MappedEvent]:
         number = required(row, "矫正编号")
@@ -129,8 +128,9 @@ class JusticeConnector(Connector):
         else:
             raise RecordError("环节", f"the value ({shape_of(step)}) is not one of the known labels: 接收, 解除, 终止",
                               rule="value.unknown")
-        return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=COUNTY_CODE,
-                            office_name=office, county_code=COUNTY_CODE, related=related)]
+        county = self.county_code(number)
+        return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=county,
+                            office_name=office, county_code=county, related=related)]
 
     def _legal_aid(self, row) -> list[MappedEvent]:
         number = required(row, "援助案件编号")
@@ -156,8 +156,9 @@ class JusticeConnector(Connector):
         else:
             raise RecordError("环节", f"the value ({shape_of(step)}) is not one of the known labels: 申请, 指派, "
                               "不予援助", rule="value.unknown")
-        return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=COUNTY_CODE,
-                            office_name=BUREAU, county_code=COUNTY_CODE)]
+        county = self.county_code()
+        return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=county,
+                            office_name=self.justice_bureau, county_code=county)]
 
     def _release(self, row) -> list[MappedEvent]:
         number = required(row, "衔接编号")
@@ -169,6 +170,7 @@ class JusticeConnector(Connector):
                   "released_at": parse_datetime(required(row, "刑满释放日期"), "刑满释放日期"),
                   "received_in_person": text(row, "衔接方式") == "必接必送", "risk_level": None,
                   "parties": [person]}
-        return [MappedEvent("ReleasedPrisonerReceived", number, when, fields, office_code=COUNTY_CODE,
-                            office_name=text(row, "接收司法所") or BUREAU, county_code=COUNTY_CODE,
+        county = self.county_code(number)
+        return [MappedEvent("ReleasedPrisonerReceived", number, when, fields, office_code=county,
+                            office_name=text(row, "接收司法所") or self.justice_bureau, county_code=county,
                             related=reference_to(text(row, "原判案号"), "follows_judgment"))]

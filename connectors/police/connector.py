@@ -7,8 +7,8 @@ age instead of a birth date (age is not carried: the hub does not need it).
 
 from __future__ import annotations
 
+from connectors.county import CountyConnector
 from connectors.sdk import (
-    Connector,
     MappedEvent,
     RecordError,
     SourceRecord,
@@ -20,7 +20,6 @@ from connectors.sdk import (
 )
 from connectors.sdk.vocabulary import DISPUTE_TYPES
 
-COUNTY_CODE = "411730"
 STEPS = {"接警登记": "IncidentReported", "出具家庭暴力告诫书": "DomesticViolenceWarningIssued",
          "移交人民调解": "DisputeReferredToMediation"}
 CATEGORIES = {"家庭纠纷": "domestic_dispute", "邻里纠纷": "neighbour_dispute", "打架斗殴": "fight", "诈骗": "fraud",
@@ -33,7 +32,7 @@ PARTY_COLUMNS = {"name": "姓名", "id_number": "证件号码", "gender": "性�
 PREFIXES = [f"涉案人员{i}" for i in range(1, 5)]
 
 
-class PoliceConnector(Connector):
+class PoliceConnector(CountyConnector):
     agency = "police"
 
     def map(self, record: SourceRecord) -> list[MappedEvent]:
@@ -61,4 +60,4 @@ class PoliceConnector(Connector):
                       "target_committee": required(row, "移交调解组织"), "dispute_type": dispute_type,
                       "parties": people}
         return [MappedEvent(step, required(row, "处警记录号"), when, fields, office_code=incident[1:13],
-                            office_name=station, county_code=COUNTY_CODE, related=related)]
+                            office_name=station, county_code=self.county_code(incident), related=related)]

@@ -45,6 +45,8 @@ NOISE: dict[str, Noise] = {
 
 
 def render_person(p: Person, when: date, noise: Noise, rng: random.Random) -> dict[str, str]:
+    """The person as a clerk typed them on `when`: address where they lived then; a mover's registered
+    residence (户籍) stays in the home county."""
     r = rng.random()
     if r < noise.id_missing:
         id_number = ""
@@ -63,11 +65,15 @@ def render_person(p: Person, when: date, noise: Noise, rng: random.Random) -> di
         phone = p.previous_phone(when) or p.phone_at(when)
     else:
         phone = p.phone_at(when)
-    address = geo.render_address(p.addr, rng, noise.address_prefix)
+    addr = p.address_at(when)
+    address = geo.county(addr.county).render_address(addr, rng, noise.address_prefix)
+    hukou = p.hukou
+    if hukou is None and p.move is not None and addr.county != p.move.home:
+        hukou = geo.county(p.move.home).render_address(p.move.before, rng, noise.address_prefix)
     return {
         "name": noisy_name(p.name, rng, noise.homophone, noise.traditional), "kind": "自然人", "id": id_number,
         "gender": "男" if p.male else "女", "birth": p.birth.isoformat(), "age": str(p.age_at(when)),
-        "phone": phone, "address": address, "hukou": p.hukou or address, "ethnicity": p.ethnicity,
+        "phone": phone, "address": address, "hukou": hukou or address, "ethnicity": p.ethnicity,
         "id_type": "居民身份证" if id_number else "",
     }
 
@@ -75,7 +81,7 @@ def render_person(p: Person, when: date, noise: Noise, rng: random.Random) -> di
 def render_org(o: Org, rng: random.Random, with_code: bool) -> dict[str, str]:
     name = o.name
     if rng.random() < 0.08:  # clerks drop the county prefix or the legal form
-        name = name.removeprefix(geo.COUNTY).removesuffix("有限公司") or name
+        name = name.removeprefix(geo.county(o.county).name).removesuffix("有限公司") or name
     return {"name": name, "kind": "法人", "id": o.uscc if with_code else "", "address": o.address,
             "id_type": "统一社会信用代码" if with_code else ""}
 
@@ -158,6 +164,12 @@ TRUTH_FILES: dict[str, tuple[str, ...]] = {
     "truth/disputes.csv": ("agency", "record_key", "true_dispute_id", "dispute_type"),
     "truth/events.csv": ("agency", "record_key", "file", "event_type"),
 }
+# Several counties: one truth for all, each row with the county (division code) whose export holds it,
+# and the movers.
+COUNTIES_TRUTH_FILES: dict[str, tuple[str, ...]] = {
+    **{path: ("county", *columns) for path, columns in TRUTH_FILES.items()},
+    "truth/movers.csv": ("true_person_id", "from_county", "to_county", "moved_on", "story"),
+}
 
 # --- record ids ----------------------------------------------------------------------------------------
 COURT_WORDS = {"civil": "民初", "criminal": "刑初", "admin": "行初", "enforcement": "执", "confirmation": "民特",
@@ -173,42 +185,74 @@ POLICE_CATEGORIES = {"domestic_dispute": "家庭纠纷", "neighbour_dispute": "�
                      "traffic": "交通事故", "theft": "盗窃", "other": "其他"}
 
 
-def committee_short(committee: str) -> str:
-    short = committee.removeprefix(geo.COUNTY).removesuffix("人民调解委员会")
+def committee_short(committee: str, county: geo.County) -> str:
+    short = committee.removeprefix(county.name).removesuffix("人民调解委员会")
     for long, abbreviated in (("疑难纠纷调处专班", "专班"), ("医疗纠纷", "医调"), ("道路交通事故纠纷", "交调")):
         short = short.replace(long, abbreviated)
     for word in ("镇", "乡", "村", "社区"):
         short = short.replace(word, "")
-    return short or "清源"
+    return short or county.short
 
 
 def _d(value: datetime | date | None) -> str:
     return value.strftime("%Y-%m-%d") if value else ""
 
 
-class Exporter:
-    """Owns the open export files and the id counters; write one sorted chunk of events at a time."""
+class Truth:
+    """The ground-truth files: one set for all counties, with a county column when there are several."""
 
-    def __init__(self, out: Path, seed: int) -> None:
-        self.out, self.seed = out, seed
+    def __init__(self, out: Path, with_county: bool) -> None:
+        self.with_county = with_county
+        self.columns = COUNTIES_TRUTH_FILES if with_county else TRUTH_FILES
+        self.rows: Counter[str] = Counter()
+        self._handles: list[IO[str]] = []
+        self.writers: dict[str, Any] = {path: _open(out / path, "utf-8", list(header), self._handles)
+                                        for path, header in self.columns.items()}
+
+    def record(self, county: geo.County, spec: FileSpec, key: str, ev: Ev) -> None:
+        rec = ev.rec
+        where = (county.code,) if self.with_county else ()
+        persons = self.writers["truth/persons.csv"]
+        for index, (who, _) in enumerate(rec.parties, start=1):
+            persons.writerow((*where, spec.agency, key, index, who.pid if isinstance(who, Person) else who.oid))
+        self.writers["truth/disputes.csv"].writerow((*where, spec.agency, key, rec.dispute_id, rec.dispute_type))
+        self.writers["truth/events.csv"].writerow((*where, spec.agency, key, spec.path, ev.event_type))
+        self.rows["truth/persons.csv"] += len(rec.parties)
+        self.rows["truth/disputes.csv"] += 1
+        self.rows["truth/events.csv"] += 1
+
+    def mover(self, person: Person) -> None:
+        move = person.move
+        assert move is not None
+        self.writers["truth/movers.csv"].writerow((person.pid, geo.county(move.home).code,
+                                                   geo.county(move.county).code, _d(move.when), move.kind))
+        self.rows["truth/movers.csv"] += 1
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.close()
+
+
+def _open(path: Path, encoding: str, header: list[str], handles: list[IO[str]]) -> Any:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("w", encoding=encoding, newline="")
+    handles.append(handle)
+    writer = csv.writer(handle, lineterminator="\r\n")
+    writer.writerow(header)
+    return writer
+
+
+class Exporter:
+    """One county's seven export files and its id counters."""
+
+    def __init__(self, out: Path, county: geo.County) -> None:
+        self.out, self.county = out, county
         self.counters: Counter[tuple[Any, ...]] = Counter()
         self.rows: Counter[str] = Counter()
         self.event_types: Counter[str] = Counter()
         self._handles: list[IO[str]] = []
-        self.writers: dict[str, Any] = {}
-        for spec in FILES:
-            self.writers[spec.path] = self._open(spec.path, spec.encoding, spec.header)
-        for path, header in TRUTH_FILES.items():
-            self.writers[path] = self._open(path, "utf-8", list(header))
-
-    def _open(self, rel: str, encoding: str, header: list[str]) -> Any:
-        path = self.out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("w", encoding=encoding, newline="")
-        self._handles.append(handle)
-        writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(header)
-        return writer
+        self.writers: dict[str, Any] = {spec.path: _open(out / spec.path, spec.encoding, spec.header, self._handles)
+                                        for spec in FILES}
 
     def close(self) -> None:
         for handle in self._handles:
@@ -220,52 +264,49 @@ class Exporter:
 
     # --- ids
     def _assign_id(self, rec: Rec, when: datetime) -> None:
-        y, kind, a = when.year, rec.kind, rec.attrs
+        y, kind, a, county = when.year, rec.kind, rec.attrs, self.county
         if kind in COURT_WORDS:
-            rec.id = f"（{y}）{geo.COURT_CODE}{COURT_WORDS[kind]}{self._next('court', kind, y)}号"
+            rec.id = f"（{y}）{county.court_code}{COURT_WORDS[kind]}{self._next('court', kind, y)}号"
         elif kind == "incident":
-            station = f"{geo.COUNTY_CODE}{a['station'] + 1:02d}0000"
+            station = f"{county.code}{a['station'] + 1:02d}0000"
             rec.id = f"J{station}{when:%Y%m%d}{self._next('incident', station, when.date()):04d}"
         elif kind in ("marriage", "divorce"):
-            rec.id = f"{geo.COUNTY_CODE}{y}{self._next('registration', y):06d}"
+            rec.id = f"{county.code}{y}{self._next('registration', y):06d}"
             letter = "J" if kind == "marriage" else "L"
-            a["certificate"] = f"{letter}{geo.COUNTY_CODE}-{y}-{self._next('certificate', letter, y):06d}"
+            a["certificate"] = f"{letter}{county.code}-{y}-{self._next('certificate', letter, y):06d}"
         elif kind == "mediation":
-            short = committee_short(a["committee"])
-            rec.id = f"（{y}）{short}调字第{self._next('mediation', short, y)}号"
+            short = committee_short(a["committee"], county)
+            rec.id = f"（{y}）{county.number_prefix}{short}调字第{self._next('mediation', short, y)}号"
         elif kind == "correction":
-            rec.id = f"{geo.COUNTY_CODE}{y}JZ{self._next('correction', y):04d}"
+            rec.id = f"{county.code}{y}JZ{self._next('correction', y):04d}"
         elif kind == "legal_aid":
-            rec.id = f"（{y}）清法援字第{self._next('legal_aid', y)}号"
+            rec.id = f"（{y}）{county.abbr}法援字第{self._next('legal_aid', y)}号"
         elif kind == "release":
-            rec.id = f"AZ{geo.COUNTY_CODE}{y}{self._next('release', y):04d}"
+            rec.id = f"AZ{county.code}{y}{self._next('release', y):04d}"
         else:
             raise ValueError(f"record kind {kind!r}: no id format")
 
     # --- rows
-    def write_chunk(self, events: list[Ev], chunk_no: int) -> None:
-        rng = random.Random(f"{self.seed}:render:{chunk_no}")
-        for ev in events:
-            rec = ev.rec
-            if not rec.id:
-                self._assign_id(rec, ev.when)
-            if rec.ref is not None and not rec.ref.id:
-                raise ValueError(f"record {rec.id}: refers to a record not yet written")
-            rec.steps_written += 1
-            spec = KIND_TO_FILE[rec.kind]
-            key = rec.id if spec.single_step else f"{rec.id}#{rec.steps_written}"
-            if rec.rendered_parties is None:
-                rec.rendered_parties = self._render_parties(rec, spec, ev.when.date(), rng)
-            values = ROW_BUILDERS[spec.path](ev, rec, self._next)
-            values[spec.columns[0]] = key
-            row = [values.get(column, "") for column in spec.columns]
-            for (_, fields), party in zip(spec.party_groups, rec.rendered_parties + [{}] * MAX_PARTIES,
-                                          strict=False):
-                row.extend(party.get(field, "") for _, field in fields)
-            self.writers[spec.path].writerow(row)
-            self.rows[spec.path] += 1
-            self.event_types[ev.event_type] += 1
-            self._write_truth(spec, key, ev)
+    def write(self, ev: Ev, rng: random.Random, truth: Truth) -> None:
+        rec = ev.rec
+        if not rec.id:
+            self._assign_id(rec, ev.when)
+        if rec.ref is not None and not rec.ref.id:
+            raise ValueError(f"record {rec.id}: refers to a record not yet written")
+        rec.steps_written += 1
+        spec = KIND_TO_FILE[rec.kind]
+        key = rec.id if spec.single_step else f"{rec.id}#{rec.steps_written}"
+        if rec.rendered_parties is None:
+            rec.rendered_parties = self._render_parties(rec, spec, ev.when.date(), rng)
+        values = ROW_BUILDERS[spec.path](ev, rec, self._next, self.county)
+        values[spec.columns[0]] = key
+        row = [values.get(column, "") for column in spec.columns]
+        for (_, fields), party in zip(spec.party_groups, rec.rendered_parties + [{}] * MAX_PARTIES, strict=False):
+            row.extend(party.get(field, "") for _, field in fields)
+        self.writers[spec.path].writerow(row)
+        self.rows[spec.path] += 1
+        self.event_types[ev.event_type] += 1
+        truth.record(self.county, spec, key, ev)
 
     def _render_parties(self, rec: Rec, spec: FileSpec, when: date, rng: random.Random) -> list[dict[str, str]]:
         if len(rec.parties) > len(spec.party_groups):
@@ -281,23 +322,30 @@ class Exporter:
             rendered.append(fields)
         return rendered
 
-    def _write_truth(self, spec: FileSpec, key: str, ev: Ev) -> None:
-        rec = ev.rec
-        persons = self.writers["truth/persons.csv"]
-        for index, (who, _) in enumerate(rec.parties, start=1):
-            persons.writerow((spec.agency, key, index, who.pid if isinstance(who, Person) else who.oid))
-        self.writers["truth/disputes.csv"].writerow((spec.agency, key, rec.dispute_id, rec.dispute_type))
-        self.writers["truth/events.csv"].writerow((spec.agency, key, spec.path, ev.event_type))
-        self.rows["truth/persons.csv"] += len(rec.parties)
-        self.rows["truth/disputes.csv"] += 1
-        self.rows["truth/events.csv"] += 1
+
+class Exports:
+    """The exporters of every county and the one truth; writes one sorted chunk of events at a time,
+    each event into the export of its record's county."""
+
+    def __init__(self, exporters: dict[int, Exporter], truth: Truth, seed: int) -> None:
+        self.exporters, self.truth, self.seed = exporters, truth, seed
+
+    def write_chunk(self, events: list[Ev], chunk_no: int) -> None:
+        rng = random.Random(f"{self.seed}:render:{chunk_no}")
+        for ev in events:
+            self.exporters[ev.rec.county].write(ev, rng, self.truth)
+
+    def close(self) -> None:
+        for exporter in self.exporters.values():
+            exporter.close()
+        self.truth.close()
 
 
 # --- per-file row builders: (event, record, counter) -> {column: value} --------------------------------
 NextNumber = Callable[..., int]  # the exporter's counter: next number for a key such as ("warning", 城关, 2025)
 
 
-def _court_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
+def _court_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[str, str]:
     a, d = rec.attrs, ev.data
     row = {"案号": rec.id, "节点序号": str(rec.steps_written), "节点名称": ev.step, "节点日期": _d(ev.when),
            "案件类型": COURT_TYPES[rec.kind], "案由": a["cause"], "承办部门": a["tribunal"],
@@ -324,21 +372,21 @@ def _court_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
     return row
 
 
-def _police_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
+def _police_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[str, str]:
     a = rec.attrs
     if rec.steps_written == 1:
         a["reported"] = ev.when.strftime("%Y-%m-%d %H:%M:%S")
     category = a["category"]
     row = {"警情编号": rec.id, "环节": {"接警": "接警登记", "告诫": "出具家庭暴力告诫书", "移交调解": "移交人民调解"}[ev.step],
            "环节时间": ev.when.strftime("%Y-%m-%d %H:%M:%S"), "接警时间": a["reported"], "报警方式": a["channel"],
-           "管辖单位": geo.police_station(a["station"]), "警情类别": POLICE_CATEGORIES[category],
+           "管辖单位": county.police_station(a["station"]), "警情类别": POLICE_CATEGORIES[category],
            "纠纷类型": DISPUTE_LABELS[rec.dispute_type] if category not in ("fraud",) and rec.dispute_type else "",
            "发生地点": a["location"], "简要案情": a["summary"]}
     if ev.step == "告诫":
-        short = geo.TOWNSHIPS[a["station"]][1]
-        row["告诫书文号"] = f"清公（{short}）家暴告字〔{ev.when.year}〕{nxt('warning', short, ev.when.year)}号"
+        short = county.townships[a["station"]][1]
+        row["告诫书文号"] = f"{county.abbr}公（{short}）家暴告字〔{ev.when.year}〕{nxt('warning', short, ev.when.year)}号"
     elif ev.step == "移交调解":
-        row["移交单号"] = f"警调移字〔{ev.when.year}〕{nxt('referral', ev.when.year):05d}号"
+        row["移交单号"] = f"{county.number_prefix}警调移字〔{ev.when.year}〕{nxt('referral', ev.when.year):05d}号"
         row["移交调解组织"] = ev.data["committee"]
     return row
 
@@ -346,7 +394,7 @@ def _police_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
 COOLING_OFF_FROM = datetime(2021, 1, 1)
 
 
-def _registration_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
+def _registration_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[str, str]:
     row = {"登记类型": "结婚登记" if rec.kind == "marriage" else "离婚登记", "登记日期": ev.when.strftime("%Y/%m/%d"),
            "登记机关": rec.attrs["office"], "证字号": rec.attrs["certificate"]}
     if rec.kind == "divorce" and ev.when >= COOLING_OFF_FROM:  # the 30-day cooling-off began in 2021
@@ -356,7 +404,7 @@ def _registration_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
     return row
 
 
-def _mediation_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
+def _mediation_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[str, str]:
     a = rec.attrs
     if rec.steps_written == 1:
         a["opened"] = _d(ev.when)
@@ -370,15 +418,15 @@ def _mediation_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
     return row
 
 
-def _correction_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
+def _correction_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[str, str]:
     a = rec.attrs
     return {"矫正编号": rec.id, "环节": ev.step, "环节日期": _d(ev.when), "矫正类别": a["correction_type"],
-            "风险等级": a["risk"], "负责司法所": a["office"], "判决法院": geo.COURT_NAME,
+            "风险等级": a["risk"], "负责司法所": a["office"], "判决法院": county.court_name,
             "判决案号": rec.ref.id if rec.ref else "", "罪名": a["offence"], "矫正期限起": _d(a["term_start"]),
             "矫正期限止": _d(a["term_end"]), "解除原因": ev.data.get("reason", "")}
 
 
-def _legal_aid_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
+def _legal_aid_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[str, str]:
     a = rec.attrs
     if rec.steps_written == 1:
         a["applied"] = _d(ev.when)
@@ -387,14 +435,14 @@ def _legal_aid_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
             "承办机构": ev.data.get("provider", "")}
 
 
-def _release_row(ev: Ev, rec: Rec, nxt: NextNumber) -> dict[str, str]:
+def _release_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[str, str]:
     a = rec.attrs
     return {"接收日期": _d(ev.when), "原服刑单位": a["prison"], "原判法院": a["court"],
             "原判案号": rec.ref.id if rec.ref else a["old_case"], "罪名": a["offence"], "刑期月数": str(a["months"]),
             "刑满释放日期": _d(a["released"]), "衔接方式": a["handover"], "接收司法所": a["office"]}
 
 
-ROW_BUILDERS: dict[str, Callable[[Ev, Rec, NextNumber], dict[str, str]]] = {
+ROW_BUILDERS: dict[str, Callable[[Ev, Rec, NextNumber, geo.County], dict[str, str]]] = {
     "court/court_case_nodes.csv": _court_row, "police/police_incidents.csv": _police_row,
     "civil_affairs/marriage_registrations.csv": _registration_row, "justice/mediation_cases.csv": _mediation_row,
     "justice/community_corrections.csv": _correction_row, "justice/legal_aid.csv": _legal_aid_row,

@@ -1,22 +1,35 @@
-"""Synthetic persons and organisations. A person depends only on (seed, index)."""
+"""Synthetic persons and organisations. A person depends only on (seed, index, home county)."""
 
 from __future__ import annotations
 
 import random
 from bisect import bisect
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
 from connectors.synthetic import addresses as geo
 from connectors.synthetic import ids, names
 
 _DIVISION_CUM: list[float] = []
 _total = 0.0
-for _code, _place, _share in geo.LOCAL_DIVISIONS:
+for _share in (geo.HOME_DIVISION_SHARE, *(share for _code, _place, share in geo.OTHER_DIVISIONS)):
     _total += _share
     _DIVISION_CUM.append(_total)
 
 MINORITY_SHARE = 0.006
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A person who lived in county `home` until `when` and in county `county` from then on. Their id
+    number keeps its issuing code and their registered residence (户籍) stays at home."""
+
+    when: datetime
+    home: int  # county index before the move
+    county: int  # county index after the move
+    before: geo.Address
+    after: geo.Address
+    kind: str  # the story that crosses the border: "dispute", "family" or "offender" (see stories.py)
 
 
 @dataclass(slots=True, eq=False)
@@ -31,7 +44,8 @@ class Person:
     hukou: str | None  # registered address outside the county; None when it is the home address
     phones: tuple[tuple[date, str], ...]  # (in use from, number), oldest first
     landline: str | None
-    addr: geo.Address
+    addr: geo.Address  # where they live in the county whose chunk holds this object
+    move: Move | None = None
 
     def phone_at(self, when: date) -> str:
         current = self.phones[0][1]
@@ -47,6 +61,27 @@ class Person:
     def age_at(self, when: date) -> int:
         return when.year - self.birth.year - ((when.month, when.day) < (self.birth.month, self.birth.day))
 
+    def address_at(self, when: date) -> geo.Address:
+        move = self.move
+        if move is None:
+            return self.addr
+        return move.after if when >= move.when.date() else move.before
+
+
+def moved(person: Person, move: Move, phone: str | None) -> Person:
+    """`person` with `move` (and a new mobile from the move on): the same object in the home county's
+    chunk, where `addr` stays the home address."""
+    person.move = move
+    if phone is not None:
+        person.phones = tuple(sorted((*person.phones, (move.when.date(), phone))))
+    return person
+
+
+def resident_after_move(person: Person) -> Person:
+    """The mover as a resident of the county they moved to (`addr` is the new address)."""
+    assert person.move is not None
+    return replace(person, addr=person.move.after)
+
 
 @dataclass(frozen=True, slots=True)
 class Org:
@@ -54,13 +89,14 @@ class Org:
     name: str
     uscc: str
     address: str
+    county: int = 0
 
 
 def person_id(index: int) -> str:
     return f"P{index:08d}"
 
 
-def make_person(seed: int, index: int, salt: float) -> Person:
+def make_person(seed: int, index: int, salt: float, home: geo.County = geo.QINGYUAN) -> Person:
     rng = random.Random(f"{seed}:person:{index}")
     male = rng.random() < 0.505
     birth, sequence = ids.birth_and_sequence(index, male, salt)
@@ -70,11 +106,11 @@ def make_person(seed: int, index: int, salt: float) -> Person:
         surname, given = names.make_minority_name(rng, male)
         ethnicity = "维吾尔族"
     else:
-        division, place, _ = geo.LOCAL_DIVISIONS[bisect(_DIVISION_CUM, rng.random() * _total)]
+        division, place, _ = home.id_divisions[bisect(_DIVISION_CUM, rng.random() * _total)]
         surname, given = names.make_name(rng, male, birth.year)
         ethnicity = "回族" if rng.random() < 0.01 else "汉族"
-    addr = geo.make_address(rng)
-    hukou = None if division == geo.COUNTY_CODE else geo.render_hukou_elsewhere(place, rng)
+    addr = home.make_address(rng)
+    hukou = None if division == home.code else geo.render_hukou_elsewhere(place, rng)
     phones = [(date(2000, 1, 1), ids.make_mobile(rng))]
     for _ in range(rng.choices((0, 1, 2), weights=(60, 30, 10))[0]):
         phones.append((date(2019, 1, 1) + timedelta(days=rng.randrange(6 * 365)), ids.make_mobile(rng)))
@@ -84,36 +120,54 @@ def make_person(seed: int, index: int, salt: float) -> Person:
                   ids.make_id18(division, birth, sequence), hukou, tuple(phones), landline, addr)
 
 
-# --- organisations: a fixed county pool, independent of the seed ----------------------------------
-_ORG_RNG = random.Random(f"orgs:{geo.COUNTY_CODE}")
+# --- organisations: a fixed pool per county, independent of the seed ---------------------------------
+# County companies, estates' property managers, hospitals, the PICC branch and the governments are the
+# county's own; the prefecture's labour-service and e-commerce companies and the Ping An branch belong
+# to 清源's pool and are shared by every county (the same organisation, the same true id).
 _TRADE_NAMES = "宏达 鑫源 华兴 永盛 恒泰 金鼎 瑞丰 天成 中原 豫通 兴旺 远航 顺发 德邦 凯旋 盛世".split()
+_POOLS: dict[int, dict[str, tuple[Org, ...]]] = {}
 
 
-def _org(kind: str, name: str) -> Org:
-    oid = f"ORG{kind}{len(_ORGS_BY_KIND.setdefault(kind, ())) + 1:03d}"
-    org = Org(oid, name, ids.make_uscc(geo.COUNTY_CODE, _ORG_RNG), geo.COUNTY + _ORG_RNG.choice(geo.STREETS)
-              + f"{_ORG_RNG.randint(1, 300)}号")
-    _ORGS_BY_KIND[kind] = (*_ORGS_BY_KIND[kind], org)
-    return org
+def _build_pool(county: geo.County) -> dict[str, tuple[Org, ...]]:
+    rng = random.Random(f"orgs:{county.code}")
+    own = county.index == 0
+    pool: dict[str, list[Org]] = {}
+
+    def add(kind: str, name: str) -> None:
+        number = len(pool.setdefault(kind, [])) + 1
+        oid = f"ORG{kind}{number:03d}" if own else f"ORG{county.code}{kind}{number:03d}"
+        pool[kind].append(Org(oid, name, ids.make_uscc(county.code, rng),
+                              county.name + rng.choice(county.streets) + f"{rng.randint(1, 300)}号", county.index))
+
+    for trade in _TRADE_NAMES:
+        add("E", f"{county.name}{trade}建筑工程有限公司")
+        if own:
+            add("E", f"驻马店{trade}劳务有限公司")
+    for estate in county.estates:
+        add("W", f"{county.name}{estate}物业服务有限公司")
+    if own:
+        for trade in _TRADE_NAMES[:8]:
+            add("S", f"{geo.CITY}{trade}电子商务有限公司")
+    for hospital in county.hospitals:
+        add("H", hospital)
+    add("I", f"中国人民财产保险股份有限公司{county.short}支公司")
+    if own:
+        add("I", "中国平安财产保险股份有限公司驻马店中心支公司")
+    add("G", f"{county.name}人民政府")
+    for township, _short, _tribunal in county.townships:
+        add("G", f"{county.name}{township}人民政府")
+    if not own:
+        shared = orgs("E", 0), orgs("S", 0), orgs("I", 0)
+        pool["E"] += [o for o in shared[0] if o.name.startswith("驻马店")]
+        pool["S"] = list(shared[1])
+        pool["I"] += [o for o in shared[2] if "驻马店" in o.name]
+    return {kind: tuple(members) for kind, members in pool.items()}
 
 
-_ORGS_BY_KIND: dict[str, tuple[Org, ...]] = {}
-for _trade in _TRADE_NAMES:
-    _org("E", f"{geo.COUNTY}{_trade}建筑工程有限公司")
-    _org("E", f"驻马店{_trade}劳务有限公司")
-for _estate in geo.ESTATES:
-    _org("W", f"{geo.COUNTY}{_estate}物业服务有限公司")
-for _trade in _TRADE_NAMES[:8]:
-    _org("S", f"{geo.CITY}{_trade}电子商务有限公司")
-for _hospital in ("清源县人民医院", "清源县中医院", "清源县妇幼保健院", "李店镇卫生院", "韩集镇卫生院"):
-    _org("H", _hospital)
-_org("I", "中国人民财产保险股份有限公司清源支公司")
-_org("I", "中国平安财产保险股份有限公司驻马店中心支公司")
-_org("G", "清源县人民政府")
-for _township, _short, _tribunal in geo.TOWNSHIPS:
-    _org("G", f"{geo.COUNTY}{_township}人民政府")
-
-
-def orgs(kind: str) -> tuple[Org, ...]:
-    """E employers, W property managers, S online shops, H hospitals, I insurers, G governments."""
-    return _ORGS_BY_KIND[kind]
+def orgs(kind: str, county: int = 0) -> tuple[Org, ...]:
+    """County `county`'s E employers, W property managers (one per estate, in estate order), S online
+    shops, H hospitals, I insurers, G governments (the county's, then one per township, in order)."""
+    pool = _POOLS.get(county)
+    if pool is None:
+        pool = _POOLS[county] = _build_pool(geo.county(county))
+    return pool[kind]

@@ -50,6 +50,7 @@ class Rec:
     id: str = ""
     steps_written: int = 0
     rendered_parties: list[dict[str, str]] | None = None  # parties as typed once per record
+    county: int = 0  # index of the county whose agency keeps the record (whose export it is in)
 
     @property
     def agency(self) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from connectors.synthetic import addresses as geo
-from connectors.synthetic.people import Org, Person, orgs
+from connectors.synthetic.people import Org, Person, orgs, resident_after_move
 from connectors.synthetic.records import Entity, Ev, Rec
 
 WINDOW_START = datetime(2019, 1, 1)
@@ -42,11 +42,18 @@ def police_time(when: datetime, rng: random.Random) -> datetime:
     return moment if moment >= when else when + timedelta(minutes=rng.randrange(1, 120))
 
 
-class Chunk:
-    """Persons of one chunk, their neighbourhoods and marriages, and the events written so far."""
+def lives_here(p: Person, at: datetime) -> bool:
+    """False once a mover has left the county of the chunk (`p.addr` is the home address there)."""
+    return p.move is None or at < p.move.when
 
-    def __init__(self, persons: list[Person], rng: random.Random) -> None:
+
+class Chunk:
+    """Persons of one chunk (all living in `county`), their neighbourhoods and marriages, and the events
+    written so far."""
+
+    def __init__(self, persons: list[Person], rng: random.Random, county: geo.County = geo.QINGYUAN) -> None:
         self.persons = persons
+        self.county = county
         self.events: list[Ev] = []
         self.hoods: dict[tuple[int, int, bool], list[Person]] = {}
         for p in persons:
@@ -63,42 +70,65 @@ class Chunk:
     def someone(self, rng: random.Random, at: datetime, exclude: Person, years: int = 18) -> Person:
         for _ in range(20):
             other = rng.choice(self.persons)
-            if other is not exclude and adult_from(other, years) <= at:
+            if other is not exclude and adult_from(other, years) <= at and lives_here(other, at):
                 return other
         return min((p for p in self.persons if p is not exclude), key=lambda p: p.birth)
 
     def neighbour(self, rng: random.Random, at: datetime, of: Person) -> Person:
-        hood = [p for p in self.hoods[of.addr.neighbourhood] if p is not of and adult_from(p) <= at]
+        hood = [p for p in self.hoods.get(of.addr.neighbourhood, ())
+                if p is not of and adult_from(p) <= at and lives_here(p, at)]
         return rng.choice(hood) if hood else self.someone(rng, at, of)
+
+    def partner(self, rng: random.Random, at: datetime, of: Person) -> Person | None:
+        """A single of the other sex, of marriageable age at `at`, not yet taken in this chunk."""
+        if not self.singles:
+            return None
+        for _ in range(10):
+            other = rng.choice(self.singles)
+            if other.male != of.male and other.index not in self.taken and other.move is None and \
+                    adult_from(other, 22 if other.male else 20) <= at:
+                self.taken.add(other.index)
+                return other
+        return None
 
 
 class Story:
     """One dispute (or registration thread) told by one protagonist."""
 
     def __init__(self, chunk: Chunk, person: Person, number: int, rng: random.Random,
-                 dispute_type: str, showcase: bool = False) -> None:
+                 dispute_type: str, showcase: bool = False, since: datetime | None = None,
+                 until: datetime | None = None) -> None:
         self.chunk, self.p, self.number, self.rng = chunk, person, number, rng
+        self.county = chunk.county
         self.dispute_type = dispute_type
         self.dispute_id = f"D{person.index:08d}-{number:02d}" if dispute_type else ""
         self.showcase = showcase
+        self.since, self.until = since, until  # bounds of start(): a mover's stories before or after the move
         self.steps = 0
 
     def start(self, years: int = 18) -> datetime:
         first = max(WINDOW_START, adult_from(self.p, years))
         last = SHOWCASE_LAST_START if self.showcase else EXPORT_END - timedelta(days=10)
+        if self.since is not None:
+            first = max(first, self.since)
+        if self.until is not None:
+            last = min(last, self.until)
         if first >= last:
             first = last - timedelta(days=30)
         return first + timedelta(seconds=self.rng.randrange(int((last - first).total_seconds())))
 
     def sub(self, dispute_type: str) -> Story:
         """A new dispute told by the same protagonist (e.g. a new incident during corrections)."""
-        return Story(self.chunk, self.p, self.number + 50, self.rng, dispute_type, self.showcase)
+        return Story(self.chunk, self.p, self.number + 50, self.rng, dispute_type, self.showcase, self.since,
+                     self.until)
 
     def rec(self, kind: str, parties: list[tuple[Entity, str]], ref: Rec | None = None,
-            in_dispute: bool = True, **attrs: object) -> Rec:
+            in_dispute: bool = True, county: geo.County | None = None, **attrs: object) -> Rec:
+        """A record of this story's county's agencies (or of `county`'s, for a hand-over to another county)."""
+        index = (county or self.county).index
         if in_dispute:
-            return Rec(kind, parties, self.dispute_id, self.dispute_type, dict(attrs), ref)
-        return Rec(kind, parties, "", "", dict(attrs), ref)
+            return Rec(kind, parties, self.dispute_id, self.dispute_type, dict(attrs), ref, county=index)
+        return Rec(kind, parties, "", "", dict(attrs), ref, county=index)
 
     def ev(self, when: datetime, rec: Rec, step: str, event_type: str, **data: object) -> bool:
         self.steps += 1
@@ -204,17 +234,17 @@ def mediate(s: Story, when: datetime, parties: list[tuple[Entity, str]], level: 
 
 def _committee(s: Story, level: str) -> str:
     if level == "village":
-        return geo.village_committee(s.p.addr)
+        return s.county.village_committee(s.p.addr)
     if level == "township":
-        return geo.township_committee(s.p.addr.township)
-    return geo.COUNTY_COMMITTEE
+        return s.county.township_committee(s.p.addr.township)
+    return s.county.county_committee
 
 
 def confirm_agreement(s: Story, when: datetime, med: Rec) -> tuple[datetime, Rec]:
     """Judicial confirmation (司法确认) of a mediation agreement."""
     parties = [(who, "申请人") for who, _ in med.parties]
     rec = s.rec("confirmation", parties, med, cause=s.rng.choice(CAUSES[s.dispute_type]),
-                tribunal=geo.TOWNSHIPS[s.p.addr.township][2])
+                tribunal=s.county.tribunal(s.p.addr.township))
     t = s.later(when, 3, 30)
     s.ev(t, rec, "司法确认", "MediationAgreementConfirmed", decision="裁定", outcome="调解协议有效")
     return t, rec
@@ -224,7 +254,7 @@ def litigate(s: Story, when: datetime, parties: list[tuple[Entity, str]], kind: 
              cause: str | None = None, ref: Rec | None = None, decision: str | None = None,
              sentence: tuple[str, int, int] | None = None, amount: int = 0) -> tuple[datetime, Rec, str]:
     """A first-instance case: filed, served, (heard), decided. Returns (decision date, case, decision)."""
-    tribunal = {"civil": geo.TOWNSHIPS[s.p.addr.township][2], "criminal": "刑事审判庭", "admin": "行政审判庭"}[kind]
+    tribunal = {"civil": s.county.tribunal(s.p.addr.township), "criminal": "刑事审判庭", "admin": "行政审判庭"}[kind]
     rec = s.rec(kind, parties, ref, cause=cause or s.rng.choice(CAUSES[s.dispute_type]), tribunal=tribunal,
                 amount=amount)
     t = office_time(when, s.rng)
@@ -287,7 +317,7 @@ def neighbour_story(s: Story) -> None:
     t = s.start()
     other = s.chunk.neighbour(s.rng, t, p)
     parties: list[tuple[Entity, str]] = [(p, "申请人"), (other, "被申请人")]
-    committee = geo.village_committee(p.addr)
+    committee = s.county.village_committee(p.addr)
     if s.showcase or s.chance(0.8):
         category = "fight" if s.chance(0.2) else "neighbour_dispute"
         inc = incident(s, t, category, [(p, "报警人"), (other, "当事人")])
@@ -310,7 +340,7 @@ def neighbour_agreement_story(s: Story) -> None:
     t = s.start()
     other = s.chunk.neighbour(s.rng, t, s.p)
     end, _, med = mediate(s, t, [(s.p, "申请人"), (other, "被申请人")], "village",
-                          geo.village_committee(s.p.addr), "walk_in", None, outcome="agreement")
+                          s.county.village_committee(s.p.addr), "walk_in", None, outcome="agreement")
     after_agreement(s, end, med, s.p, other)
 
 
@@ -327,7 +357,7 @@ def fight_story(s: Story) -> None:
                                 cause=s.rng.choice(("故意伤害罪", "寻衅滋事罪")), ref=inc, sentence=sentence)
     received = s.later(decided, 3, 10)
     ends = received + timedelta(days=30 * probation)
-    office = geo.justice_office(p.addr.township)
+    office = s.county.justice_office(p.addr.township)
     corr = s.rec("correction", [(p, "社区矫正对象")], case, correction_type="缓刑",
                  risk=s.rng.choices(("红", "黄", "蓝"), weights=(2, 5, 3))[0], office=office,
                  offence=case.attrs["cause"], term_start=received.date(), term_end=ends.date())
@@ -361,12 +391,16 @@ def fraud_story(s: Story) -> None:
 OTHER_COURTS = (("驻马店市驿城区人民法院", "豫1702"), ("上蔡县人民法院", "豫1722"), ("平舆县人民法院", "豫1723"))
 
 
-def release_handover(s: Story, released: datetime, p: Person, case: Rec | None, offence: str, months: int) -> None:
+def release_handover(s: Story, released: datetime, p: Person, case: Rec | None, offence: str, months: int,
+                     home: tuple[geo.County, int] | None = None) -> None:
+    """The hand-over to the justice office of `home` (county, township): the person's registered
+    residence, by default where the story happens."""
+    county, township = home or (s.county, p.addr.township)
     other_court = s.rng.choice(OTHER_COURTS)
-    rec = s.rec("release", [(p, "刑满释放人员")], case, in_dispute=case is not None,
+    rec = s.rec("release", [(p, "刑满释放人员")], case, in_dispute=case is not None, county=county,
                 prison=s.rng.choice(("河南省新乡监狱", "河南省郑州监狱", "河南省周口监狱", "河南省豫南监狱")),
-                court=geo.COURT_NAME if case else other_court[0],
-                offence=offence, months=months, released=released.date(), office=geo.justice_office(p.addr.township),
+                court=s.county.court_name if case else other_court[0],
+                offence=offence, months=months, released=released.date(), office=county.justice_office(township),
                 handover=s.rng.choices(("必接必送", "自行报到"), weights=(4, 1))[0],
                 old_case=f"（{released.year - months // 12 - 1}）{other_court[1]}刑初{s.rng.randint(10, 600)}号"
                 if case is None else "")
@@ -386,7 +420,7 @@ def wage_story(s: Story, overdue: bool | None = None) -> None:
     p = s.p
     t = s.start()
     contractor = s.chunk.someone(s.rng, t, p, years=25)
-    company = s.rng.choice(orgs("E"))
+    company = s.rng.choice(orgs("E", s.county.index))
     workers: list[Entity] = [p]
     workers += [s.chunk.someone(s.rng, t, p) for _ in range(s.rng.choice((0, 0, 1, 2)))]
     workers = list(dict.fromkeys(w for w in workers if w is not contractor))
@@ -396,7 +430,7 @@ def wage_story(s: Story, overdue: bool | None = None) -> None:
         overdue = s.chance(0.35)
     amount = s.amount(3000, 60000)
     if not overdue:
-        committee = geo.township_committee(p.addr.township)
+        committee = s.county.township_committee(p.addr.township)
         t = refer_to_mediation(s, t, inc, committee)
         end, outcome, med = mediate(s, t, [(w, "申请人") for w in workers] + [(contractor, "被申请人")],
                                     "township", committee, "police_referral", inc,
@@ -412,7 +446,7 @@ def wage_story(s: Story, overdue: bool | None = None) -> None:
     s.ev(applied, aid, "申请", "LegalAidApplied")
     granted = s.later(applied, 1, 7)
     s.ev(granted, aid, "指派", "LegalAidGranted",
-         provider=s.rng.choice(("清源县法律援助中心", "河南清源律师事务所", "河南正义律师事务所")))
+         provider=s.rng.choice(s.county.legal_aid_providers))
     decided, case, outcome = litigate(s, s.later(granted, 10, 60), [(p, "原告"), (opponent, "被告")],
                                       amount=amount, decision="判决" if s.showcase else None)
     if outcome != "驳回诉讼请求" and (s.showcase or s.chance(0.4)):
@@ -425,7 +459,7 @@ def lending_story(s: Story) -> None:
     debtor = s.chunk.someone(s.rng, t, p)
     if s.chance(0.3):
         end, outcome, med = mediate(s, t, [(p, "申请人"), (debtor, "被申请人")], "village",
-                                    geo.village_committee(p.addr), "walk_in", None)
+                                    s.county.village_committee(p.addr), "walk_in", None)
         if outcome == "agreement":
             after_agreement(s, end, med, p, debtor)
             return
@@ -441,24 +475,24 @@ def traffic_story(s: Story) -> None:
     t = s.start()
     other = s.chunk.someone(s.rng, t, p)
     inc = incident(s, t, "traffic", [(p, "报警人"), (other, "当事人")],
-                   place=f"{geo.TOWNSHIPS[p.addr.township][0]}{s.rng.choice(geo.STREETS)}与"
+                   place=f"{s.county.townships[p.addr.township][0]}{s.rng.choice(s.county.streets)}与"
                          f"{s.rng.choice(('G107国道', 'S219省道', '乡道', '村道'))}交叉口")
-    t = refer_to_mediation(s, t, inc, geo.TRAFFIC_COMMITTEE)
-    end, outcome, _ = mediate(s, t, [(p, "申请人"), (other, "被申请人")], "county", geo.TRAFFIC_COMMITTEE,
+    t = refer_to_mediation(s, t, inc, s.county.traffic_committee)
+    end, outcome, _ = mediate(s, t, [(p, "申请人"), (other, "被申请人")], "county", s.county.traffic_committee,
                               "police_referral", inc)
     if outcome != "agreement" and s.chance(0.6):
-        insurer = s.rng.choice(orgs("I"))
+        insurer = s.rng.choice(orgs("I", s.county.index))
         litigate(s, s.later(end, 10, 90), [(p, "原告"), (other, "被告"), (insurer, "被告")],
                  amount=s.amount(5000, 200000))
 
 
 def property_story(s: Story) -> None:
     p = s.p
-    company = orgs("W")[p.addr.estate] if p.addr.urban else s.rng.choice(orgs("W"))
+    company = orgs("W", s.county.index)[p.addr.estate] if p.addr.urban else s.rng.choice(orgs("W", s.county.index))
     t = s.start()
     if s.chance(0.4):
         end, outcome, _ = mediate(s, t, [(p, "申请人"), (company, "被申请人")], "village",
-                                  geo.village_committee(p.addr), s.rng.choice(("walk_in", "grid_inspection")), None)
+                                  s.county.village_committee(p.addr), s.rng.choice(("walk_in", "grid_inspection")), None)
         if outcome == "agreement":
             return
         t = end
@@ -467,19 +501,19 @@ def property_story(s: Story) -> None:
 
 def shopping_story(s: Story) -> None:
     p = s.p
-    shop = s.rng.choice(orgs("S"))
+    shop = s.rng.choice(orgs("S", s.county.index))
     t = s.start()
     end, outcome, _ = mediate(s, t, [(p, "申请人"), (shop, "被申请人")], "township",
-                              geo.township_committee(p.addr.township), "walk_in", None)
+                              s.county.township_committee(p.addr.township), "walk_in", None)
     if outcome != "agreement" and s.chance(0.4):
         litigate(s, s.later(end, 5, 60), [(p, "原告"), (shop, "被告")], amount=s.amount(200, 20000))
 
 
 def medical_story(s: Story) -> None:
     p = s.p
-    hospital = s.rng.choice(orgs("H"))
+    hospital = s.rng.choice(orgs("H", s.county.index))
     t = s.start()
-    end, outcome, _ = mediate(s, t, [(p, "申请人"), (hospital, "被申请人")], "county", geo.MEDICAL_COMMITTEE,
+    end, outcome, _ = mediate(s, t, [(p, "申请人"), (hospital, "被申请人")], "county", s.county.medical_committee,
                               "walk_in", None)
     if outcome != "agreement" and s.chance(0.5):
         litigate(s, s.later(end, 20, 120), [(p, "原告"), (hospital, "被告")], amount=s.amount(10000, 500000))
@@ -490,11 +524,11 @@ def requisition_story(s: Story) -> None:
     administrative lawsuit against the township government."""
     p = s.p
     t = s.start()
-    end, outcome, _ = mediate(s, t, [(p, "申请人"), (orgs("G")[p.addr.township + 1], "被申请人")], "township",
-                              geo.township_committee(p.addr.township), "grid_inspection", None,
+    end, outcome, _ = mediate(s, t, [(p, "申请人"), (orgs("G", s.county.index)[p.addr.township + 1], "被申请人")], "township",
+                              s.county.township_committee(p.addr.township), "grid_inspection", None,
                               outcome="escalated" if s.showcase else None)
     if outcome != "agreement" and (s.showcase or s.chance(0.5)):
-        litigate(s, s.later(end, 20, 120), [(p, "原告"), (orgs("G")[p.addr.township + 1], "被告")], "admin",
+        litigate(s, s.later(end, 20, 120), [(p, "原告"), (orgs("G", s.county.index)[p.addr.township + 1], "被告")], "admin",
                  decision="判决")
 
 
@@ -504,11 +538,11 @@ def court_referral_story(s: Story) -> None:
     t = s.start()
     other = s.chunk.someone(s.rng, t, p)
     case = s.rec("civil", [(p, "原告"), (other, "被告")], cause=s.rng.choice(CAUSES[s.dispute_type]),
-                 tribunal=geo.TOWNSHIPS[p.addr.township][2], amount=s.amount(1000, 50000))
+                 tribunal=s.county.tribunal(p.addr.township), amount=s.amount(1000, 50000))
     filed = office_time(t, s.rng)
     s.ev(filed, case, "立案", "CaseFiled")
     end, outcome, _ = mediate(s, s.later(filed, 1, 10), [(p, "申请人"), (other, "被申请人")], "township",
-                              geo.township_committee(p.addr.township), "court_referral", case)
+                              s.county.township_committee(p.addr.township), "court_referral", case)
     if outcome == "agreement":
         s.ev(s.later(end, 2, 15), case, "结案", "JudgmentIssued", decision="调解", outcome="调解结案", sentence=None)
         return
@@ -523,7 +557,7 @@ def court_referral_story(s: Story) -> None:
 # --- couples -----------------------------------------------------------------------------------------
 def register(s: Story, when: datetime, kind: str, husband: Person, wife: Person) -> None:
     rec = s.rec(kind, [(husband, "男方"), (wife, "女方")], in_dispute=False,
-                office=f"{geo.COUNTY}民政局婚姻登记处")
+                office=s.county.registry)
     t = office_time(when, s.rng)
     if kind == "divorce":
         applied = t - timedelta(days=s.rng.randint(31, 60))
@@ -539,7 +573,7 @@ def dv_episode(s: Story, when: datetime, husband: Person, wife: Person, overdue:
     s.ev(warned, inc, "告诫", "DomesticViolenceWarningIssued")
     if overdue:
         return warned
-    committee = geo.village_committee(wife.addr)
+    committee = s.county.village_committee(wife.addr)
     t = refer_to_mediation(s, warned, inc, committee)
     end, _, _ = mediate(s, t, [(wife, "申请人"), (husband, "被申请人")], "village", committee, "police_referral", inc)
     return end
@@ -547,7 +581,7 @@ def dv_episode(s: Story, when: datetime, husband: Person, wife: Person, overdue:
 
 def protection_order(s: Story, when: datetime, husband: Person, wife: Person) -> datetime:
     rec = s.rec("protection", [(wife, "申请人"), (husband, "被申请人")], cause="人身安全保护令",
-                tribunal=geo.TOWNSHIPS[wife.addr.township][2])
+                tribunal=s.county.tribunal(wife.addr.township))
     t = office_time(when + timedelta(hours=s.rng.uniform(24, 72)), s.rng)
     s.ev(t, rec, "保护令", "ProtectionOrderIssued", months=6)
     return t
@@ -595,7 +629,7 @@ def couple_story(s: Story, husband: Person, wife: Person, variant: str | None) -
         register(s, s.later(t, 40, 200), "divorce", husband, wife)
     elif variant == "family":
         inc = incident(s, t, "domestic_dispute", [(wife, "报警人"), (husband, "当事人")])
-        committee = geo.village_committee(wife.addr)
+        committee = s.county.village_committee(wife.addr)
         t = refer_to_mediation(s, t, inc, committee)
         mediate(s, t, [(wife, "申请人"), (husband, "被申请人")], "village", committee, "police_referral", inc)
     elif variant == "lawsuit":
@@ -603,15 +637,10 @@ def couple_story(s: Story, husband: Person, wife: Person, variant: str | None) -
 
 
 def remarry(s: Story, when: datetime, person: Person) -> None:
-    chunk = s.chunk
-    for _ in range(10):
-        other = s.rng.choice(chunk.singles)
-        if other.male != person.male and other.index not in chunk.taken and \
-                adult_from(other, 22 if other.male else 20) <= when:
-            chunk.taken.add(other.index)
-            husband, wife = (person, other) if person.male else (other, person)
-            register(s, when, "marriage", husband, wife)
-            return
+    other = s.chunk.partner(s.rng, when, person)
+    if other is not None:
+        husband, wife = (person, other) if person.male else (other, person)
+        register(s, when, "marriage", husband, wife)
 
 
 # --- dispatch -----------------------------------------------------------------------------------------
@@ -646,29 +675,144 @@ SHOWCASE: tuple[tuple[StoryFn, str], ...] = (
 COUPLE_SHOWCASE = ("dv_repeat", "dv_overdue", "divorce", "family", "lawsuit")
 
 
-def chunk_events(seed: int, persons: list[Person], chunk_no: int) -> list[Ev]:
-    """All events of one chunk of persons, sorted by time."""
-    chunk = Chunk(persons, random.Random(f"{seed}:chunk:{chunk_no}"))
+# --- people who move between counties ------------------------------------------------------------------
+# A mover (people.Move) tells one story in the home county before the move and one in the new county
+# after it, so their records are in both counties' exports under one true id. The kind decides which:
+#   dispute:  a dispute at home (a quarrel, a mediation, a loan), later another one in the new county;
+#   family:   the marriage ends at home (divorce registered there), a new marriage in the new county and
+#             domestic violence there (the case a county-bound hub would not connect);
+#   offender: a fraud in the new county, tried by its court, and after prison the hand-over to the
+#             justice office of the registered residence at home (必接必送 across counties).
+def quarrel_story(s: Story) -> None:
+    """A quarrel with a neighbour: one police call, settled on the spot."""
+    t = s.start()
+    incident(s, t, "neighbour_dispute", [(s.p, "报警人"), (s.chunk.neighbour(s.rng, t, s.p), "当事人")])
+
+
+def walk_in_story(s: Story) -> None:
+    """A walk-in mediation with a neighbour at the village committee (confirmed in court now and then)."""
+    t = s.start()
+    other = s.chunk.neighbour(s.rng, t, s.p)
+    end, outcome, med = mediate(s, t, [(s.p, "申请人"), (other, "被申请人")], "village",
+                                s.county.village_committee(s.p.addr), "walk_in", None)
+    if outcome == "agreement":
+        after_agreement(s, end, med, s.p, other)
+
+
+# Short on purpose: every mover tells one at home and one in the new county, on top of their ordinary
+# stories, and movers should not outweigh everybody else in the exports.
+HOME_DISPUTES: tuple[tuple[StoryFn, str], ...] = (
+    (quarrel_story, "neighbour"), (walk_in_story, "neighbour"), (lending_story, "private_lending"))
+NEW_COUNTY_DISPUTES: tuple[tuple[StoryFn, str], ...] = (
+    (quarrel_story, "neighbour"), (walk_in_story, "neighbour"), (lending_story, "private_lending"),
+    (shopping_story, "online_shopping"))
+MOVER_STORY = 60  # story numbers: 60 at home, 61 in the new county
+
+
+def before_move(chunk: Chunk, p: Person, rng: random.Random) -> None:
+    """The mover's story at home, started at least 30 days before the move."""
+    assert p.move is not None
+    until = p.move.when - timedelta(days=30)
+    if p.move.kind == "family" and _marriage_ends(Story(chunk, p, MOVER_STORY, rng, "", until=until)):
+        return
+    if p.move.kind == "offender":
+        return  # the hand-over at home comes from the new county's story
+    fn, dispute_type = rng.choice(HOME_DISPUTES)
+    fn(Story(chunk, p, MOVER_STORY, rng, dispute_type, until=until))
+
+
+def _marriage_ends(s: Story) -> bool:
+    """A divorce at home, before the move; with a marriage first when the mover has no spouse yet."""
+    p, until = s.p, s.until
+    assert until is not None
+    t = s.start(22 if p.male else 20)
+    spouse = s.chunk.spouse.get(p.index) or s.chunk.partner(s.rng, t, p)
+    if spouse is None:
+        return False
+    husband, wife = (p, spouse) if p.male else (spouse, p)
+    if p.index not in s.chunk.spouse:
+        register(s, t, "marriage", husband, wife)
+        t += (until - t) * s.rng.uniform(0.3, 0.9)
+    register(s, t, "divorce", husband, wife)
+    return True
+
+
+def after_move(chunk: Chunk, p: Person, rng: random.Random) -> None:
+    """The mover's story in the new county (`chunk` is one of its chunks), from 30 days after the move."""
+    assert p.move is not None
+    move = p.move
+    since, until = move.when + timedelta(days=30), EXPORT_END - timedelta(days=90)  # to see the first steps
+    if move.kind == "offender":
+        offender_story(Story(chunk, p, MOVER_STORY + 1, rng, "other", since=since,
+                             until=move.when + timedelta(days=180)), geo.county(move.home), move.before.township)
+        return
+    if move.kind == "family" and _new_marriage_with_violence(
+            Story(chunk, p, MOVER_STORY + 1, rng, "marriage_family", since=since, until=until)):
+        return
+    fn, dispute_type = rng.choice(NEW_COUNTY_DISPUTES)
+    fn(Story(chunk, p, MOVER_STORY + 1, rng, dispute_type, since=since, until=until))
+
+
+def _new_marriage_with_violence(s: Story) -> bool:
+    p = s.p
+    t = s.start(22 if p.male else 20)
+    partner = s.chunk.partner(s.rng, t, p)
+    if partner is None:
+        return False
+    husband, wife = (p, partner) if p.male else (partner, p)
+    register(s, t, "marriage", husband, wife)
+    incident_at = t + min(timedelta(days=s.rng.uniform(60, 400)), (EXPORT_END - t) / 2)
+    end = dv_episode(s, incident_at, husband, wife, overdue=s.chance(0.3))
+    if s.chance(0.25):
+        protection_order(s, end, husband, wife)
+    return True
+
+
+def offender_story(s: Story, home: geo.County, home_township: int) -> None:
+    """Fraud in the new county, a prison term, and the hand-over to the home county's justice office."""
+    p = s.p
+    t = s.start()
+    victim = s.chunk.someone(s.rng, t, p)
+    inc = incident(s, t, "fraud", [(victim, "报警人"), (p, "嫌疑人")])
+    months = s.rng.choice((12, 15, 18))
+    decided, case, _ = litigate(s, s.later(t, 40, 120), [(p, "被告人"), (victim, "被害人")], "criminal",
+                                cause="诈骗罪", ref=inc, sentence=("有期徒刑", months, 0))
+    release_handover(s, decided + timedelta(days=30 * months - 60), p, case, "诈骗罪", months,
+                     home=(home, home_township))
+
+
+def chunk_events(seed: int, persons: list[Person], chunk_no: int, county: geo.County = geo.QINGYUAN,
+                 arrivals: list[Person] | tuple[Person, ...] = ()) -> list[Ev]:
+    """All events of one chunk of persons living in `county`, sorted by time. `arrivals` are movers from
+    other counties (people.Move) who tell their after-move story here; the chunk's own movers tell
+    only stories that start before they leave."""
+    chunk = Chunk(persons, random.Random(f"{seed}:chunk:{chunk_no}"), county)
     showcases = couple_showcases = 0
     early = SHOWCASE_LAST_START - timedelta(days=400)
     for p in persons:
         rng = random.Random(f"{seed}:story:{p.index}")
         if adult_from(p) > EXPORT_END - timedelta(days=60):
             continue  # minors' records are sealed: nobody under 18 appears in the exports
-        if showcases < len(SHOWCASE) and adult_from(p, 25) < early:
+        leaves = p.move.when - timedelta(days=30) if p.move is not None else None
+        if showcases < len(SHOWCASE) and adult_from(p, 25) < early and leaves is None:
             fn, dispute_type = SHOWCASE[showcases]
             showcases += 1
             fn(Story(chunk, p, 0, rng, dispute_type, showcase=True))
         for number, (fn, dispute_type, rate) in enumerate(STORIES, start=1):
             if rng.random() < rate:
-                fn(Story(chunk, p, number, rng, dispute_type))
+                fn(Story(chunk, p, number, rng, dispute_type, until=leaves))
         wife = chunk.spouse.get(p.index)
-        if p.male and wife is not None:
+        if p.male and wife is not None and leaves is None and wife.move is None:
             variant = None
             if couple_showcases < len(COUPLE_SHOWCASE) and max(adult_from(p, 22), adult_from(wife, 20)) < early:
                 variant = COUPLE_SHOWCASE[couple_showcases]
                 couple_showcases += 1
             couple_story(Story(chunk, p, 40, rng, "marriage_family", showcase=variant is not None),
                          p, wife, variant)
+    for p in persons:
+        if p.move is not None:
+            before_move(chunk, p, random.Random(f"{seed}:before-move:{p.index}"))
+    for p in arrivals:
+        after_move(chunk, resident_after_move(p), random.Random(f"{seed}:after-move:{p.index}"))
     chunk.events.sort(key=lambda e: (e.when, e.order))
     return chunk.events

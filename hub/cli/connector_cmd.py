@@ -34,7 +34,8 @@ def connector() -> None:
 @connector.command("run", help="Run CONNECTOR over --source. " + CONNECTOR_HELP)
 @click.argument("connector_spec", metavar="CONNECTOR")
 @click.option("--source", "source_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="An export file, or a directory of exports.")
+              help="An export file, a directory of the agency's exports, or a folder of county exports "
+                   "(DIR/<division code>/, as `justlink generate --counties K` writes them).")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Only publish records that occurred on or after this date (a local date, in the hub's time "
                    "zone: setting `timezone`, Asia/Shanghai by default).")
@@ -49,6 +50,7 @@ def connector() -> None:
 @click.pass_obj
 def run(settings: Any, connector_spec: str, source_path: Path, since: datetime | None, dry_run: bool,
         strict: bool, invalid_ids: InvalidIdPolicy | None, from_start: bool, progress: bool | None) -> None:
+    from connectors.county import county_exports, county_sources
     from connectors.sdk.runtime import ConnectorRunner, RunSummary
     from hub.bootstrap import Hub
     from runtime.clock import from_local
@@ -57,7 +59,9 @@ def run(settings: Any, connector_spec: str, source_path: Path, since: datetime |
     if invalid_ids:
         conn.invalid_id_policy = invalid_ids
     try:
-        sources = conn.sources(source_path)
+        # several county folders: listed one county at a time, as each is run (county_sources)
+        sources = conn.sources(source_path) if county_exports(source_path) == [source_path] else \
+            county_sources(conn, source_path)
     except OSError as exc:
         raise click.ClickException(f"cannot read {source_path}: {exc.strerror or type(exc).__name__}") from None
     hub = Hub(settings)
