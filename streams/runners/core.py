@@ -18,6 +18,9 @@ import json
 import logging
 import re
 import struct
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -120,6 +123,29 @@ def dead_letter_reason(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, (EOFError, StopIteration, IndexError, struct.error)):
         return "", "avro: the body ends before the record does"
     return "", f"processing: {type(exc).__name__} while handling the record"
+
+
+class SnapshotPace:
+    """How often a runner snapshots its state: every `every_s` seconds, but never spending more than a
+    tenth of the time on it — a snapshot writes the whole state, which grows with the history (a second
+    at a county's size, many at a province's), so the interval stretches to ten times the last one's
+    duration."""
+
+    SHARE = 10
+
+    def __init__(self) -> None:
+        self.last_s = 0.0
+
+    def interval(self, every_s: float) -> float:
+        return max(every_s, self.SHARE * self.last_s)
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.last_s = time.perf_counter() - started
 
 
 def dead_letter(topic: str, partition: int, offset: int, exc: BaseException) -> bytes:

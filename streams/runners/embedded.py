@@ -36,7 +36,7 @@ from schemas.wire import AvroCodec
 from streams.pipeline import Pipeline
 from streams.processor import DictState, Output
 from streams.runners import metrics
-from streams.runners.core import Handled, RunnerCore
+from streams.runners.core import Handled, RunnerCore, SnapshotPace
 
 log = logging.getLogger("justlink.runner")
 
@@ -70,6 +70,7 @@ class EmbeddedRunner:
         self.group = group
         self.batch_size = batch_size
         self.snapshot_every_s = snapshot_every_s
+        self._snapshot_pace = SnapshotPace()
         for topic in (*self.input_topics, *pipeline.output_topics, pipeline.dead_letter_topic):
             self.log.create_topic(topic)
         self.tick_every_s = pipeline.tick_every_s if tick_every_s is None else tick_every_s
@@ -151,8 +152,9 @@ class EmbeddedRunner:
                 lag.update(positions)
                 if on_batch is not None:
                     on_batch(handled.outputs)
-                if time.monotonic() - last_snapshot >= self.snapshot_every_s:
-                    self.snapshot(positions)
+                if time.monotonic() - last_snapshot >= self._snapshot_pace.interval(self.snapshot_every_s):
+                    with self._snapshot_pace.timed():
+                        self.snapshot(positions)
                     last_snapshot = time.monotonic()
             self.snapshot(positions)
         finally:

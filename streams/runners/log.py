@@ -29,7 +29,7 @@ from runtime.eventlog.base import Consumer, EventLog, Record, TopicPartition
 from runtime.statecodec import StateCodecError, dumps, loads
 from streams.processor import DictState
 from streams.runners import metrics
-from streams.runners.core import Handled, RunnerCore
+from streams.runners.core import Handled, RunnerCore, SnapshotPace
 from streams.topology import StagedTopology
 
 log = logging.getLogger("justlink.worker")
@@ -101,6 +101,7 @@ class LogRunner:
         self.group = group
         self.batch_size = batch_size
         self.snapshot_every_s = snapshot_every_s
+        self._snapshot_pace = SnapshotPace()
         self.tick_every_s = topology.tick_every_s if tick_every_s is None else tick_every_s
         self._suppress_below: dict[TopicPartition, int] = {}
         self._positions: dict[TopicPartition, int] = {}
@@ -140,8 +141,9 @@ class LogRunner:
                                    time.perf_counter() - batch_started, handled.dead_letters)
                 if on_batch is not None:
                     on_batch(handled)
-                if time.monotonic() - last_snapshot >= self.snapshot_every_s:
-                    self._snapshot_all()
+                if time.monotonic() - last_snapshot >= self._snapshot_pace.interval(self.snapshot_every_s):
+                    with self._snapshot_pace.timed():
+                        self._snapshot_all()
                     last_snapshot = time.monotonic()
             self._snapshot_all()
         finally:
