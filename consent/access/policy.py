@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,29 @@ class BreakGlassPolicy:
     min_reason_chars: int
 
 
+PARTY_RESTRICTED = ("exists", "hidden")
+
+
+@dataclass(frozen=True, slots=True)
+class PartyView:
+    """What a party sees with the access code the office gave them at intake ([party_view])."""
+
+    event_types: frozenset[str]
+    restricted: dict[str, str]            # restriction kind -> "exists" (shown as such) | "hidden"
+    accesses_withheld: frozenset[str]     # restriction kinds whose accesses stay out of "who looked at me"
+    issuer_case_kinds: frozenset[str]     # the cases at whose intake a code may be given
+    code_days: int
+    session_minutes: int
+
+    @property
+    def code_valid(self) -> timedelta:
+        return timedelta(days=self.code_days)
+
+    @property
+    def session(self) -> timedelta:
+        return timedelta(minutes=self.session_minutes)
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     roles: dict[str, str]
@@ -70,6 +94,7 @@ class Policy:
     restricted_visibility: dict[str, frozenset[str]]
     source: str = "<policy>"
     case_open_days: dict[str, int] | None = None  # case kind -> days a case stays open without a closing event
+    party_view: PartyView | None = None
 
     def rule_for(self, role: str, purpose: str) -> Rule | None:
         return self.rules.get((role, purpose))
@@ -111,7 +136,8 @@ def parse_policy(text: str, *, source: Path | str = "<policy>",
         raise PolicyError(f"not valid TOML: {exc}", source, int(found.group(1)) if found else None) from None
     check = _Checker(source, text)
     check.keys(data, (), {"version", "field_classes", "roles", "purposes", "event_groups", "break_glass",
-                          "restricted_visibility", "rule"}, {"other_parties_field_classes", "case_open_days"})
+                          "restricted_visibility", "rule"}, {"other_parties_field_classes", "case_open_days",
+                                                                      "party_view"})
     if data["version"] != 1:
         raise check.fail(("version",), f"unsupported policy version {data['version']!r} (expected 1)")
     classes = check.string_list(data["field_classes"], ("field_classes",))
@@ -161,7 +187,40 @@ def parse_policy(text: str, *, source: Path | str = "<policy>",
                              f"second rule for {rule.role} x {rule.purpose} (first is {first.id!r} "
                              f"on line {first.line})")
         rules[(rule.role, rule.purpose)] = rule
-    return Policy(roles, purposes, groups, rules, break_glass, restricted, str(source), open_days)
+    party_view = (_party_view(check, check.table(data["party_view"], ("party_view",)), groups, known_event_types,
+                              restricted) if "party_view" in data else None)
+    return Policy(roles, purposes, groups, rules, break_glass, restricted, str(source), open_days, party_view)
+
+
+def _party_view(check: _Checker, raw: dict[str, Any], groups: dict[str, frozenset[str]], known: set[str] | None,
+                restricted: dict[str, frozenset[str]]) -> PartyView:
+    path: KeyPath = ("party_view",)
+    check.keys(raw, path, {"event_types", "restricted", "accesses_withheld", "issuer_case_kinds", "code_days",
+                           "session_minutes"})
+    events = _resolve_events(check, check.string_list(raw["event_types"], path + ("event_types",)),
+                             path + ("event_types",), groups, known)
+    shown = check.table(raw["restricted"], path + ("restricted",))
+    for kind, how in shown.items():
+        if kind not in restricted:
+            raise check.fail(path + ("restricted", kind), f"unknown restriction kind {kind!r} (known: "
+                                                          f"{', '.join(sorted(restricted))})")
+        if how not in PARTY_RESTRICTED:
+            raise check.fail(path + ("restricted", kind), f"expected one of {', '.join(PARTY_RESTRICTED)}, "
+                                                          f"got {how!r}")
+    for kind in sorted(set(restricted) - set(shown)):
+        raise check.fail(path + ("restricted",), f"missing restriction kind {kind!r}")
+    withheld = check.string_list(raw["accesses_withheld"], path + ("accesses_withheld",))
+    for kind in withheld:
+        if kind not in restricted:
+            raise check.fail(path + ("accesses_withheld",), f"unknown restriction kind {kind!r}")
+    kinds = check.string_list(raw["issuer_case_kinds"], path + ("issuer_case_kinds",))
+    for kind in kinds:
+        if kind not in CASE_KINDS:
+            raise check.fail(path + ("issuer_case_kinds",), f"unknown case kind {kind!r} (expected one of "
+                                                            f"{', '.join(CASE_KINDS)})")
+    return PartyView(events, dict(shown), frozenset(withheld), frozenset(kinds),
+                     check.integer(raw["code_days"], path + ("code_days",), 1),
+                     check.integer(raw["session_minutes"], path + ("session_minutes",), 1))
 
 
 def _break_glass(check: _Checker, raw: dict[str, Any], roles: dict[str, str]) -> BreakGlassPolicy:

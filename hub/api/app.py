@@ -26,12 +26,14 @@ from fastapi.staticfiles import StaticFiles
 from consent.privacy.keys.base import KeystoreError
 from hub.api import bureau as bureau_routes
 from hub.api import models
+from hub.api import party as party_routes
 from hub.api.docs import add_docs
 from hub.api.metrics import ApiMetrics
 from hub.api.security import BodyLimit, SecurityHeaders
 from hub.services import consent, dpo, erasure
 from hub.services.access import AccessRefused, Caller, PersonAccess, audit_report_for
 from hub.services.context import AppServices
+from hub.services.party import party_service
 from hub.services.queries import HistoryFilter
 from hub.services.transport import decode_value
 from runtime.clock import from_local
@@ -238,8 +240,9 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
         return Response("\ufeff" + dpo.to_csv(section, data[section]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="justlink-audit-{section}.csv"'})
 
-    # -- the county bureau's dashboard (its own module) ------------------------------------------------
+    # -- the county bureau's dashboard; a party's access code, case and accesses (a module each) -------
     bureau_routes.register(app, access, caller_from_headers, local, ERRORS, WEB_DIR, ZONE_NOTE)
+    party_routes.register(app, lambda: party_service(access), caller_from_headers, ERRORS, WEB_DIR)
 
     # -- operations ----------------------------------------------------------------------------------
     @app.get("/healthz", include_in_schema=False)

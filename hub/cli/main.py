@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "consent": "hub.cli.consent_cmd:consent",
     "audit": "hub.cli.audit_cmd:audit",
     "dashboard": "hub.cli.bureau_cmd:dashboard",
+    "party": "hub.cli.party_cmd:party",
     "users": "hub.cli.users_cmd:users",
     "serve": "hub.cli.serve_cmd:serve",
     "demo": "hub.cli.demo_cmd:demo",

@@ -155,3 +155,19 @@ class RemotePersonAccess:
         if response.status_code >= 400:
             self._raise(response)
         return response.text
+
+    # -- a party's access code and view --------------------------------------------------------------------
+    def issue_party_code(self, caller: Caller, person_id: str) -> dict[str, Any]:
+        return self._call("POST", "/api/v1/case/party-codes", caller, json={"person_id": person_id})
+
+    def party_sign_in(self, code: str) -> dict[str, Any]:
+        response = self.http.post(f"{self.url}/api/v1/party/sign-in", json={"code": code})
+        if response.status_code >= 400:
+            self._raise(response)
+        return response.json()
+
+    def party_read(self, session: str, what: str) -> dict[str, Any]:
+        response = self.http.get(f"{self.url}/api/v1/party/{what}", headers={"Authorization": f"Party {session}"})
+        if response.status_code >= 400:
+            self._raise(response)
+        return response.json()

@@ -18,6 +18,7 @@ from consent.access.cases import InMemoryCaseDirectory
 from consent.access.consents import ConsentStore
 from consent.access.decisions import BreakGlassLedger
 from consent.access.gate import AccessGate
+from consent.access.party_codes import PartyCodes
 from consent.access.policy import Policy, load_policy
 from consent.access.restrictions import RestrictionStore
 from consent.access.users import UserRegistry
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("justlink.api")
 AUDIT_VALUE_KEY = "audit-caller-values"  # label of the key that hashes withheld caller values
+PARTY_CODE_KEY = "party-access-codes"  # label of the key that hashes parties' access codes and sessions
 
 
 @dataclass
@@ -51,6 +53,7 @@ class AppServices:
     log: EventLog | None = None
     feed: DirectoryFeed | None = None
     reason_cipher: KeystoreReasonCipher | None = None
+    party_codes: PartyCodes | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _owned: list[Any] = field(default_factory=list, repr=False)
 
@@ -90,9 +93,10 @@ class AppServices:
         gate = AccessGate(policy, users, cases, consents, trail, ledger, clock=clock,
                           hasher=ValueHasher(derive_subkey(protector.keystore.matching_key(), AUDIT_VALUE_KEY)))
         directory_feed = DirectoryFeed(log, cases, restrictions, consents) if feed else None
+        codes = PartyCodes.open(settings.data_dir, derive_subkey(protector.keystore.matching_key(), PARTY_CODE_KEY))
         services = cls(settings, store, protector, policy, gate, cases, consents, restrictions, users, trail,
-                       log, directory_feed, cipher, clock)
-        services._owned += [audit_claim, users]
+                       log, directory_feed, cipher, codes, clock)
+        services._owned += [audit_claim, users, codes]
         services.refresh()
         return services
 

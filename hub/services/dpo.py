@@ -27,6 +27,7 @@ from runtime.clock import DEFAULT_ZONE, iso_utc, zone
 
 NO_CASE_REASONS = frozenset({"no_case", "case_not_found", "case_closed", "not_party", "wrong_case_kind",
                              "not_supervising_office"})
+SUBJECT_REPORT_WITHHELD = "subject_report_withheld"  # hub/services/party.py flags the reports it cut
 SEARCH_NO_MATCH = "no_subject"  # a search that found nobody; not a refusal of a person
 SECTIONS = ("accesses", "by_user", "by_subject", "by_purpose", "denials", "break_glass", "anomalies")
 CSV_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -74,6 +75,7 @@ def audit_rows(records: Iterable[bytes]) -> list[dict[str, Any]]:
             "sealed_reason": body.get("break_glass_reason"), "event_id": body.get("event_id", ""),
             "event_types": list(body.get("event_types") or ()), "field_classes": list(body.get("field_classes") or ()),
             "withheld": [withheld_text(w) for w in body.get("withheld") or ()],
+            "hidden_restricted": int(body.get("hidden_restricted") or 0),
         })
     return rows
 
@@ -105,7 +107,10 @@ def report(rows: list[dict[str, Any]], rules: AnomalyRules | None = None, *,
                     "denied": len(refusals), "unauthenticated": sum(r["status"] == 401 for r in rows),
                     "break_glass": sum(r["break_glass"] for r in rows),
                     "users": len({r["user"] for r in rows}),
-                    "subjects": len({r["subject"] for r in rows if r["subject"]})},
+                    "subjects": len({r["subject"] for r in rows if r["subject"]}),
+                    # accesses left out of data subjects' own "who looked at me" reports (covert matters)
+                    "withheld_from_subjects": sum(r["hidden_restricted"] for r in rows
+                                                  if SUBJECT_REPORT_WITHHELD in r["flags"])},
         "accesses": [_public(r, rules) for r in sorted(rows, key=lambda r: r["seq"], reverse=True)[:max_accesses]],
         "by_user": by_user(rows),
         "by_subject": by_subject(rows),

@@ -36,7 +36,7 @@ def test_ordinary_work_raises_no_anomaly() -> None:
     report = dpo.report(r)
     assert report["anomalies"] == []
     assert report["summary"] == {"accesses": 12, "allowed": 12, "denied": 0, "unauthenticated": 0, "break_glass": 0,
-                                 "users": 1, "subjects": 3}
+                                 "users": 1, "subjects": 3, "withheld_from_subjects": 0}
     assert report["by_user"][0]["subjects"] == 3 and report["by_purpose"][0]["accesses"] == 12
 
 

@@ -71,7 +71,8 @@ async function runReport() {
   const s = state.report.summary;
   const tiles = clear($("tiles"));
   for (const [key, text] of [["accesses", "访问"], ["allowed", "允许"], ["denied", "拒绝"], ["unauthenticated", "未认证"],
-    ["break_glass", "紧急查询"], ["users", "用户"], ["subjects", "当事人"]]) {
+    ["break_glass", "紧急查询"], ["users", "用户"], ["subjects", "当事人"],
+    ["withheld_from_subjects", "对当事人暂不显示的查询"]]) {
     tiles.append(el("div", { class: "tile", id: `tile-${key}` }, el("strong", {}, s[key]), text));
   }
   tiles.append(el("div", { class: "tile", id: "tile-anomalies" }, el("strong", {}, state.report.anomalies.length), "异常"));
