@@ -66,10 +66,14 @@ class GramEncoder:
 
     def set_of(self, kind: str, grams: Iterable[str]) -> bytes | None:
         """The sorted set of the grams' hashes; None when there is none."""
-        grams = grams if isinstance(grams, (set, frozenset)) else set(grams)
-        cache = self._hashers[kind].fill(grams)
-        hashed = sorted(set(map(cache.__getitem__, grams)))
-        return b"".join(hashed) if hashed else None
+        hasher = self._hashers[kind]
+        if not isinstance(grams, (set, frozenset, tuple, list)):
+            grams = set(grams)  # read twice below
+        try:  # the common case: every gram seen before
+            hashed = set(map(hasher.cache.__getitem__, grams))
+        except KeyError:
+            hashed = set(map(hasher.fill(set(grams)).__getitem__, grams))
+        return b"".join(sorted(hashed)) if hashed else None
 
     def sequence_of(self, kind: str, words: Iterable[str]) -> bytes | None:
         """The words' hashes in their order (repeats kept); None when there is none."""

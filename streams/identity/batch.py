@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from streams.identity.candidates import block_keys
 from streams.identity.clusters import Node, cut_region, person_id_for, profile_anchor
 from streams.identity.compare import Scorer
 from streams.identity.config import MatchConfig
-from streams.identity.profile import Profile, from_protection, profile_digest
+from streams.identity.profile import Profile, from_protection
 from streams.processor import AGENCIES, DictState, Event
 
 INPUT_COLUMNS = ("record_id", "source", "name", "id_type", "id_number", "date_of_birth", "gender", "phone",
@@ -133,8 +132,7 @@ def protect_rows(rows: Iterable[tuple[str, str, dict[str, Any]]], protection: Pa
     """Protect (record_id, agency, plaintext party) rows; the plaintext goes no further."""
     out = []
     for record_id, agency, party in rows:
-        gender = party.get("gender")
-        out.append(ProtectedRow(record_id, agency, gender, protection.protect(party, agency, record_id)))
+        out.append(ProtectedRow(record_id, agency, party.get("gender"), protection.protect(party, agency, record_id)))
         if on_row is not None:
             on_row()
     return out
@@ -191,8 +189,7 @@ def stream_rows(rows: Iterable[ProtectedRow], processor: Any = None,
 class Batch:
     """The distinct profiles (nodes) of an input, ordered by smallest record key, and its candidate pairs."""
     profiles: list[Profile]
-    nodes: list[Node]
-    digests: list[str]
+    nodes: list[Node]  # without their candidate keys (the pairs are computed at once)
     pairs: tuple[np.ndarray, np.ndarray]
     min_keys: list[str]
     rule_masks: list[np.ndarray]  # per candidate rule: which pairs it selects
@@ -200,61 +197,27 @@ class Batch:
 
 def build_batch(rows: Iterable[ProtectedRow], config: MatchConfig) -> tuple[Batch, dict[str, int]]:
     """Nodes and candidate pairs; and record_id -> node index."""
-    by_digest: dict[str, tuple[Profile, list[str]]] = {}
-    record_node: dict[str, str] = {}
+    by_profile: dict[Profile, list[str]] = {}  # identical profiles are one node (as their digests are)
+    record_node: dict[str, Profile] = {}
     for row in rows:
         profile = row.profile()
-        digest = profile_digest(profile)
-        entry = by_digest.setdefault(digest, (profile, []))
-        entry[1].append(row.record_key)
-        record_node[row.record_id] = digest
-    ordered = sorted(by_digest, key=lambda d: min(by_digest[d][1]))
-    index = {d: i for i, d in enumerate(ordered)}
-    profiles = [by_digest[d][0] for d in ordered]
-    keys = [tuple(sorted(by_digest[d][1])) for d in ordered]
-    return batch_of(profiles, keys, ordered, config), {rid: index[d] for rid, d in record_node.items()}
+        by_profile.setdefault(profile, []).append(row.record_key)
+        record_node[row.record_id] = profile
+    # record keys are distinct, so the order never compares profiles
+    ordered = sorted((tuple(sorted(found)), profile) for profile, found in by_profile.items())
+    index = {profile: i for i, (_, profile) in enumerate(ordered)}
+    batch = batch_of([p for _, p in ordered], [k for k, _ in ordered], config)
+    return batch, {rid: index[p] for rid, p in record_node.items()}
 
 
-def batch_of(profiles: list[Profile], keys: list[tuple[str, ...]], digests: list[str], config: MatchConfig) -> Batch:
+def batch_of(profiles: list[Profile], keys: list[tuple[str, ...]], config: MatchConfig) -> Batch:
     """The batch of these nodes (ordered by smallest record key): their candidate pairs under the rules."""
-    nodes = []
-    group_ids: dict[str, int] = {}
-    member_group: list[int] = []
-    member_node: list[int] = []
-    for i, profile in enumerate(profiles):
-        node_groups = block_keys(profile, config.rules)
-        nodes.append(Node(b"", node_groups, profile_anchor(profile), keys[i]))
-        for group in node_groups:
-            member_group.append(group_ids.setdefault(group, len(group_ids)))
-            member_node.append(i)
-    n = len(profiles)
-    groups = np.asarray(member_group, dtype=np.int64)
-    members = np.asarray(member_node, dtype=np.int64)
-    codes = group_pairs(groups, members, n)
-    rule_of_group = np.fromiter((int(g.split(":", 1)[0]) for g in group_ids), dtype=np.int64, count=len(group_ids))
-    masks = []
-    for rule in range(len(config.rules)):
-        selected = rule_of_group[groups] == rule if len(groups) else np.zeros(0, dtype=bool)
-        masks.append(np.isin(codes, group_pairs(groups[selected], members[selected], n), assume_unique=True))
-    return Batch(profiles, nodes, digests, (codes // max(n, 1), codes % max(n, 1)), [k[0] for k in keys], masks)
+    from streams.identity.vector_candidates import candidate_pairs
 
-
-def group_pairs(groups: np.ndarray, members: np.ndarray, n: int) -> np.ndarray:
-    """Every pair of members (i < j) that share a group, once, as sorted codes i * n + j: for each
-    membership, its partners are the later members of its group."""
-    if len(groups) == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((members, groups))
-    groups, members = groups[order], members[order]
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    sizes = np.diff(np.r_[starts, len(groups)])
-    position = np.arange(len(groups)) - np.repeat(starts, sizes)
-    partners = np.repeat(sizes, sizes) - position - 1
-    total = int(partners.sum())
-    first = np.repeat(np.arange(len(groups)), partners)
-    offset = np.arange(total) - np.repeat(np.cumsum(partners) - partners, partners)
-    a, b = members[first], members[first + 1 + offset]
-    return np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    nodes = [Node(b"", (), profile_anchor(profile), keys[i]) for i, profile in enumerate(profiles)]
+    n = max(len(profiles), 1)
+    codes, masks = candidate_pairs(profiles, config.rules)
+    return Batch(profiles, nodes, (codes // n, codes % n), [k[0] for k in keys], masks)
 
 
 def persons(batch: Batch, config: MatchConfig, scores: np.ndarray) -> tuple[list[str], dict[int, tuple[int, float]]]:

@@ -103,8 +103,7 @@ class _Patterns:
     """The distinct level patterns of some pairs, with counts (EM works on these, not on pairs)."""
 
     def __init__(self, gammas: np.ndarray, sizes: list[int]) -> None:
-        patterns, counts = (np.unique(gammas, axis=0, return_counts=True) if len(gammas)
-                            else (gammas, np.zeros(0, dtype=np.int64)))
+        patterns, counts = _unique_rows(gammas)
         self.patterns = np.where(patterns == HARD_CONFLICT, np.array(sizes) - 1, patterns).astype(np.int64)
         self.counts = counts.astype(np.float64)
         self.sizes = sizes
@@ -122,6 +121,21 @@ class _Patterns:
         gk = self.patterns[:, k]
         keep = gk != MISSING
         return np.bincount(gk[keep], weights=weights[keep], minlength=self.sizes[k])
+
+
+def _unique_rows(gammas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a level matrix and their counts (as np.unique(axis=0), sorted the same
+    way): each row read as one number, its levels (HARD_CONFLICT and up, at most 13) as digits."""
+    if not len(gammas):
+        return gammas, np.zeros(0, dtype=np.int64)
+    base = 16
+    if gammas.shape[1] > 15 or int(gammas.max()) - HARD_CONFLICT >= base:
+        return np.unique(gammas, axis=0, return_counts=True)
+    digits = gammas.astype(np.int64) - HARD_CONFLICT
+    weights = base ** np.arange(gammas.shape[1] - 1, -1, -1, dtype=np.int64)
+    codes, counts = np.unique(digits @ weights, return_counts=True)
+    rows = (codes[:, None] // weights[None, :]) % base + HARD_CONFLICT
+    return rows.astype(gammas.dtype), counts
 
 
 def _em(patterns: _Patterns, m: list[np.ndarray], u: list[np.ndarray], active: list[int], lam: float,

@@ -20,7 +20,8 @@ from streams.identity.profile import GRAM_BYTES, Profile, hashes_of
 
 _CODED = ("id_number", "phone", "agency_person_id", "name_dob")
 _SETS = ("name", "name_pinyin", "address", "name_words", "address_words")
-_CHUNK_CELLS = 4_000_000   # elements of one temporary array
+_CHUNK_CELLS = 4_000_000   # elements of one temporary array (element-by-element comparison)
+_BITS_CHUNK_CELLS = 262_144  # words of one temporary bitset array: small enough to stay in the cache
 
 
 def _codes(values: Sequence[str | None], table: dict[str, int]) -> np.ndarray:
@@ -37,7 +38,7 @@ class GramSets:
             blobs = [b"".join(sorted(set(hashes_of(b)))) if b else None for b in blobs]
         n = len(blobs)
         self.lengths = np.fromiter((len(b) // GRAM_BYTES if b else 0 for b in blobs), dtype=np.int64, count=n)
-        flat = np.frombuffer(b"".join(b for b in blobs if b), dtype=">u8")
+        flat = np.frombuffer(b"".join(b for b in blobs if b), dtype=np.uint64)  # native order: only equality counts
         _, ids = np.unique(flat, return_inverse=True)
         distinct = int(ids.max()) + 1 if len(ids) else 0
         owner = np.repeat(np.arange(n), self.lengths)
@@ -56,7 +57,7 @@ class GramSets:
     def intersections(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         out = np.zeros(len(i), dtype=np.int64)
         if self.bits is not None:
-            step = max(1, _CHUNK_CELLS // self.bits.shape[1])
+            step = max(1, _BITS_CHUNK_CELLS // self.bits.shape[1])
             for s in range(0, len(i), step):
                 both = self.bits[i[s:s + step]] & self.bits[j[s:s + step]]
                 out[s:s + step] = np.bitwise_count(both).sum(axis=1)
@@ -108,11 +109,22 @@ class Columns:
             found = self._sets[name] = GramSets([getattr(p, name) for p in self._profiles], name == "name_words")
         return found
 
-    def measure(self, name: str, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(value, missing) of a compare.py measure for the pairs."""
+    def measure(self, name: str, i: np.ndarray, j: np.ndarray,
+                cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(value, missing) of a compare.py measure for the pairs; `cache` keeps the measures of these
+        pairs computed so far (several comparisons and levels read the same)."""
+        if cache is None:
+            cache = {}
+        found = cache.get(name)
+        if found is None:
+            found = cache[name] = self._measure(name, i, j, cache)
+        return found
+
+    def _measure(self, name: str, i: np.ndarray, j: np.ndarray,
+                 cache: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
         if name == "name_pinyin":  # compare.py: the name's grams when a side has no pinyin grams
             pinyin, pinyin_missing = self.sets(name).dice(i, j)
-            letters, letters_missing = self.sets("name").dice(i, j)
+            letters, letters_missing = self.measure("name", i, j, cache)
             return np.where(pinyin_missing, letters, pinyin), np.where(pinyin_missing, letters_missing, False)
         if name in _SETS:
             return self.sets(name).dice(i, j)
@@ -133,14 +145,17 @@ class Columns:
         raise KeyError(name)
 
 
-def _exact_gamma(comparison: Comparison, columns: Columns, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+Cache = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _exact_gamma(comparison: Comparison, columns: Columns, i: np.ndarray, j: np.ndarray, cache: Cache) -> np.ndarray:
     codes = columns.codes[comparison.field]
     x, y = codes[i], codes[j]
     g = np.full(len(i), len(comparison.levels), dtype=np.int8)
     for index in range(len(comparison.levels) - 1, 0, -1):
         holds = np.ones(len(i), dtype=bool)
         for name, minimum in comparison.levels[index].conditions:
-            value, missing = columns.measure(name, i, j)
+            value, missing = columns.measure(name, i, j, cache)
             holds &= ~missing & (value >= minimum)
         g[holds] = index
     if comparison.same_agency_only:
@@ -152,13 +167,10 @@ def _exact_gamma(comparison: Comparison, columns: Columns, i: np.ndarray, j: np.
     return g
 
 
-def _similarity_gamma(comparison: Comparison, columns: Columns, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
+def _similarity_gamma(comparison: Comparison, columns: Columns, i: np.ndarray, j: np.ndarray,
+                      cache: Cache) -> np.ndarray:
     def measure(name: str) -> tuple[np.ndarray, np.ndarray]:
-        if name not in cache:
-            cache[name] = columns.measure(name, i, j)
-        return cache[name]
+        return columns.measure(name, i, j, cache)
 
     g = np.full(len(i), len(comparison.levels), dtype=np.int8)
     for index in range(len(comparison.levels) - 1, -1, -1):
@@ -191,9 +203,10 @@ class VectorScorer:
     def gammas(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """(pairs, comparisons) int8: the level of each comparison, MISSING, or HARD_CONFLICT."""
         out = np.empty((len(i), len(self.config.comparisons)), dtype=np.int8)
+        cache: Cache = {}
         for k, c in enumerate(self.config.comparisons):
             fn = _exact_gamma if c.kind == "exact" else _similarity_gamma
-            out[:, k] = fn(c, self.columns, i, j)
+            out[:, k] = fn(c, self.columns, i, j, cache)
         return out
 
     def scores(self, i: np.ndarray, j: np.ndarray, gammas: np.ndarray | None = None) -> np.ndarray:

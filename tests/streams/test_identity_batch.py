@@ -131,3 +131,19 @@ def test_training_does_not_depend_on_the_order_of_the_rows() -> None:
     persons, model = _batch(rows, RESOLVE_CONFIG)
     again, model_again = _batch(rows[::-1], RESOLVE_CONFIG)
     assert model_again == model and again == persons
+
+
+def test_resolve_reads_no_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`justlink resolve` needs no data directory: a settings file it cannot read does not stop it (and
+    it does not pay for loading one at start-up)."""
+    source = tmp_path / "persons.csv"
+    with open(source, "w", newline="", encoding="utf-8") as handle:
+        handle.write(HEADER + "\n")
+        csv.writer(handle).writerows(ROWS)
+    broken = tmp_path / "justlink.toml"
+    broken.write_text("this is = not [toml\n", encoding="utf-8")
+    monkeypatch.setenv("JUSTLINK_CONFIG", str(broken))  # (--config would set it for the whole test process)
+    result = CliRunner().invoke(cli, ["resolve", "--input", str(source),
+                                      "--output", str(tmp_path / "o.csv"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o.csv").read_text(encoding="utf-8").count("\n") == len(ROWS) + 1
