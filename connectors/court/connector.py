@@ -62,7 +62,8 @@ class CourtConnector(CountyConnector):
             cause = text(row, "案由")
             fields |= {"case_type": lookup(CASE_TYPES, required(row, "案件类型"), "案件类型"),
                        "cause_of_action": dispute_type_of_cause(cause), "cause_detail": cause or "",
-                       "tribunal": text(row, "承办部门") or ""}
+                       "tribunal": text(row, "承办部门") or "",
+                       "amount_yuan": number(text(row, "诉讼标的额"), "诉讼标的额")}
             related = reference_to(linked, "follows")
         elif step == "DocumentsServed":
             fields |= {"document_type": "诉讼文书",

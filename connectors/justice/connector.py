@@ -18,6 +18,7 @@ from connectors.sdk import (
     RecordError,
     SourceRecord,
     lookup,
+    number,
     parse_datetime,
     parties,
     party,
@@ -25,7 +26,7 @@ from connectors.sdk import (
     text,
 )
 from connectors.sdk.mapping import shape_of
-from connectors.sdk.vocabulary import DISPUTE_TYPES, RISK_LEVELS
+from connectors.sdk.vocabulary import DISPUTE_TYPES, RELATIONSHIPS, RISK_LEVELS
 
 LEVELS = {"村(社区)级": "village", "村级": "village", "社区级": "village", "乡镇(街道)级": "township",
           "乡镇级": "township", "县级": "county"}
@@ -72,7 +73,7 @@ class JusticeConnector(CountyConnector):
                               "衔接编号 column", rule="column.missing")
 
     def _mediation(self, row) -> list[MappedEvent]:
-        number = required(row, "调解案件编号")
+        case_number = required(row, "调解案件编号")
         step = required(row, "环节")
         when = parse_datetime(required(row, "环节日期"), "环节日期")
         people = parties(row, [f"当事人{i}" for i in range(1, 5)], "类别", MEDIATION_ROLES,
@@ -81,17 +82,20 @@ class JusticeConnector(CountyConnector):
         if step == "受理":
             source_id = text(row, "来源单号")
             event_type = "MediationCaseOpened"
-            fields = {"mediation_case_number": number, "level": lookup(LEVELS, required(row, "调解组织层级"),
+            fields = {"mediation_case_number": case_number, "level": lookup(LEVELS, required(row, "调解组织层级"),
                                                                           "调解组织层级"),
                       "committee": committee, "source": lookup(SOURCES, text(row, "案件来源"), "案件来源",
                                                                default="other"),
                       "dispute_type": lookup(DISPUTE_TYPES, required(row, "纠纷类型"), "纠纷类型"),
-                      "summary": text(row, "纠纷简要情况"), "parties": people}
+                      "summary": text(row, "纠纷简要情况"), "parties": people,
+                      "amount_yuan": number(text(row, "涉及金额"), "涉及金额") or None,
+                      "relationship": (lookup(RELATIONSHIPS, text(row, "当事人关系"), "当事人关系")
+                                       if text(row, "当事人关系") else None)}
             related = reference_to(source_id, "referred_from")
         elif step == "结案":
             event_type = "MediationConcluded"
             outcome = lookup(OUTCOMES, required(row, "调解结果"), "调解结果")
-            fields = {"mediation_case_number": number, "outcome": outcome,
+            fields = {"mediation_case_number": case_number, "outcome": outcome,
                       "escalated_to": _escalation_level(text(row, "上报至")) if outcome == "escalated" else None,
                       "agreement_summary": None, "parties": people}
             related = []

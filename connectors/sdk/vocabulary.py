@@ -39,4 +39,12 @@ def dispute_type_of_cause(cause: str | None) -> str:
     return "other"
 
 
+# 当事人关系: how the parties of a dispute are related (MediationCaseOpened.relationship).
+RELATIONSHIPS = {
+    "家庭成员": "family", "夫妻": "family", "亲属": "family", "邻里": "neighbours", "邻居": "neighbours",
+    "劳动关系": "employment", "雇佣": "employment", "劳务": "employment", "经营往来": "business", "合同": "business",
+    "熟人": "acquaintances", "朋友": "acquaintances", "同事": "acquaintances", "陌生人": "strangers",
+    "与单位": "organisation", "单位": "organisation",
+}
+
 RISK_LEVELS = {"红": "red", "黄": "yellow", "蓝": "blue", "红色": "red", "黄色": "yellow", "蓝色": "blue"}

@@ -142,7 +142,7 @@ FILES: tuple[FileSpec, ...] = (
              (("男方", SPOUSE_FIELDS), ("女方", SPOUSE_FIELDS)), single_step=True),
     FileSpec("justice/mediation_cases.csv", "justice", "utf-8", "mediation", ("mediation",),
              ("记录ID", "调解案件编号", "环节", "环节日期", "受理日期", "调解组织", "调解组织层级", "案件来源",
-              "来源单号", "纠纷类型", "纠纷简要情况", "涉及金额", "调解结果", "上报至"),
+              "来源单号", "纠纷类型", "纠纷简要情况", "涉及金额", "当事人关系", "调解结果", "上报至"),
              _numbered("当事人", MEDIATION_FIELDS)),
     FileSpec("justice/community_corrections.csv", "justice", "utf-8", "correction", ("correction",),
              ("记录ID", "矫正编号", "环节", "环节日期", "矫正类别", "风险等级", "负责司法所", "判决法院",
@@ -404,6 +404,17 @@ def _registration_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> 
     return row
 
 
+# 当事人关系 as a committee records it: by the kind of dispute, "与单位" when a party is a company or office.
+RELATIONSHIP_LABELS = {"marriage_family": "家庭成员", "neighbour": "邻里", "land_homestead": "邻里", "labour_wages": "劳务",
+                       "private_lending": "熟人", "traffic_accident": "陌生人", "damages": "熟人", "other": "合同"}
+
+
+def relationship_label(rec: Rec) -> str:
+    if any(isinstance(who, Org) for who, _ in rec.parties):
+        return "与单位"
+    return RELATIONSHIP_LABELS.get(rec.dispute_type, "")
+
+
 def _mediation_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[str, str]:
     a = rec.attrs
     if rec.steps_written == 1:
@@ -411,7 +422,8 @@ def _mediation_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dic
     row = {"调解案件编号": rec.id, "环节": ev.step, "环节日期": _d(ev.when), "受理日期": a["opened"],
            "调解组织": a["committee"], "调解组织层级": LEVEL_LABELS[a["level"]], "案件来源": SOURCE_LABELS[a["source"]],
            "来源单号": rec.ref.id if rec.ref else "", "纠纷类型": DISPUTE_LABELS[rec.dispute_type],
-           "纠纷简要情况": a["summary"], "涉及金额": str(a["amount"]) if a["amount"] else ""}
+           "纠纷简要情况": a["summary"], "涉及金额": str(a["amount"]) if a["amount"] else "",
+           "当事人关系": relationship_label(rec)}
     if ev.step == "结案":
         row["调解结果"] = OUTCOME_LABELS[ev.data["outcome"]]
         row["上报至"] = ev.data["escalated_to"]

@@ -21,6 +21,9 @@ DEFAULT_DENY = "default_deny"
 # case or data subject's request it serves, as "complaint:<ref>", "audit:<ref>" or "request:<ref>".
 OVERSIGHT_REFERENCE = re.compile(r"^(complaint|audit|request):\S.{0,99}$")
 IDENTIFIER_LOOKUP = "identifier"
+# A read about the caller's case that returns no person and no record — only plain facts of other, concluded
+# disputes (similar cases): bound to the open case like any read, to no subject, granting no type and no field.
+CASE_METADATA_LOOKUP = "case_metadata"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,7 @@ class AccessRequest:
     subject: str | None = None  # hub person id of the data subject
     break_glass_reason: str | None = None
     offices: tuple[str, ...] = ()  # the caller's offices (supervision is by office)
-    lookup: str = ""  # "identifier": a search by ID number, phone or name + birth date
+    lookup: str = ""  # "identifier": a search by ID number, phone or name + birth date; "case_metadata"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,8 @@ def decide(request: AccessRequest, policy: Policy, cases: CaseDirectory, consent
     if rule.binding == "none" and request.lookup == IDENTIFIER_LOOKUP:
         return _oversight_lookup(request, rule)
     failure = _binding_failure(request, rule, cases)
+    if request.lookup == CASE_METADATA_LOOKUP and not request.subject and rule.binding != "none":
+        return _case_metadata(request, rule, cases, failure)
     consent = None
     if failure is None and request.subject and (rule.requires_consent or rule.consent_field_classes
                                                 or rule.consent_event_types):
@@ -169,6 +174,19 @@ def decide(request: AccessRequest, policy: Policy, cases: CaseDirectory, consent
     return AccessDecision(True, rule.id, "allowed", basis, events, classes, frozenset(), visible,
                           consent.consent_id if consent else None, rule.consent_event_types - events,
                           rule.field_classes & rule.other_party_classes)
+
+
+def _case_metadata(request: AccessRequest, rule: Rule, cases: CaseDirectory, failure: str | None) -> AccessDecision:
+    """A metadata read about the caller's own open case: bound like any read (an open case of the rule's kinds,
+    of the caller's office where the rule says so), to no person; no event type, no field class granted."""
+    if failure not in (None, "no_subject"):
+        return _deny(rule.id, failure, offered=rule)
+    case = cases.case(request.case_id or "")
+    if case is not None and rule.office_bound and not {case.office, case.office_name} & {*request.offices,
+                                                                                          request.organisation}:
+        return _deny(rule.id, "not_supervising_office" if rule.binding == "supervised_person" else "other_office",
+                     offered=rule)
+    return AccessDecision(True, rule.id, "allowed", rule.legal_basis, flags=frozenset({CASE_METADATA_LOOKUP}))
 
 
 def _oversight_lookup(request: AccessRequest, rule: Rule) -> AccessDecision:

@@ -35,6 +35,7 @@ from hub.services.access import AccessRefused, Caller, PersonAccess, audit_repor
 from hub.services.context import AppServices
 from hub.services.party import party_service
 from hub.services.queries import HistoryFilter
+from hub.services.similar import similar_cases
 from hub.services.transport import decode_value
 from runtime.clock import from_local
 from runtime.viewstore import ViewStoreUnavailable
@@ -175,6 +176,14 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
     def case_alerts(caller: CallerDep) -> dict[str, Any]:
         """Alerts of the parties of the caller's case, for the caller's role."""
         return access.case_alerts(caller)
+
+    @app.get("/api/v1/case/similar", tags=["persons"], responses=ERRORS)
+    def case_similar(caller: CallerDep) -> dict[str, Any]:
+        """Similar cases (类案推送) for the caller's open mediation or court case: concluded disputes of the same
+        type with comparable facts (amount band, the parties' relationship, mediation level, township), how
+        each ended and the success rate. Plain facts only: no case number, no party, nothing of anyone.
+        The rules are hub/services/similar.toml. Audited like any read."""
+        return similar_cases(access, caller)
 
     @app.get("/api/v1/me", tags=["persons"], responses=ERRORS)
     def whoami(caller: CallerDep) -> dict[str, Any]:

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "audit": "hub.cli.audit_cmd:audit",
     "dashboard": "hub.cli.bureau_cmd:dashboard",
     "party": "hub.cli.party_cmd:party",
+    "similar": "hub.cli.similar_cmd:similar",
     "users": "hub.cli.users_cmd:users",
     "serve": "hub.cli.serve_cmd:serve",
     "demo": "hub.cli.demo_cmd:demo",

@@ -104,6 +104,9 @@ class RemotePersonAccess:
     def case_alerts(self, caller: Caller) -> dict[str, Any]:
         return self._call("GET", "/api/v1/alerts", caller)
 
+    def similar_cases(self, caller: Caller) -> dict[str, Any]:
+        return self._call("GET", "/api/v1/case/similar", caller)
+
     def consents(self, caller: Caller, person_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/v1/persons/{quote(person_id)}/consents", caller)
 

@@ -96,9 +96,9 @@ class PersonAccess:
     def _allowed(self, caller: Caller, subject: str | None) -> AccessDecision:
         return self.require(caller, subject).decision  # type: ignore[return-value]
 
-    def require(self, caller: Caller, subject: str | None) -> GateResult:
+    def require(self, caller: Caller, subject: str | None, *, lookup: str = "") -> GateResult:
         """The gate's allowing result (audited), or AccessRefused (audited too)."""
-        result = self.check(caller, subject)
+        result = self.check(caller, subject, lookup=lookup)
         if result.status != 200 or result.decision is None:
             raise self._refusal(result, caller)
         return result

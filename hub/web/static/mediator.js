@@ -71,7 +71,9 @@ async function openCase() {
       ` · ${data.office_name || data.office || ""} · 受理 ${localDate(data.opened_at)}`));
     box.append(el("h4", {}, "本案当事人 Parties"));
     box.append(personCards(data.parties, "case-parties"));
+    offerSimilar(data.kind);
   } catch (err) {
+    offerSimilar("");
     $("context-error").textContent = errorText(err);
   }
 }
