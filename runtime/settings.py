@@ -1,8 +1,12 @@
 """One settings model for the whole hub.
 
 Read, in increasing priority, from defaults, `justlink.toml` (in the working directory or
-the file named by JUSTLINK_CONFIG), and `JUSTLINK_*` environment variables. Invalid
-settings fail at start with a message that names the setting.
+the file named by JUSTLINK_CONFIG), `JUSTLINK_*` environment variables (names matched
+case-insensitively), and the keyword arguments given. Invalid settings fail at start with a
+message that names the setting.
+
+A plain pydantic model reads the two sources itself: pydantic-settings would cost every
+`justlink` process ~0.1 CPU-s of imports for what these few lines do.
 """
 
 from __future__ import annotations
@@ -12,13 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "JUSTLINK_"
 
 
 class SettingsError(ValueError):
@@ -29,8 +29,30 @@ def _config_file() -> Path:
     return Path(os.environ.get("JUSTLINK_CONFIG", "justlink.toml"))
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="JUSTLINK_", extra="forbid", validate_default=True)
+def _file_values() -> dict[str, Any]:
+    path = _config_file()
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"settings file {path}: {exc}") from None
+
+
+def _env_values(names: Any) -> dict[str, str]:
+    env = {key.lower(): value for key, value in os.environ.items() if key[: len(ENV_PREFIX)].upper() == ENV_PREFIX}
+    prefix = ENV_PREFIX.lower()
+    return {name: env[prefix + name] for name in names if prefix + name in env}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**_file_values(), **_env_values(type(self).model_fields), **values})
 
     data_dir: Path = Field(Path(".justlink"), description="Where the embedded log, chDB views and keystore live.")
 
@@ -188,17 +210,6 @@ class Settings(BaseSettings):
             return path.read_text(encoding="utf-8").strip()
         value: SecretStr = getattr(self, name)
         return value.get_secret_value()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
 
     @property
     def kafka_servers(self) -> list[str]:

@@ -8,8 +8,8 @@ returns the validated plain dict ready for protection and Avro encoding.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
-from functools import cache
 from types import GenericAlias
 from typing import Any, Literal, Optional
 
@@ -85,17 +85,26 @@ def _union(branches: list[Any]) -> Any:
     return Union[tuple(branches)]  # noqa: UP007 - runtime construction
 
 
-@cache
-def all_models() -> dict[str, type[ContractModel]]:
-    builder = _Builder()
-    return {name: builder.record(schema.expanded) for name, schema in loader.load_all().items()}
+_BUILDER = _Builder()  # shared, so a named type (PartyRef, an enum) is one class across event types
+_BUILT: dict[str, type[ContractModel]] = {}
+_BUILDING = threading.Lock()
 
 
 def get(event_type: str) -> type[ContractModel]:
-    try:
-        return all_models()[event_type]
-    except KeyError:
-        raise loader.SchemaError(f"unknown event type {event_type!r}") from None
+    """The model of one event type, built on first use (a process that validates two types builds two)."""
+    model = _BUILT.get(event_type)
+    if model is None:
+        schemas = loader.load_all()
+        if event_type not in schemas:
+            raise loader.SchemaError(f"unknown event type {event_type!r}")
+        with _BUILDING:
+            model = _BUILT.get(event_type) or _BUILDER.record(schemas[event_type].expanded)
+            _BUILT[event_type] = model
+    return model
+
+
+def all_models() -> dict[str, type[ContractModel]]:
+    return {name: get(name) for name in loader.load_all()}
 
 
 def validate(event_type: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,8 @@ put a key in the same partition. Records without a key go round robin over the
 partitions (per writer handle and topic): they have no ordering guarantee between them.
 
 `partitions_for(keys, n)` computes many at once, vectorised with numpy (the pure-Python
-hash costs a few microseconds per key).
+hash costs a few microseconds per key) once a batch is large enough to repay numpy's import
+(~0.08 CPU-s, paid only by processes that place such batches).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
+_VECTORISED_FROM = 512  # keys in one call; below it the pure-Python hash is cheaper than importing numpy
 
 
 def murmur2(data: bytes) -> int:
@@ -56,6 +59,8 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 def _murmur2_same_length(keys: list[bytes], length: int) -> np.ndarray[Any, np.dtype[np.uint32]]:
     """murmur2 of many keys of one length, one numpy pass per 4-byte word."""
+    import numpy as np
+
     m = np.uint32(_M)
     count = len(keys)
     h = np.full(count, (_SEED ^ length) & _MASK, dtype=np.uint32)
@@ -86,8 +91,10 @@ def _murmur2_same_length(keys: list[bytes], length: int) -> np.ndarray[Any, np.d
 
 def partitions_for(keys: Sequence[bytes], partitions: int) -> list[int]:
     """`partition_for` of every key (all non-null), in order."""
-    if len(keys) < 64:
+    if len(keys) < _VECTORISED_FROM:
         return [partition_for(k, partitions) for k in keys]
+    import numpy as np
+
     by_length: dict[int, list[int]] = {}
     for index, key in enumerate(keys):
         by_length.setdefault(len(key), []).append(index)
