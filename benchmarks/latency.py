@@ -32,4 +32,5 @@ def percentile_ms(values: list[float], p: float, digits: int = 4) -> float:
 def latency_row(case: str, clock: LatencyClock, digits: int = 4, **extra: Any) -> dict[str, Any]:
     return {"case": case, "n": len(clock.wall), "p50_ms": percentile_ms(clock.wall, 0.5, digits),
             "p99_ms": percentile_ms(clock.wall, 0.99, digits), "max_ms": percentile_ms(clock.wall, 1.0, digits),
-            "cpu_p99_ms": percentile_ms(clock.cpu, 0.99, digits), **extra}
+            "cpu_p50_ms": percentile_ms(clock.cpu, 0.5, digits), "cpu_p99_ms": percentile_ms(clock.cpu, 0.99, digits),
+            **extra}

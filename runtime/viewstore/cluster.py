@@ -12,9 +12,11 @@ On a cluster every `CREATE TABLE t (...) ENGINE = ReplacingMergeTree(...) ORDER 
 - `t ON CLUSTER c`: a Distributed table over `t_local`, sharded by a hash of the first ORDER BY column, so
   every version of a row lands on one shard and FINAL / ReplacingMergeTree replace it there.
 Reads and writes go to `t`: the application's SQL is the same in both forms.
-`ALTER TABLE t ...` and `DROP TABLE IF EXISTS t` are applied to both `t_local` and `t`, on the whole
+`ALTER TABLE t ...` and `DROP TABLE [IF EXISTS] t` are applied to both `t_local` and `t`, on the whole
 cluster; `CREATE VIEW v AS SELECT ...` (a view computed from the tables: persons, disputes) is created
-on every node and reads the Distributed tables.
+on every node and reads the Distributed tables; `EXCHANGE TABLES a AND b` goes to the local tables (each
+Distributed table names its local one, so it then reads the other's rows); `INSERT INTO t SELECT ...`
+runs once, as written: the Distributed tables route the rows to their shards.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 PARTITION_BY = {  # tables of events: a month of event time per partition (the key never changes for a row)
     "timeline": "toYYYYMM(occurred_at)",
+    "timeline_by_person": "toYYYYMM(occurred_at)",  # becomes timeline (migration 006)
     "dispute_events": "toYYYYMM(occurred_at)",
     "audit_log": "toYYYYMM(at)",
 }
@@ -34,8 +37,10 @@ _CREATE = re.compile(
     r"(?:\((?P<args>[^)]*)\))?\s*(?P<order>ORDER BY .*?)\s*(?P<settings>SETTINGS .*)?$",
     re.DOTALL | re.IGNORECASE)
 _ALTER = re.compile(r"^ALTER TABLE (?P<name>\w+)\s+(?P<rest>.*)$", re.DOTALL | re.IGNORECASE)
-_DROP = re.compile(r"^DROP TABLE IF EXISTS (?P<name>\w+)$", re.IGNORECASE)
+_DROP = re.compile(r"^DROP TABLE (?P<if_exists>IF EXISTS )?(?P<name>\w+)$", re.IGNORECASE)
 _VIEW = re.compile(r"^CREATE VIEW IF NOT EXISTS (?P<name>\w+) AS (?P<select>.*)$", re.DOTALL | re.IGNORECASE)
+_EXCHANGE = re.compile(r"^EXCHANGE TABLES (?P<a>\w+) AND (?P<b>\w+)$", re.IGNORECASE)
+_INSERT_SELECT = re.compile(r"^INSERT INTO \w+ SELECT ", re.IGNORECASE)
 _ORDER_FIRST = re.compile(r"ORDER BY\s*\(?\s*(\w+)", re.IGNORECASE)
 
 
@@ -63,9 +68,9 @@ class Layout:
             return self._create(create)
         drop = _DROP.match(text)
         if drop:
-            name = drop.group("name")
-            return [f"DROP TABLE IF EXISTS {name}_local ON CLUSTER {self.cluster}",
-                    f"DROP TABLE IF EXISTS {name} ON CLUSTER {self.cluster}"]
+            name, if_exists = drop.group("name"), drop.group("if_exists") or ""
+            return [f"DROP TABLE {if_exists}{name}_local ON CLUSTER {self.cluster}",
+                    f"DROP TABLE {if_exists}{name} ON CLUSTER {self.cluster}"]
         view = _VIEW.match(text)
         if view:
             return [f"CREATE VIEW IF NOT EXISTS {view.group('name')} ON CLUSTER {self.cluster} AS "
@@ -75,9 +80,16 @@ class Layout:
             name, rest = alter.group("name"), alter.group("rest")
             return [f"ALTER TABLE {name}_local ON CLUSTER {self.cluster} {rest}",
                     f"ALTER TABLE {name} ON CLUSTER {self.cluster} {rest}"]
+        exchange = _EXCHANGE.match(text)
+        if exchange:
+            return [f"EXCHANGE TABLES {exchange.group('a')}_local AND {exchange.group('b')}_local "
+                    f"ON CLUSTER {self.cluster}"]
+        if _INSERT_SELECT.match(text):
+            return [text]
         raise ClusterDDLError(f"no cluster form for the statement starting {text[:60]!r}: write CREATE TABLE "
                               "IF NOT EXISTS ... ENGINE = ... ORDER BY ..., CREATE VIEW IF NOT EXISTS ... AS, "
-                              "DROP TABLE IF EXISTS ... or ALTER TABLE ...")
+                              "DROP TABLE [IF EXISTS] ..., ALTER TABLE ..., EXCHANGE TABLES a AND b or "
+                              "INSERT INTO t SELECT ...")
 
     def _create(self, m: re.Match[str]) -> list[str]:
         name, engine, args = m.group("name"), m.group("engine"), (m.group("args") or "").strip()

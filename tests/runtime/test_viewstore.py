@@ -92,6 +92,24 @@ def test_later_migration_is_applied_alone_and_edits_are_refused(view_store: View
         view_store.migrate([*initial, edited])
 
 
+def test_timeline_rebuilt_for_point_reads_keeps_its_rows(view_store: ViewStore) -> None:
+    """Migration 006 moves the timeline's rows into a table of 128-row granules and compact parts."""
+    shipped = load_migrations()
+    view_store.migrate([m for m in shipped if m.version < 6])
+    columns = ["person_id", "occurred_at", "event_id", "party_index", "event_type", "agency", "office_code",
+               "stage", "dispute_id", "role", "restricted", "payload", "version", "is_deleted"]
+    rows = [[f"P{i % 3}", T0, f"E{i}", 0, "CaseFiled", "court", "C1", "court_filing", "", "plaintiff", 0, "x", 1, 0]
+            for i in range(10)]
+    view_store.insert("timeline", rows, columns)
+
+    assert "006_timeline_point_reads" in view_store.migrate(shipped)
+    assert view_store.query_rows("SELECT count() FROM timeline FINAL WHERE person_id = 'P1'") == [(3,)]
+    [(engine,)] = view_store.query_rows("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                                        "AND name = 'timeline'")
+    assert "index_granularity = 128" in engine and "min_rows_for_wide_part" in engine
+    assert "timeline_by_person" not in _tables(view_store)
+
+
 def test_migrations_come_in_version_order() -> None:
     migrations = load_migrations()
     assert [m.version for m in migrations] == sorted(m.version for m in migrations)

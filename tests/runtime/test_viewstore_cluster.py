@@ -51,6 +51,24 @@ def test_alter_reaches_both_tables_and_other_statements_are_refused() -> None:
         layout.statements("INSERT INTO timeline VALUES (1)")
 
 
+def test_a_table_rebuilt_under_a_new_name_keeps_its_cluster_form() -> None:
+    """Migration 006's moves: the copy through the Distributed tables, the exchange of the local tables
+    (each Distributed table names its local one), and both of the old tables dropped."""
+    layout = Layout(cluster="justlink", database="views")
+    assert layout.statements("INSERT INTO timeline_by_person SELECT * FROM timeline") == [
+        "INSERT INTO timeline_by_person SELECT * FROM timeline"]
+    assert layout.statements("EXCHANGE TABLES timeline AND timeline_by_person") == [
+        "EXCHANGE TABLES timeline_local AND timeline_by_person_local ON CLUSTER justlink"]
+    assert layout.statements("DROP TABLE timeline_by_person") == [
+        "DROP TABLE timeline_by_person_local ON CLUSTER justlink",
+        "DROP TABLE timeline_by_person ON CLUSTER justlink"]
+    rebuilt = next(s for s in STATEMENTS if s.startswith("CREATE TABLE IF NOT EXISTS timeline_by_person"))
+    local, _ = layout.statements(rebuilt)
+    assert "PARTITION BY toYYYYMM(occurred_at)" in local and "index_granularity = 128" in local
+    for statement in STATEMENTS:  # every shipped statement has a cluster form
+        assert layout.statements(statement)
+
+
 def _single_node_equivalent(local: str) -> str:
     """The local table's DDL without what only a cluster understands."""
     text = re.sub(r" ON CLUSTER \w+", "", local)
