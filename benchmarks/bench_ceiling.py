@@ -23,12 +23,16 @@ Stages
    Dice on the Bloom filters against up to 3 candidates; one small output record per event,
    encoded and appended (batches of 1000, with the consumer offset, in one transaction).
    Project: `justlink process --no-views` (identity + disputes + alerts on the embedded runner).
+Replay (no ceiling of its own: issue 16 asks for the processors' speed): `justlink views rebuild`
+   (every view truncated and projected again from the log) against `justlink process --no-views`,
+   both one CLI process on the same data, per source event.
 3. query: on the views the project built: a raw chDB point query by person id (chdb.connect on
    the project's timeline table, same process) against the project's person-history API call
    (FastAPI TestClient: token, gate, audit append, chDB reads, decryption, JSON).
 
 --profile additionally runs the project's connectors and processors under cProfile and prints
 the top 15 functions by cumulative and by own time (not part of the table).
+`make bench` (benchmarks/run_all.py) runs `run(quick)`, which returns the table's rows.
 """
 
 from __future__ import annotations
@@ -612,13 +616,10 @@ def child_query(data: str, samples: int, seed: int) -> dict:
             "envelope": {"occurred_at": datetime.now(UTC) - timedelta(days=1)}})
     engine = chdb.connect(str((data_dir / "views").resolve()))
     engine.query(f"USE {settings.clickhouse_database}", "TabSeparated")
-    from hub.services.queries import TIMELINE_FIELDS
+    from hub.services.queries import HISTORY_FIELDS
     event_types = sorted(r[0] for r in store.query_rows("SELECT DISTINCT event_type FROM timeline"))
     raw_point = "SELECT * FROM timeline WHERE person_id = {pid:String}"
-    types_sql = ", ".join("'" + t.replace("\\", "\\\\").replace("'", "\\'") + "'" for t in event_types)
-    raw_history = (f"SELECT {', '.join(TIMELINE_FIELDS)} FROM timeline FINAL WHERE person_id = {{pid:String}} "
-                   f"AND event_type IN ({types_sql}) AND is_deleted = 0 "
-                   "ORDER BY occurred_at DESC, event_id DESC, party_index LIMIT 1 BY event_id LIMIT 50 OFFSET 0")
+    raw_history = f"SELECT {', '.join(HISTORY_FIELDS)} FROM timeline FINAL WHERE person_id IN [{{pid:String}}]"
 
     def timed(fn) -> dict:
         for n, person in enumerate(chosen[:20]):  # warm-up
@@ -647,7 +648,7 @@ def child_query(data: str, samples: int, seed: int) -> dict:
     cases = {
         "raw chDB point query (SELECT * WHERE person_id =)":
             lambda n, p: engine.query(raw_point, "Native", params={"pid": p}),
-        "raw chDB, the project's history SQL (FINAL, LIMIT 1 BY)":
+        "raw chDB, the project's history SQL (FINAL by person id)":
             lambda n, p: engine.query(raw_history, "Native", params={"pid": p}),
         "project history_rows (store + SQL, no gate)":
             lambda n, p: history_rows(store, [p], event_types, HistoryFilter()),
@@ -722,6 +723,162 @@ def print_profile(path: str, title: str, top: int = 15) -> None:
         print(f"  {tt:>7.3f} {100 * tt / (st.total_tt - idle):>5.1f}%  {key}")
 
 
+def measure(persons: int = 5000, seed: int = 3, samples: int = 300, *, profile: bool = False, keep: bool = False,
+            profile_dir: str | None = None, say=print) -> dict:
+    """Every stage, ceiling and project, in one run; returns the table rows (dicts) and the figures."""
+    started = time.perf_counter()
+    say(machine())
+    tmp = Path(tempfile.mkdtemp(prefix="ceiling-"))
+    try:
+        county = tmp / "county"
+        run_cli(["generate", "--out", str(county), "--persons", str(persons), "--seed", str(seed), "--quiet"])
+        manifest = json.loads((county / "manifest.json").read_text(encoding="utf-8"))
+        rows_in = sum(f["rows"] for f in manifest["files"].values())
+        say(f"county: {persons} persons, seed {seed}: {rows_in} export rows in {len(manifest['files'])} files ({tmp})")
+
+        # ---- stage 1 ------------------------------------------------------------------------
+        c1 = [ceiling_connectors(county, tmp / f"ceiling{i}.db") for i in range(2)]
+        c1_best = min(c1, key=lambda r: r["cpu"]["total"])
+        say(f"[1] ceiling connectors: {[round(r['cpu']['total'], 3) for r in c1]} CPU s "
+            f"({c1_best['records']} rows, {c1_best['parties']} parties, {c1_best['subjects']} subjects, "
+            f"{c1_best['bytes'] / c1_best['records']:.0f} B/record)")
+        p1 = [run_child("connectors", str(county), str(tmp / f"pconn{i}")) for i in range(2)]
+        p1_best = min(p1, key=lambda r: r["cpu"])
+        say(f"[1] project connectors in process: {[round(r['cpu'], 3) for r in p1]} CPU s "
+            f"({p1_best['records']} records, {p1_best['events']} events, {p1_best['dead_lettered']} dead-lettered)")
+        p1cli = []
+        for i in range(2):
+            d = tmp / f"cli{i}"
+            run_cli(["--data-dir", str(d), "keys", "init"])
+            cpu = 0.0
+            for agency in AGENCIES:
+                c, _ = run_cli(["--data-dir", str(d), "connector", "run", agency, "--source", str(county),
+                                "--invalid-ids", "flag", "--no-progress"])
+                cpu += c
+            p1cli.append(cpu)
+        say(f"[1] project connectors via CLI (4 processes): {[round(c, 3) for c in p1cli]} CPU s")
+        connected = tmp / "cli0"  # the data dir the stages below start from
+        agency_events = _agency_event_count(connected)
+
+        # ---- stage 2 ------------------------------------------------------------------------
+        c2 = [ceiling_processors(tmp / "ceiling0.db", tmp / f"ceiling_out{i}.db") for i in range(2)]
+        c2_best = min(c2, key=lambda r: r["cpu"]["total"])
+        say(f"[2] ceiling processors: {[round(r['cpu']['total'], 3) for r in c2]} CPU s "
+            f"({c2_best['events']} events, {c2_best['parties']} parties -> {c2_best['clusters']} clusters)")
+        p2 = []
+        for i in range(2):
+            d = tmp / f"proc{i}"
+            shutil.copytree(connected, d)
+            p2.append(run_child("process", str(d)))
+        p2_best = min(p2, key=lambda r: r["cpu"])
+        say(f"[2] project processors in process: {[round(r['cpu'], 3) for r in p2]} CPU s "
+            f"({p2_best['events']} events read, {p2_best['agency_events']} agency events, "
+            f"{p2_best['outputs']} outputs)")
+        p2cli = []
+        for i in range(2):
+            d = tmp / f"proccli{i}"
+            shutil.copytree(connected, d)
+            c, out = run_cli(["--data-dir", str(d), "process", "--no-views"])
+            p2cli.append(c)
+        say(f"[2] project processors via CLI (process --no-views): {[round(c, 3) for c in p2cli]} CPU s")
+        handle = run_child("handle", str(tmp / "proc0"))
+        say(f"[2] project pipeline.handle only: {handle['cpu']:.3f} CPU s ({handle['events']} events)")
+
+        # views (project only; stage 3 reads them), then every view rebuilt from the log (replay)
+        views_cpu, views_out = run_cli(["--data-dir", str(tmp / "proccli0"), "process"])
+        say(f"[views] project projection via CLI: {views_cpu:.3f} CPU s; {views_out.strip().splitlines()[-1]}")
+        rebuild_cpu, rebuild_out = run_cli(["--data-dir", str(tmp / "proccli0"), "views", "rebuild", "--yes"])
+        say(f"[replay] justlink views rebuild: {rebuild_cpu:.3f} CPU s; {rebuild_out.strip().splitlines()[-1]}")
+
+        # ---- stage 3 ------------------------------------------------------------------------
+        q = run_child("query", str(tmp / "proccli0"), str(samples), "7", timeout=420)
+        say(f"[3] query: {q['persons']} persons, {q['timeline_rows']} timeline rows, {q['samples']} samples x 2 "
+            f"rounds, {q['avg_entries']:.1f} entries per history")
+        best_q = {}
+        for name in q["rounds"][0]:
+            a, b = q["rounds"][0][name], q["rounds"][1][name]
+            best_q[name] = a if a["p99_ms"] <= b["p99_ms"] else b
+            say(f"    {name}: round 1 p50 {a['p50_ms']:.2f} / p99 {a['p99_ms']:.2f} ms; "
+                f"round 2 p50 {b['p50_ms']:.2f} / p99 {b['p99_ms']:.2f} ms")
+
+        # ---- table --------------------------------------------------------------------------
+        recs, ev = c1_best["records"], c2_best["events"]
+        rows: list[dict] = []
+
+        def tput(name: str, ceil_n: int, ceil_cpu: float, proj_n: int, proj_cpu: float, target: str) -> None:
+            a, b = ceil_n / ceil_cpu, proj_n / proj_cpu
+            rows.append({"stage": name, "ceiling": a, "project": b, "ratio": b / a, "unit": "per CPU-s",
+                         "target": target})
+
+        tput("1 connectors: CSV -> protect -> Avro -> log (in process), records", recs, c1_best["cpu"]["total"],
+             p1_best["records"], p1_best["cpu"], ">= 1.0")
+        tput("1 connectors via CLI, 4 processes (start-up incl.), records", recs, c1_best["cpu"]["total"],
+             p1_best["records"], min(p1cli), "-")
+        tput("2 processors: decode -> resolve -> encode -> append (in process), events", ev,
+             c2_best["cpu"]["total"], p2_best["agency_events"], p2_best["cpu"], ">= 0.5")
+        tput("2 processors via CLI `process --no-views` (start-up incl.), events", ev, c2_best["cpu"]["total"],
+             agency_events, min(p2cli), "-")
+        tput("2 processors alone: resolve vs pipeline.handle (no codec/log), events", ev, c2_best["cpu"]["resolve"],
+             p2_best["agency_events"], handle["cpu"] * p2_best["agency_events"] / max(1, handle["events"]), "-")
+        processors_cli, replay = agency_events / min(p2cli), agency_events / rebuild_cpu
+        rows.append({"stage": "replay: `views rebuild` vs `process --no-views` (both via CLI), source events",
+                     "ceiling": processors_cli, "project": replay, "ratio": replay / processors_cli,
+                     "unit": "per CPU-s", "target": ">= 1.0 (the processors' speed)"})
+        raw = best_q["raw chDB point query (SELECT * WHERE person_id =)"]
+        api = best_q["project API GET /persons/{id}/history (TestClient)"]
+        rows.append({"stage": "3 person history, queries: raw chDB point vs API", "ceiling": raw["per_cpu_s"],
+                     "project": api["per_cpu_s"], "ratio": api["per_cpu_s"] / raw["per_cpu_s"], "unit": "per CPU-s",
+                     "target": "-"})
+        for p in ("p50", "p99"):
+            rows.append({"stage": f"3 person history, wall {p} ms (raw chDB point vs API; lower is better)",
+                         "ceiling": raw[f"{p}_ms"], "project": api[f"{p}_ms"],
+                         "ratio": api[f"{p}_ms"] / raw[f"{p}_ms"], "unit": "ms",
+                         "target": "<= 1.5 (p99)" if p == "p99" else "-"})
+            rows.append({"stage": f"3 person history, CPU {p} ms (raw chDB point vs API)",
+                         "ceiling": raw[f"cpu_{p}_ms"], "project": api[f"cpu_{p}_ms"],
+                         "ratio": api[f"cpu_{p}_ms"] / raw[f"cpu_{p}_ms"], "unit": "ms", "target": "-"})
+        la = os.getloadavg()
+        result = {"rows": rows, "query": best_q, "persons": persons, "agency_events": agency_events,
+                  "rebuild": {"cpu": rebuild_cpu, "line": rebuild_out.strip().splitlines()[-1]},
+                  "per_record_us": {"ceiling_1": 1e6 * c1_best["cpu"]["total"] / recs,
+                                    "project_1": 1e6 * p1_best["cpu"] / p1_best["records"],
+                                    "ceiling_2": 1e6 * c2_best["cpu"]["total"] / ev,
+                                    "project_2": 1e6 * p2_best["cpu"] / p2_best["agency_events"]},
+                  "ceiling_phases_us": {label: {k: 1e6 * v / n for k, v in res["cpu"].items()}
+                                        for label, res, n in (("stage 1", c1_best, recs), ("stage 2", c2_best, ev))},
+                  "load_end": f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f}", "wall_s": time.perf_counter() - started}
+        if profile:
+            pdir = Path(profile_dir) if profile_dir else tmp
+            pdir.mkdir(parents=True, exist_ok=True)
+            prof_c, prof_p = str(pdir / "connectors.prof"), str(pdir / "processors.prof")
+            run_child("connectors", str(county), str(tmp / "prof_conn"), "--profile", prof_c)
+            d = tmp / "prof_proc"
+            shutil.copytree(connected, d)
+            run_child("process", str(d), "--profile", prof_p)
+            result["profiles"] = (prof_c, prof_p)
+        return result
+    finally:
+        if keep:
+            say(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(quick: bool) -> list[dict]:
+    """For `make bench` (benchmarks/run_all.py): the table rows of one run."""
+    return measure(2000 if quick else 5000, samples=150 if quick else 300)["rows"]
+
+
+def print_table(rows: list[dict]) -> None:
+    print("stage | ceiling | project | project/ceiling | target")
+    print("---|---|---|---|---")
+    for r in rows:
+        ratio = r["ratio"]
+        text = f"{ratio:.3f}  (1/{1 / ratio:.1f})" if r["unit"] == "per CPU-s" and ratio else f"{ratio:.2f}x"
+        print(f"{r['stage']} | {fmt(r['ceiling'])} {r['unit']} | {fmt(r['project'])} {r['unit']} | {text} | "
+              f"{r['target']}")
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child_main(sys.argv[2:])
@@ -735,152 +892,25 @@ def main() -> int:
     parser.add_argument("--profile-dir", default=None, help="where to keep the .prof files (default: the temp dir)")
     args = parser.parse_args()
 
-    started = time.perf_counter()
-    print(machine(), flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="ceiling-"))
-    try:
-        county = tmp / "county"
-        run_cli(["generate", "--out", str(county), "--persons", str(args.persons), "--seed", str(args.seed),
-                 "--quiet"])
-        manifest = json.loads((county / "manifest.json").read_text(encoding="utf-8"))
-        rows_in = sum(f["rows"] for f in manifest["files"].values())
-        print(f"county: {args.persons} persons, seed {args.seed}: {rows_in} export rows in "
-              f"{len(manifest['files'])} files ({tmp})", flush=True)
-
-        # ---- stage 1 ------------------------------------------------------------------------
-        c1 = []
-        for i in range(2):
-            c1.append(ceiling_connectors(county, tmp / f"ceiling{i}.db"))
-        c1_best = min(c1, key=lambda r: r["cpu"]["total"])
-        print(f"[1] ceiling connectors: {[round(r['cpu']['total'], 3) for r in c1]} CPU s "
-              f"({c1_best['records']} rows, {c1_best['parties']} parties, {c1_best['subjects']} subjects, "
-              f"{c1_best['bytes'] / c1_best['records']:.0f} B/record)", flush=True)
-        p1 = [run_child("connectors", str(county), str(tmp / f"pconn{i}")) for i in range(2)]
-        p1_best = min(p1, key=lambda r: r["cpu"])
-        print(f"[1] project connectors in process: {[round(r['cpu'], 3) for r in p1]} CPU s "
-              f"({p1_best['records']} records, {p1_best['events']} events, {p1_best['dead_lettered']} dead-lettered)",
-              flush=True)
-        p1cli = []
-        for i in range(2):
-            d = tmp / f"cli{i}"
-            run_cli(["--data-dir", str(d), "keys", "init"])
-            cpu = 0.0
-            for agency in AGENCIES:
-                c, _ = run_cli(["--data-dir", str(d), "connector", "run", agency, "--source", str(county),
-                                "--invalid-ids", "flag", "--no-progress"])
-                cpu += c
-            p1cli.append(cpu)
-        print(f"[1] project connectors via CLI (4 processes): {[round(c, 3) for c in p1cli]} CPU s", flush=True)
-        connected = tmp / "cli0"  # the data dir the stages below start from
-        agency_events = _agency_event_count(connected)
-
-        # ---- stage 2 ------------------------------------------------------------------------
-        c2 = [ceiling_processors(tmp / "ceiling0.db", tmp / f"ceiling_out{i}.db") for i in range(2)]
-        c2_best = min(c2, key=lambda r: r["cpu"]["total"])
-        print(f"[2] ceiling processors: {[round(r['cpu']['total'], 3) for r in c2]} CPU s "
-              f"({c2_best['events']} events, {c2_best['parties']} parties -> {c2_best['clusters']} clusters)",
-              flush=True)
-        p2 = []
-        for i in range(2):
-            d = tmp / f"proc{i}"
-            shutil.copytree(connected, d)
-            p2.append(run_child("process", str(d)))
-        p2_best = min(p2, key=lambda r: r["cpu"])
-        print(f"[2] project processors in process: {[round(r['cpu'], 3) for r in p2]} CPU s "
-              f"({p2_best['events']} events read, {p2_best['agency_events']} agency events, "
-              f"{p2_best['outputs']} outputs)", flush=True)
-        p2cli = []
-        for i in range(2):
-            d = tmp / f"proccli{i}"
-            shutil.copytree(connected, d)
-            c, out = run_cli(["--data-dir", str(d), "process", "--no-views"])
-            p2cli.append(c)
-        print(f"[2] project processors via CLI (process --no-views): {[round(c, 3) for c in p2cli]} CPU s", flush=True)
-        handle = run_child("handle", str(tmp / "proc0"))
-        print(f"[2] project pipeline.handle only: {handle['cpu']:.3f} CPU s ({handle['events']} events)", flush=True)
-
-        # views (project only; stage 3 reads them)
-        views_cpu, views_out = run_cli(["--data-dir", str(tmp / "proccli0"), "process"])
-        print(f"[views] project projection via CLI: {views_cpu:.3f} CPU s; {views_out.strip().splitlines()[-1]}",
-              flush=True)
-
-        # ---- stage 3 ------------------------------------------------------------------------
-        q = run_child("query", str(tmp / "proccli0"), str(args.samples), "7", timeout=420)
-        print(f"[3] query: {q['persons']} persons, {q['timeline_rows']} timeline rows, {q['samples']} samples x 2 "
-              f"rounds, {q['avg_entries']:.1f} entries per history", flush=True)
-        best_q = {}
-        for name in q["rounds"][0]:
-            a, b = q["rounds"][0][name], q["rounds"][1][name]
-            best_q[name] = a if a["p99_ms"] <= b["p99_ms"] else b
-            print(f"    {name}: round 1 p50 {a['p50_ms']:.2f} / p99 {a['p99_ms']:.2f} ms; "
-                  f"round 2 p50 {b['p50_ms']:.2f} / p99 {b['p99_ms']:.2f} ms", flush=True)
-
-        # ---- table --------------------------------------------------------------------------
-        recs = c1_best["records"]
-        ev = c2_best["events"]
-        rows: list[tuple[str, str, str, str]] = []
-
-        def tput(name: str, ceil_n: int, ceil_cpu: float, proj_n: int, proj_cpu: float) -> None:
-            a, b = ceil_n / ceil_cpu, proj_n / proj_cpu
-            rows.append((name, fmt(a), fmt(b), f"{b / a:.3f}  (1/{a / b:.1f})"))
-
-        tput("1 connectors: CSV -> protect -> Avro -> log (in process)", recs, c1_best["cpu"]["total"],
-             p1_best["records"], p1_best["cpu"])
-        tput("1 connectors via CLI, 4 processes (startup incl.)", recs, c1_best["cpu"]["total"],
-             p1_best["records"], min(p1cli))
-        tput("2 processors: decode -> resolve -> encode -> append (in process)", ev, c2_best["cpu"]["total"],
-             p2_best["agency_events"], p2_best["cpu"])
-        tput("2 processors via CLI `process --no-views` (startup incl.)", ev, c2_best["cpu"]["total"],
-             agency_events, min(p2cli))
-        tput("2 processors alone: resolve vs pipeline.handle (no codec/log)", ev, c2_best["cpu"]["resolve"],
-             p2_best["agency_events"], handle["cpu"] * p2_best["agency_events"] / max(1, handle["events"]))
-        raw = best_q["raw chDB point query (SELECT * WHERE person_id =)"]
-        api = best_q["project API GET /persons/{id}/history (TestClient)"]
-        rows.append(("3 person history, queries per CPU-s: raw chDB point vs API", fmt(raw["per_cpu_s"]),
-                     fmt(api["per_cpu_s"]), f"{api['per_cpu_s'] / raw['per_cpu_s']:.3f}  "
-                                           f"(1/{raw['per_cpu_s'] / api['per_cpu_s']:.1f})"))
-        rows.append(("3 person history, wall p50 / p99 ms (latency, lower is better)",
-                     f"{raw['p50_ms']:.2f} / {raw['p99_ms']:.2f}", f"{api['p50_ms']:.2f} / {api['p99_ms']:.2f}",
-                     f"{api['p50_ms'] / raw['p50_ms']:.1f}x / {api['p99_ms'] / raw['p99_ms']:.1f}x slower"))
-        rows.append(("3 person history, CPU p50 / p99 ms", f"{raw['cpu_p50_ms']:.2f} / {raw['cpu_p99_ms']:.2f}",
-                     f"{api['cpu_p50_ms']:.2f} / {api['cpu_p99_ms']:.2f}",
-                     f"{api['cpu_p50_ms'] / raw['cpu_p50_ms']:.1f}x / {api['cpu_p99_ms'] / raw['cpu_p99_ms']:.1f}x"))
-
-        print()
-        print("stage | ceiling rec/s per CPU-second | project rec/s per CPU-second | project/ceiling")
-        print("---|---|---|---")
-        for r in rows:
-            print(" | ".join(r))
-
-        print("\nwhere the ceiling's CPU goes (best run, µs per record):")
-        for label, res, n in (("stage 1", c1_best, c1_best["records"]), ("stage 2", c2_best, c2_best["events"])):
-            parts = ", ".join(f"{k} {1e6 * v / n:.1f}" for k, v in res["cpu"].items())
-            print(f"  {label}: {parts}")
-        print("per record: ceiling stage 1 {:.1f} µs, project {:.1f} µs; ceiling stage 2 {:.1f} µs, project {:.1f} µs"
-              .format(1e6 * c1_best["cpu"]["total"] / recs, 1e6 * p1_best["cpu"] / p1_best["records"],
-                      1e6 * c2_best["cpu"]["total"] / ev, 1e6 * p2_best["cpu"] / p2_best["agency_events"]))
-        print("query decomposition (best round, wall p50 / p99 ms, CPU p50 ms):")
-        for name, v in best_q.items():
-            print(f"  {name}: {v['p50_ms']:.2f} / {v['p99_ms']:.2f}, CPU {v['cpu_p50_ms']:.2f}")
-        la = os.getloadavg()
-        print(f"\nload average at end {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}; wall {time.perf_counter() - started:.0f} s")
-
-        if args.profile:
-            pdir = Path(args.profile_dir) if args.profile_dir else tmp
-            pdir.mkdir(parents=True, exist_ok=True)
-            prof_c, prof_p = str(pdir / "connectors.prof"), str(pdir / "processors.prof")
-            run_child("connectors", str(county), str(tmp / "prof_conn"), "--profile", prof_c)
-            d = tmp / "prof_proc"
-            shutil.copytree(connected, d)
-            run_child("process", str(d), "--profile", prof_p)
-            print_profile(prof_c, "project connectors (in process, 4 agencies)")
-            print_profile(prof_p, "project processors (EmbeddedRunner.run until idle)")
-            print(f"\nprofiles: {prof_c} {prof_p}; wall {time.perf_counter() - started:.0f} s")
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    result = measure(args.persons, args.seed, args.samples, profile=args.profile, keep=args.keep or args.profile,
+                     profile_dir=args.profile_dir, say=lambda line: print(line, flush=True))
+    print()
+    print_table(result["rows"])
+    print("\nwhere the ceiling's CPU goes (best run, µs per record):")
+    for label, phases in result["ceiling_phases_us"].items():
+        print(f"  {label}: " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+    per = result["per_record_us"]
+    print(f"per record: ceiling stage 1 {per['ceiling_1']:.1f} µs, project {per['project_1']:.1f} µs; "
+          f"ceiling stage 2 {per['ceiling_2']:.1f} µs, project {per['project_2']:.1f} µs")
+    print("query decomposition (best round, wall p50 / p99 ms, CPU p50 ms):")
+    for name, v in result["query"].items():
+        print(f"  {name}: {v['p50_ms']:.2f} / {v['p99_ms']:.2f}, CPU {v['cpu_p50_ms']:.2f}")
+    print(f"\nload average at end {result['load_end']}; wall {result['wall_s']:.0f} s")
+    if "profiles" in result:
+        prof_c, prof_p = result["profiles"]
+        print_profile(prof_c, "project connectors (in process, 4 agencies)")
+        print_profile(prof_p, "project processors (EmbeddedRunner.run until idle)")
+        print(f"\nprofiles: {prof_c} {prof_p}")
     return 0
 
 

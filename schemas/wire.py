@@ -137,6 +137,7 @@ class AvroCodec:
         self._writers: dict[str, tuple[int, Any]] = {}
         self._encoders: dict[str, tuple[bytes, Any]] = {}
         self._readers: dict[int, tuple[str, Any, Any]] = {}
+        self._types: dict[int, str] = {}
         self._decoders: dict[int, Any] = {}
 
     def writer(self, event_type: str) -> tuple[int, Any]:
@@ -187,6 +188,14 @@ class AvroCodec:
         if len(data) < 5 or data[0] != MAGIC:
             raise WireFormatError("not a JustLink/Confluent wire-format record (bad magic byte or too short)")
         return _HEADER.unpack_from(data)[1]
+
+    def event_type_of(self, data: bytes) -> str:
+        """The event type a wire-format message holds, from its schema id alone (nothing decoded)."""
+        schema_id = self.schema_id_of(data)
+        event_type = self._types.get(schema_id)
+        if event_type is None:
+            event_type = self._types[schema_id] = str(self.registry.by_id(schema_id).schema["name"]).rsplit(".", 1)[-1]
+        return event_type
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """(event type, record) of a wire-format message."""

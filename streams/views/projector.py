@@ -84,13 +84,14 @@ class ViewProjector:
 
     # -- batches --------------------------------------------------------------------------------
     def apply_records(self, records: Iterable[Record]) -> int:
-        """Project log records (any of VIEW_TOPICS); returns how many rows were written."""
+        """Project log records (any of VIEW_TOPICS); returns how many rows were written. Records of a type
+        no handler projects (PersonLinked: one per party) are skipped by their schema id, undecoded."""
         decoded: list[tuple[str, dict[str, Any]]] = []
         audit: list[bytes] = []
         for record in records:
             if record.topic == AUDIT_TOPIC:
                 audit.append(record.value)
-            else:
+            elif hasattr(self, f"_on_{self.codec.event_type_of(record.value)}"):
                 decoded.append(self.codec.decode(record.value))
         return self.apply(decoded, audit)
 
