@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from runtime.clock import to_millis
 from runtime.topics import (
     AGENCY_TOPICS,
     ALERTS_TOPIC,
@@ -29,6 +30,7 @@ from streams.disputes.processor import DisputeProcessor
 from streams.envelope import hub_envelope
 from streams.identity.processor import IdentityProcessor
 from streams.processor import Event, Output, ScopedState, State
+from streams.stories import Stories
 
 AGENCIES_BY_TOPIC = {t: t.split(".")[1] for t in AGENCY_TOPICS}
 
@@ -41,10 +43,7 @@ class AlertsProcessor(Protocol):
 
     def tick(self, now_ms: int, state: State) -> list[Output]: ...
 
-    def on_persons_merged(self, surviving_id: str, retired_id: str, occurred_at: Any, state: State,
-                          cause: str = "") -> list[Output]: ...
-
-    def on_person_split(self, split: dict[str, Any], state: State, cause: str = "") -> list[Output]: ...
+    def fact_of(self, event: Event, stage: str | None) -> list[Any]: ...
 
 
 LIFECYCLE_EVENTS = ("AlertAcknowledged", "AlertResolved")
@@ -67,6 +66,7 @@ class Pipeline:
         self.identity = identity or IdentityProcessor()
         self.disputes = disputes or DisputeProcessor()
         self.alerts = alerts
+        self.stories = Stories(self.disputes, alerts)
         self._scopes: dict[int, tuple[State, dict[str, ScopedState]]] = {}
 
     @classmethod
@@ -86,7 +86,9 @@ class Pipeline:
         county = event.record["envelope"]["source"].get("county_code") or ""
         if event.record["envelope"]["source"]["agency"] == "hub":
             if event.event_type in LIFECYCLE_EVENTS and self.alerts is not None:
-                return self.alerts.handle(event, self.story_scope(state, county))
+                scope = self.story_scope(state, county)
+                self.stories.note_lifecycle(event, scope)
+                return self.alerts.handle(event, scope)
             if event.event_type == REVIEW_EVENT:
                 changes = self.identity.handle_review(event, state)
                 return changes + [out for c in self.counties(state)
@@ -122,19 +124,14 @@ class Pipeline:
 
     def apply_identity_changes(self, identity_changes: list[Output], state: State) -> list[Output]:
         """Identity decisions that arrive without an event of this story scope (persons merged or split
-        because of a record elsewhere): re-thread and re-evaluate what they concern."""
-        outputs: list[Output] = []
-        for out in identity_changes:
-            rec = out.record
-            if out.event_type == "PersonsMerged":
-                outputs += self.disputes.on_persons_merged(rec["surviving_person_id"], rec["retired_person_id"],
-                                                           rec["envelope"]["occurred_at"], state)
-                if self.alerts is not None:
-                    outputs += self.alerts.on_persons_merged(rec["surviving_person_id"], rec["retired_person_id"],
-                                                             rec["envelope"]["occurred_at"], state)
-            elif out.event_type == "PersonSplit" and self.alerts is not None:
-                outputs += self.alerts.on_person_split(rec, state)
-        return outputs
+        because of a record elsewhere, or by a reviewer): the stories whose persons they change are
+        threaded and evaluated again (streams/stories/README.md)."""
+        changes = [o for o in identity_changes if o.event_type in ("PersonsMerged", "PersonSplit")]
+        if not changes:
+            return []
+        at = max(to_millis(o.record["envelope"]["occurred_at"]) for o in changes)
+        return self.stories.identity_changed(changes, at, state)
+
     def resolve(self, event: Event, state: State) -> tuple[list[Output], list[str]]:
         """Stage 1, identity: the decisions and the person id of each party."""
         return self.identity.resolve_event(event, state)
@@ -143,20 +140,9 @@ class Pipeline:
                         state: State) -> list[Output]:
         """Stage 2, the event's story: thread it, evaluate the alert rules, and publish it resolved.
         `identity_changes` are the identity decisions that came with it (merges, splits)."""
-        outputs: list[Output] = []
-        for out in identity_changes:
-            if out.event_type == "PersonsMerged":
-                rec = out.record
-                outputs += self.disputes.on_persons_merged(rec["surviving_person_id"], rec["retired_person_id"],
-                                                           rec["envelope"]["occurred_at"], state)
-        threaded = self.disputes.handle_resolved(event, list(person_ids), state)
-        outputs += threaded
-        placement = next((o.record for o in threaded if o.event_type == "DisputeThreaded"
-                          and o.record["event_ref"] == event.event_id), None)
-        resolved = self._resolved(event, person_ids, placement)
-        if self.alerts is not None:
-            outputs += self.alerts.handle_resolved(event, resolved, [*identity_changes, *outputs], state)
-        outputs.append(Output("EventResolved", resolved, RESOLVED_TOPIC, event.event_id))
+        outputs, placement = self.stories.handle(event, list(person_ids), identity_changes, state)
+        outputs.append(Output("EventResolved", self._resolved(event, person_ids, placement), RESOLVED_TOPIC,
+                              event.event_id))
         return outputs
 
     @staticmethod
@@ -165,11 +151,18 @@ class Pipeline:
         it twice, a forwarder sent it again): on every input of the pipeline."""
         return True
 
+    def review(self, key_a: str, key_b: str, decision: str, at: Any, state: State) -> list[Output]:
+        """A reviewer's decision about two party occurrences ("same" / "apart"): the identity changes it
+        makes, and the corrections of the threads and alerts of the stories whose persons changed."""
+        env = hub_envelope("PersonSplit" if decision == "apart" else "PersonsMerged",
+                           f"review\x1f{min(key_a, key_b)}\x1f{max(key_a, key_b)}\x1f{decision}", at)
+        outputs = self.identity.review(key_a, key_b, decision, state, env)
+        return outputs + [out for county in self.counties(state)
+                          for out in self.apply_identity_changes(outputs, self.story_scope(state, county))]
+
     def tick(self, now_ms: int, state: State) -> list[Output]:
         """Deadline rules against the wall clock, for agencies that have gone quiet, in every county."""
-        if self.alerts is None:
-            return []
-        return [out for county in self.counties(state) for out in self.alerts.tick(now_ms, self.story_scope(state, county))]
+        return [out for county in self.counties(state) for out in self.stories.tick(now_ms, self.story_scope(state, county))]
 
     @staticmethod
     def _resolved(event: Event, person_ids: list[str], placement: dict[str, Any] | None) -> dict[str, Any]:

@@ -64,8 +64,13 @@ class DirectoryFeed:
             elif topic == IDENTITY_TOPIC and event_type == "PersonsMerged":
                 self.cases.apply_event(event_type, fields)
                 self.persons.merge(fields["retired_person_id"], fields["surviving_person_id"])
+            elif topic == IDENTITY_TOPIC and event_type == "PersonSplit":
+                self.persons.lift(fields["new_person_id"])   # a person given records back is live again
             elif topic == DISPUTES_TOPIC and event_type == "DisputeThreaded" and fields.get("merged_into"):
                 self.disputes.merge(fields["dispute_id"], fields["merged_into"])
+            elif topic == DISPUTES_TOPIC and event_type == "DisputeThreaded" \
+                    and fields.get("previous_dispute_id") is not None:
+                self.disputes.lift(fields["dispute_id"])     # a correction's thread is live again
             elif topic == CONSENT_TOPIC:
                 self.consents.apply_event(event_type, fields)
             self.applied += 1

@@ -17,6 +17,7 @@ from streams.alerts.store import Store
 from streams.processor import Event, Output, State
 
 RESOLUTIONS = ("resolved", "dismissed", "superseded")
+SYSTEM_USER = "system"   # the user of the processor's own resolutions (superseded by a late record)
 
 
 class AlertStateError(ValueError):
@@ -67,7 +68,8 @@ def close(store: Store, alert_id: str, user_id: str, resolution: str, reason: st
         del store.active[alert["slot"]]
     if alert.get("deadline"):
         store.drop_deadline(alert["deadline"])
-    record = records.resolved(alert_id, user_id, resolution, reason, at, alert["record"]["envelope"]["restriction"])
+    record = records.resolved(alert_id, user_id, resolution, reason, at, alert["record"]["envelope"]["restriction"],
+                              alert.get("gen", 0))
     return [records.output("AlertResolved", record, alert["key"])]
 
 
@@ -76,6 +78,8 @@ def apply(event: Event, state: State) -> None:
     they were raised by another deployment or before this state began)."""
     store = Store(state)
     rec = event.record
+    if rec.get("user_id") == SYSTEM_USER:
+        return   # the processor's own decision, read back: its state has it already
     alert = store.alerts.get(rec.get("alert_id", ""))
     if alert is None or alert["status"] == "resolved":
         return

@@ -27,10 +27,11 @@ from runtime.clock import to_millis
 from streams.alerts import lifecycle, records
 from streams.alerts.evaluate import co_occurrence_holds, count_holds, count_message, deadline_message
 from streams.alerts.rules import Rule, RuleSet, load_rules
-from streams.alerts.store import AT, DISPUTE, EID, IDX, KEYS, MASK, RESTRICTION, Entry, Store
+from streams.alerts.store import AT, DISPUTE, EID, IDX, KEYS, MASK, RESTRICTION, TICK, Entry, Store
 from streams.processor import ALERTS_TOPIC, Event, Output, State
 
-SYSTEM_USER = "system"
+SYSTEM_USER = lifecycle.SYSTEM_USER
+F_AT, F_EID, F_AGENCY, F_RESTRICTION, F_MASKS, F_UNPLACED, F_KEYS = range(7)   # an alerts fact
 
 
 class AlertsProcessor:
@@ -44,11 +45,12 @@ class AlertsProcessor:
         self._co = tuple(r for r in self.rules.rules if r.kind == "co_occurrence")
         self._deadlines = tuple(r for r in self.rules.rules if r.kind == "deadline")
         self._has_roles = any(f.roles for f in self.rules.filters)
+        self._has_stages = any(f.stages for f in self.rules.filters)
         self._follow_mask = sum(r.follow_mask for r in self._deadlines)
         self._person_rules = tuple((r, r.mask) for r in self._counts + self._co)
         self._store: tuple[State, Store] | None = None
 
-    def _store_of(self, state: State) -> Store:
+    def store_of(self, state: State) -> Store:
         """The tables of `state`, looked up again only when the state (or its restored tables) changed."""
         cached = self._store
         if cached is None or cached[0] is not state or cached[1].history is not state.table("alerts_history"):
@@ -63,41 +65,17 @@ class AlertsProcessor:
 
     def handle_resolved(self, event: Event, resolved: dict[str, Any], decisions: list[Output],
                         state: State) -> list[Output]:
-        store = self._store_of(state)
+        store = self.store_of(state)
         event_id = event.event_id
         outputs: list[Output] = [records.output("AlertRaised", store.alerts[a]["record"], store.alerts[a]["key"])
                                  for a in store.by_event.get(event_id, ()) if a in store.alerts]
         seen = {o.record["envelope"]["event_id"] for o in outputs}
         fresh: list[Output] = []
         self._apply_decisions(store, decisions, event_id, fresh)
-        record = event.record
-        env = record["envelope"]
-        at = to_millis(env["occurred_at"])
-        agency = env["source"]["agency"]
-        masks, persons = self._masks(event, resolved)
-        if any(masks):
-            dispute = resolved.get("dispute_id")
-            dispute = store.find("d", dispute) if dispute else None
-            keys = self._keys(record)
-            union = 0
-            for m in masks:
-                union |= m
-            if union & self._follow_mask:
-                self._follow_up(store, event_id, at, union, dispute, persons, keys, fresh)
-            restriction = env.get("restriction")
-            changed = []
-            for i, person in enumerate(persons):
-                if person and masks[i]:
-                    entry = [at, event_id, i, masks[i], dispute, keys, restriction]
-                    if self._add_entry(store, person, entry):
-                        changed.append((person, masks[i]))
-            for person, mask in changed:
-                self._evaluate_person(store, person, mask, at, event_id, fresh)
-            for rule in self._deadlines:
-                if union & rule.opening_mask:
-                    self._open_deadline(store, rule, event_id, at, agency, dispute, persons, keys, record,
-                                        restriction, fresh)
-        self._advance(store, agency, at, event_id, fresh)
+        fact = self.fact_of(event, resolved.get("stage"))
+        persons = self.persons_of(event, resolved)
+        self.apply_fact(store, fact, persons, resolved.get("dispute_id"), True, fresh, live=True)
+        self.advance(store, fact[F_AGENCY], fact[F_AT], fresh)
         for out in fresh:
             if out.record["envelope"]["event_id"] not in seen:
                 seen.add(out.record["envelope"]["event_id"])
@@ -107,13 +85,144 @@ class AlertsProcessor:
     def tick(self, now_ms: int, state: State) -> list[Output]:
         """Expire every deadline passed at wall-clock time `now_ms` (the runner calls this when idle)."""
         store = Store(state)
+        if now_ms > store.clock.get(TICK, -1):
+            store.clock[TICK] = now_ms
         outputs: list[Output] = []
         grace = self.rules.grace_ms
         due = sorted((dl["due"], dl_id) for dl_id, dl in store.deadlines.items()
                      if dl["fired"] is None and dl["due"] + grace < now_ms)
         for _, dl_id in due:
-            self._expire(store, dl_id, None, outputs)
+            self._expire(store, dl_id, outputs)
         return outputs
+
+    # -- facts: what the rules read of an event, kept by the pipeline's stories for a replay -------------
+    def fact_of(self, event: Event, stage: str | None) -> list[Any]:
+        """[at, event id, agency, restriction, filter bits per party when the event is on a thread (at
+        `stage`), the same when it is on none (None: equal), key field values]. Persons apart."""
+        record = event.record
+        env = record["envelope"]
+        placed = self._party_masks(event, stage)
+        unplaced = None if stage is None or not self._has_stages else self._party_masks(event, None)
+        keys = self._keys(record)
+        return [to_millis(env["occurred_at"]), event.event_id, env["source"]["agency"], env.get("restriction"),
+                placed, None if unplaced == placed else unplaced, list(keys) if keys else None]
+
+    def persons_of(self, event: Event, resolved: dict[str, Any]) -> list[str | None]:
+        """The live person id of each party (None: organisation or unresolved)."""
+        ids = resolved.get("person_ids") or ()
+        persons: list[str | None] = []
+        for i, party in enumerate(event.record.get("parties") or ()):
+            pid = ids[i] if i < len(ids) else ""
+            persons.append(pid if pid and party.get("kind", "person") != "organisation" else None)
+        return persons
+
+    def apply_fact(self, store: Store, fact: list[Any], persons: list[str | None], dispute: str | None,
+                   placed: bool, outputs: list[Output], *, live: bool) -> None:
+        """Record the event in its persons' histories, satisfy the deadlines it follows up, evaluate the
+        person rules it may change and open its deadlines. `live`: a deadline already passed by the
+        clocks fires at once (else, in a replay, `expire_replayed` decides at the end)."""
+        masks = fact[F_MASKS] if placed or fact[F_UNPLACED] is None else fact[F_UNPLACED]
+        if not any(m and p for m, p in zip(masks, persons, strict=False)):
+            return
+        masks = [m if p else 0 for m, p in zip(masks, persons, strict=False)]
+        at, event_id, restriction = fact[F_AT], fact[F_EID], fact[F_RESTRICTION]
+        keys = tuple(fact[F_KEYS]) if fact[F_KEYS] else None
+        dispute = store.find("d", dispute) if dispute else None
+        union = 0
+        for m in masks:
+            union |= m
+        if union & self._follow_mask:
+            self._follow_up(store, event_id, at, union, dispute, persons, keys, outputs)
+        changed = []
+        for i, person in enumerate(persons):
+            if person and masks[i]:
+                entry = [at, event_id, i, masks[i], dispute, keys, restriction]
+                if self._add_entry(store, person, entry):
+                    changed.append((person, masks[i]))
+        for person, mask in changed:
+            self._evaluate_person(store, person, mask, at, event_id, outputs)
+        for rule in self._deadlines:
+            if union & rule.opening_mask:
+                self._open_deadline(store, rule, event_id, at, fact[F_AGENCY], dispute, persons, keys, restriction,
+                                    outputs, live)
+
+    def apply_thread_merges(self, store: Store, decisions: list[Output]) -> None:
+        """DisputeThreaded merges among the decisions: pending deadlines follow the surviving thread."""
+        for out in decisions:
+            rec = out.record
+            if out.event_type == "DisputeThreaded" and rec.get("merged_into"):
+                retired, survivor = rec["dispute_id"], rec["merged_into"]
+                if f"d:{retired}" not in store.aliases and retired != survivor:
+                    store.aliases[f"d:{retired}"] = survivor
+                    store.move_index(f"d:{retired}", f"d:{store.find('d', survivor)}")
+
+    # -- stories: streams/stories rebuilds a story's alert state on a scratch state -------------------
+    def expire_replayed(self, scratch: State, state: State, old: dict[str, dict[str, Any]]) -> None:
+        """After a story's events were replayed on `scratch`, put its deadlines back on the clocks of
+        `state`: as far as the story's deadlines had expired before (`old`, as `forget_story` returned them),
+        they expire again, the earliest first, as the clocks would have; one still waiting keeps its feeds;
+        a new one waits like a deadline opened now."""
+        store, clocks = Store(scratch), Store(state)
+        fired_until: dict[str, int] = {}
+        for dl in old.values():
+            if dl["fired"] is not None:
+                fired_until[dl["rule"]] = max(fired_until.get(dl["rule"], dl["due"]), dl["due"])
+        for due, dl_id in sorted((dl["due"], d) for d, dl in store.deadlines.items() if dl["fired"] is None):
+            current = store.deadlines.get(dl_id)   # (an earlier one raised may have dropped it: same slot)
+            rule = self._by_name.get(current["rule"]) if current is not None else None
+            if current is None or rule is None or current["fired"] is not None:
+                continue
+            dl = current
+            before = old.get(dl_id)
+            if due <= fired_until.get(rule.name, due - 1):
+                self._expire(store, dl_id, [])
+            elif before is not None and before["fired"] is None:
+                store.deadlines[dl_id] = {**dl, "wait": list(before["wait"])}
+            else:
+                self._wait_or_expire(store, clocks, rule, dl_id, [])
+
+    def forget_story(self, state: State, events: list[str], persons: list[str], threads: list[str],
+                     keys: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Remove what the alert state holds about a story (its persons' histories and open states, its
+        deadlines, its alerts); returns (its alerts, its deadlines) as they were."""
+        store = Store(state)
+        old: dict[str, dict[str, Any]] = {}
+        for event_id in events:
+            for alert_id in store.by_event.pop(event_id, ()):
+                alert = store.alerts.pop(alert_id, None)
+                if alert is None:
+                    continue
+                old[alert_id] = alert
+                if store.active.get(alert["slot"]) == alert_id:
+                    del store.active[alert["slot"]]
+        deadlines: dict[str, dict[str, Any]] = {}
+        for event_id in events:
+            for rule in self._deadlines:
+                dl = store.deadlines.pop(f"{rule.name}|{event_id}", None)
+                if dl is not None:
+                    deadlines[f"{rule.name}|{event_id}"] = dl
+        for person in persons:
+            store.history.pop(person, None)
+            store.spans.pop(person, None)
+            store.index.pop(f"p:{person}", None)
+            store.aliases.pop(f"p:{person}", None)
+        for thread in threads:
+            store.index.pop(f"d:{thread}", None)
+            store.aliases.pop(f"d:{thread}", None)
+        for key in keys:
+            store.index.pop(f"k:{key}", None)
+        return old, deadlines
+
+    def adopt_story(self, scratch: State, state: State, old: dict[str, dict[str, Any]]) -> None:
+        """Copy a story rebuilt on `scratch` into `state` (after `forget_story`, `expire_replayed`); its
+        waiting deadlines join the feeds' queues (those that waited before are queued already)."""
+        src, dst = Store(scratch), Store(state)
+        for name in ("history", "spans", "deadlines", "index", "alerts", "active", "by_event", "aliases"):
+            getattr(dst, name).update(getattr(src, name))
+        for dl_id, dl in sorted(src.deadlines.items()):
+            before = old.get(dl_id)
+            if dl["fired"] is None and not (before is not None and before["fired"] is None):
+                self._queue(dst, dl_id)
 
     # -- lifecycle (called by the API / CLI; they publish the outputs) -------------------------------
     def acknowledge(self, alert_id: str, user_id: str, at: Any, state: State) -> list[Output]:
@@ -152,11 +261,7 @@ class AlertsProcessor:
                             to_millis(rec["envelope"]["occurred_at"]), event_id, outputs)
             elif out.event_type == "PersonSplit":
                 self._split(store, rec, event_id, outputs)
-            elif out.event_type == "DisputeThreaded" and rec.get("merged_into"):
-                retired, survivor = rec["dispute_id"], rec["merged_into"]
-                if f"d:{retired}" not in store.aliases and retired != survivor:
-                    store.aliases[f"d:{retired}"] = survivor
-                    store.move_index(f"d:{retired}", f"d:{store.find('d', survivor)}")
+        self.apply_thread_merges(store, decisions)
 
     def _merge(self, store: Store, survivor: str, retired: str, at: int, cause: str, outputs: list[Output]) -> None:
         survivor, retired = store.find("p", survivor), store.find("p", retired)
@@ -223,29 +328,16 @@ class AlertsProcessor:
                     store.remember(cause, out.record["alert_id"])
 
     # -- histories and the person rules ------------------------------------------------------------
-    def _masks(self, event: Event, resolved: dict[str, Any]) -> tuple[list[int], list[str | None]]:
-        """Filter bits each party matches, and the live person id of each party (None: organisation)."""
+    def _party_masks(self, event: Event, stage: str | None) -> list[int]:
+        """The filter bits each party matches (persons apart) when the event is at dispute `stage`."""
         parties = event.record.get("parties") or ()
-        persons: list[str | None] = []
-        ids = resolved.get("person_ids") or ()
-        for i, party in enumerate(parties):
-            pid = ids[i] if i < len(ids) else ""
-            persons.append(pid if pid and party.get("kind", "person") != "organisation" else None)
         candidates = self.rules.candidates(event.event_type)
-        if not candidates:
-            return [0] * len(persons), persons
-        stage = resolved.get("stage")
-        base = [f for f in candidates if f.matches_event(event.event_type, event.record, stage)]
+        base = [f for f in candidates if f.matches_event(event.event_type, event.record, stage)] if candidates else []
         if not base:
-            return [0] * len(persons), persons
+            return [0] * len(parties)
         if not self._has_roles:
-            mask = sum(1 << f.bit for f in base)
-            return [mask if p else 0 for p in persons], persons
-        masks = []
-        for party, pid in zip(parties, persons, strict=True):
-            role = party.get("role")
-            masks.append(sum(1 << f.bit for f in base if not f.roles or role in f.roles) if pid else 0)
-        return masks, persons
+            return [sum(1 << f.bit for f in base)] * len(parties)
+        return [sum(1 << f.bit for f in base if not f.roles or party.get("role") in f.roles) for party in parties]
 
     def _keys(self, record: dict[str, Any]) -> tuple[str, ...] | None:
         keys = tuple(f"{name}={record[name]}" for name in self.rules.key_fields if record.get(name))
@@ -355,8 +447,8 @@ class AlertsProcessor:
             store.drop_deadline(dl_id)
 
     def _open_deadline(self, store: Store, rule: Rule, event_id: str, at: int, agency: str, dispute: str | None,
-                       persons: list[str | None], keys: tuple[str, ...] | None, record: dict[str, Any],
-                       restriction: dict[str, Any] | None, outputs: list[Output]) -> None:
+                       persons: list[str | None], keys: tuple[str, ...] | None,
+                       restriction: dict[str, Any] | None, outputs: list[Output], live: bool) -> None:
         dl_id = f"{rule.name}|{event_id}"
         if dl_id in store.deadlines:
             return
@@ -365,8 +457,7 @@ class AlertsProcessor:
         if subject is None:
             return
         due = at + rule.within_ms
-        key_value = f"{rule.key_field}={record.get(rule.key_field)}" if rule.key_field and \
-            record.get(rule.key_field) else None
+        key_value = _key_value_of(keys, rule.key_field)
         if rule.same == "record" and key_value:
             index = [f"k:{key_value}"]
         elif rule.same == "person" or (rule.same == "dispute" and not dispute):
@@ -377,23 +468,36 @@ class AlertsProcessor:
             index = ([f"d:{dispute}"] if dispute else []) + [f"p:{p}" for p in people]
         if self._followed_already(store, rule, event_id, at, due, dispute, people, key_value):
             return
-        grace = self.rules.grace_ms
-        seen = [a for a in rule.follow_agencies if a in store.clock] or [agency]
-        late = at + grace < store.clock.get(agency, 0)   # the opening arrived after its feed moved on
-        wait = [a for a in seen if late or store.clock.get(a, 0) <= due + grace]
         store.deadlines[dl_id] = {"rule": rule.name, "subject": subject, "person": people[0] if people else None,
-                                  "dispute": dispute, "event": event_id, "opened": at, "due": due,
-                                  "keys": list(dict.fromkeys(index)), "wait": wait, "fired": None,
+                                  "dispute": dispute, "event": event_id, "agency": agency, "opened": at, "due": due,
+                                  "keys": list(dict.fromkeys(index)), "wait": [], "fired": None,
                                   "restriction": restriction}
         for key in index:
             store.add_index(key, dl_id)
-        if not wait:
-            self._expire(store, dl_id, event_id, outputs)
+        if live:   # (a replay leaves the clocks to `expire_replayed`, once the story is rebuilt)
+            self._wait_or_expire(store, store, rule, dl_id, outputs)
+
+    def _wait_or_expire(self, store: Store, clocks: Store, rule: Rule, dl_id: str, outputs: list[Output]) -> None:
+        """Which feeds a deadline waits for, by the `clocks` now; none: it expires. Queued at once when
+        `store` is `clocks` (else `adopt_story` queues it)."""
+        dl = store.deadlines[dl_id]
+        grace = self.rules.grace_ms
+        seen = [a for a in rule.follow_agencies if a in clocks.clock] or [dl["agency"]]
+        late = dl["opened"] + grace < clocks.clock.get(dl["agency"], 0)   # the opening came after its feed moved on
+        wait = [a for a in seen if late or clocks.clock.get(a, 0) <= dl["due"] + grace]
+        if not wait or dl["due"] + grace < clocks.clock.get(TICK, -1):
+            self._expire(store, dl_id, outputs)
             return
-        for a in wait:
-            heap = list(store.due.get(a, []))
-            heapq.heappush(heap, [due + grace, dl_id])
-            store.due[a] = heap
+        store.deadlines[dl_id] = {**dl, "wait": wait}
+        if store is clocks:
+            self._queue(store, dl_id)
+
+    def _queue(self, store: Store, dl_id: str) -> None:
+        dl = store.deadlines[dl_id]
+        for agency in dl["wait"]:
+            heap = list(store.due.get(agency, []))
+            heapq.heappush(heap, [dl["due"] + self.rules.grace_ms, dl_id])
+            store.due[agency] = heap
 
     def _followed_already(self, store: Store, rule: Rule, event_id: str, at: int, due: int, dispute: str | None,
                           people: list[str], key_value: str | None) -> bool:
@@ -412,7 +516,9 @@ class AlertsProcessor:
                     return True
         return False
 
-    def _advance(self, store: Store, agency: str, at: int, event_id: str, outputs: list[Output]) -> None:
+    def advance(self, store: Store, agency: str, at: int, outputs: list[Output]) -> None:
+        """An event of `agency` at `at` arrived: its feed has passed the deadlines waiting for it that lie
+        before `at`; a deadline no feed is awaited for any more expires."""
         if at > store.clock.get(agency, -1):
             store.clock[agency] = at
         heap = store.due.get(agency)
@@ -431,9 +537,10 @@ class AlertsProcessor:
                 expired.append(dl_id)
         store.due[agency] = heap
         for dl_id in expired:
-            self._expire(store, dl_id, event_id, outputs)
+            self._expire(store, dl_id, outputs)
 
-    def _expire(self, store: Store, dl_id: str, cause: str | None, outputs: list[Output]) -> None:
+    def _expire(self, store: Store, dl_id: str, outputs: list[Output]) -> None:
+        """Raise the deadline's alert; it is remembered under the opening event (a story replay finds it)."""
         dl = store.deadlines[dl_id]
         rule = self._by_name.get(dl["rule"])
         out = None
@@ -443,10 +550,16 @@ class AlertsProcessor:
         if out is None:   # an alert for this rule and subject is already open: no duplicate
             store.drop_deadline(dl_id)
             return
-        store.deadlines[dl_id] = {**dl, "fired": out.record["alert_id"], "wait": []}
+        store.deadlines[dl_id] = {**dl, "fired": out.record["alert_id"]}
         outputs.append(out)
-        if cause:
-            store.remember(cause, out.record["alert_id"])
+        store.remember(dl["event"], out.record["alert_id"])
+
+
+def _key_value_of(keys: tuple[str, ...] | None, field: str | None) -> str | None:
+    if field is None or not keys:
+        return None
+    prefix = field + "="
+    return next((k for k in keys if k.startswith(prefix)), None)
 
 
 def _key_value(entry: Entry, field: str | None) -> str | None:

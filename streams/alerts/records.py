@@ -11,7 +11,7 @@ from typing import Any
 
 from runtime.clock import to_utc
 from streams.alerts.rules import Rule
-from streams.envelope import hub_envelope
+from streams.envelope import hub_envelope, hub_event_id
 from streams.processor import ALERTS_TOPIC, Output
 
 OFFICE = "alerts"
@@ -38,6 +38,17 @@ def raised(rule: Rule, subject: str, person_id: str | None, dispute_id: str | No
     }
 
 
+def generation(record: dict[str, Any], gen: int) -> dict[str, Any]:
+    """The AlertRaised `record` published again (`gen` >= 1): after a replay retracted it and the condition
+    came back, or its evidence changed. Same alert_id, an event id of its own (consumers de-duplicate
+    by event id, so the first one's id would be ignored)."""
+    if gen == 0:
+        return record
+    env = record["envelope"]
+    key = f"{env['source_record_key']}\x1f{gen}"
+    return {**record, "envelope": {**env, "event_id": hub_event_id(key), "source_record_key": key}}
+
+
 def acknowledged(alert_id: str, user_id: str, at: Any, restriction: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "envelope": hub_envelope("AlertAcknowledged", f"alert-ack\x1f{alert_id}\x1f{user_id}", to_utc(at),
@@ -48,10 +59,11 @@ def acknowledged(alert_id: str, user_id: str, at: Any, restriction: dict[str, An
 
 
 def resolved(alert_id: str, user_id: str, resolution: str, reason: str, at: Any,
-             restriction: dict[str, Any] | None) -> dict[str, Any]:
+             restriction: dict[str, Any] | None, gen: int = 0) -> dict[str, Any]:
+    """`gen`: which publication of the alert this closes (0: the first AlertRaised; see `generation`)."""
+    key = f"alert-end\x1f{alert_id}" + (f"\x1f{gen}" if gen else "")
     return {
-        "envelope": hub_envelope("AlertResolved", f"alert-end\x1f{alert_id}", to_utc(at),
-                                 office_code=OFFICE, restriction=restriction),
+        "envelope": hub_envelope("AlertResolved", key, to_utc(at), office_code=OFFICE, restriction=restriction),
         "alert_id": alert_id,
         "user_id": user_id,
         "resolution": resolution,

@@ -4,13 +4,14 @@ changes, so changelog-backed tables see every change).
 - history   person -> [[at, event_id, party_index, mask, dispute_id, keys, restriction], ...] oldest first:
             the person's events that match any rule filter, trimmed to `history_days`
 - spans     person -> [[rule, start_at, end_at | None, start_event_id, party_index, key], ...]
-- deadlines deadline id -> {rule, subject, person, dispute, event, opened, due, keys, wait, fired, restriction}
+- deadlines deadline id -> {rule, subject, person, dispute, event, opened, due, keys, fired, restriction}
 - index     "d:<dispute>" | "p:<person>" | "k:<field>=<value>" -> [deadline id, ...]
-- due       agency -> heap of [due, deadline id]: deadlines waiting for that agency's feed to pass them
-- clock     agency -> latest occurred_at seen from it (epoch ms)
+- due       deadline rule -> heap of [due + grace, deadline id]: deadlines waiting for the feeds to pass them
+- clock     agency -> latest occurred_at seen from it (epoch ms); "tick" -> wall-clock time of the last tick
 - alerts    alert id -> {rule, slot, key, status, acks, deadline, record}
 - active    "<rule>|<subject>" -> alert id of the open alert (one per rule and subject)
-- by_event  input event id -> alert outputs it caused, so handling it again repeats them
+- by_event  input event id -> alerts it caused (a deadline's alert: under its opening event), so handling it
+            again repeats them and a story replay finds them
 - aliases   "p:<retired>" / "d:<retired>" -> survivor (person merges, thread merges)
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 from streams.processor import State
 
 AT, EID, IDX, MASK, DISPUTE, KEYS, RESTRICTION = range(7)
+TICK = "tick"   # the clock table's entry for the wall clock (agencies are the other entries)
 Entry = list[Any]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from runtime.clock import to_millis, to_utc
 from streams.disputes import rules
-from streams.disputes.store import Store
+from streams.disputes.store import ALIASES, EVENTS, KEYS, PENDING, PERSONS, THREADS, Store, dispute_id_for
 from streams.envelope import hub_envelope, record_ref
 from streams.processor import AGENCY_TOPICS, DISPUTES_TOPIC, IDENTITY_TOPIC, Event, Output, State
 
@@ -45,30 +45,8 @@ class DisputeProcessor:
         event_id = event.event_id
         if event_id in store.events:   # handled before: the same decision again, nothing changes
             return [_placement_output(event_id, store.events[event_id])]
-        info = _event_info(event, [store.person(p) if p else None for p in person_ids])
-        outputs: list[Output] = []
-        keys = info["own"] + info["refs"]
-        bound = sorted({d for d in (store.thread_of_key(k) for k in keys) if d is not None})
-        if bound:
-            target = bound[0]
-            for other in bound[1:]:
-                target = _merge(store, target, other, f"record {event_id} names numbers of both threads",
-                                info["at"], info["rec"], outputs)
-            matched = [k for k in keys if store.thread_of_key(k) is not None]
-            method, evidence = "explicit_reference", "number " + ", ".join(matched) + " is on the thread"
-        elif rule.mode == rules.JOIN_ONLY:
-            _wait(store, info)
-            return []
-        else:
-            found = _infer(store, info, rule)
-            if found is not None:
-                target, evidence = found
-                method = "inferred"
-            else:
-                target = store.new_thread(event_id, info["type"], info["at"])
-                method, evidence = "new_thread", "no referenced record and no matching thread"
-        _place(store, target, info, method, evidence, outputs)
-        return outputs
+        info = with_persons(fact_of(event), [store.person(p) if p else None for p in person_ids])
+        return place(store, info)
 
     def on_persons_merged(self, surviving_id: str, retired_id: str, occurred_at: Any,
                           state: State) -> list[Output]:
@@ -122,7 +100,9 @@ def timeline(dispute_id: str, state: State) -> list[tuple[datetime, str, str, st
 
 
 # --- placing events ---------------------------------------------------------------------------------
-def _event_info(event: Event, person_ids: list[str | None]) -> dict[str, Any]:
+def fact_of(event: Event) -> dict[str, Any]:
+    """What threading needs of an agency event, persons apart: its numbers, stage, type and times (a
+    story replays it from this, never from the payload)."""
     record = event.record
     env = record["envelope"]
     own, refs = rules.event_keys(event.event_type, record)
@@ -130,12 +110,54 @@ def _event_info(event: Event, person_ids: list[str | None]) -> dict[str, Any]:
         "eid": event.event_id, "event_type": event.event_type, "agency": env["source"]["agency"],
         "stage": rules.stage_of(event.event_type, record), "type": rules.dispute_type_of(event.event_type, record),
         "at": to_millis(env["occurred_at"]), "rec": to_millis(env.get("recorded_at") or env["occurred_at"]),
+        "own": own, "refs": refs, "restriction": env.get("restriction"),
+    }
+
+
+def with_persons(fact: dict[str, Any], person_ids: list[str | None]) -> dict[str, Any]:
+    """The fact with the resolved person of each party (None: unresolved, or an organisation)."""
+    return {
+        **fact,
         "persons": list(dict.fromkeys(p for p in person_ids if p)),
         "first_person": person_ids[0] if person_ids else None,
         # a legal-aid applicant links the thread to the applicant's own dispute even alone
-        "anchor": person_ids[0] if person_ids and rules.RULES[event.event_type].applicant_only else None,
-        "own": own, "refs": refs, "restriction": env.get("restriction"),
+        "anchor": person_ids[0] if person_ids and rules.RULES[fact["event_type"]].applicant_only else None,
     }
+
+
+class Quiet(list[Output]):
+    """The outputs of a replay on a scratch state: no placement record is built (the state holds the
+    placements), and a thread merge is one bare record (dispute_id, merged_into) for the alert processor."""
+
+
+def place(store: Store, info: dict[str, Any], quiet: bool = False) -> list[Output]:
+    """Thread one event (`with_persons(fact_of(event), ...)`): by its numbers, else by inference, else on a
+    new thread; a join-only event with no known number waits. Returns the DisputeThreaded decisions."""
+    rule = rules.RULES[info["event_type"]]
+    event_id = info["eid"]
+    outputs: list[Output] = Quiet() if quiet else []
+    keys = info["own"] + info["refs"]
+    bound = sorted({d for d in (store.thread_of_key(k) for k in keys) if d is not None})
+    if bound:
+        target = bound[0]
+        for other in bound[1:]:
+            target = _merge(store, target, other, f"record {event_id} names numbers of both threads",
+                            info["at"], info["rec"], outputs)
+        matched = [k for k in keys if store.thread_of_key(k) is not None]
+        method, evidence = "explicit_reference", "number " + ", ".join(matched) + " is on the thread"
+    elif rule.mode == rules.JOIN_ONLY:
+        _wait(store, info)
+        return []
+    else:
+        found = _infer(store, info, rule)
+        if found is not None:
+            target, evidence = found
+            method = "inferred"
+        else:
+            target = store.new_thread(event_id, info["type"], info["at"])
+            method, evidence = "new_thread", "no referenced record and no matching thread"
+    _place(store, target, info, method, evidence, outputs)
+    return outputs
 
 
 def _place(store: Store, target: str, info: dict[str, Any], method: str, evidence: str,
@@ -179,7 +201,8 @@ def _place(store: Store, target: str, info: dict[str, Any], method: str, evidenc
                      "event_type": item["event_type"], "type": thread["type"] or "other",
                      "restriction": item["restriction"]}
         store.events[item["eid"]] = placement
-        outputs.append(_placement_output(item["eid"], placement))
+        if not isinstance(outputs, Quiet):
+            outputs.append(_placement_output(item["eid"], placement))
         # the thread grew (span, parties, an applicant): threads of its parties may now be linkable
         for person in item["persons"]:
             _relink(store, [target], person, f"record {item['eid']} brings the threads together",
@@ -290,6 +313,10 @@ def _merge(store: Store, a: str, b: str, evidence: str, at: int, rec: int, outpu
     for person in gone["persons"]:
         current = [d for d in store.persons.get(person, []) if d != retired]
         store.persons[person] = current + ([survivor] if survivor not in current else [])
+    if isinstance(outputs, Quiet):
+        outputs.append(Output("DisputeThreaded", {"dispute_id": retired, "merged_into": survivor, "event_ref": ""},
+                              DISPUTES_TOPIC, survivor))
+        return survivor
     for event_id in gone["members"]:
         placement = store.events[event_id]
         key = f"disputes:merge:{retired}:{survivor}:{event_id}"
@@ -297,6 +324,48 @@ def _merge(store: Store, a: str, b: str, evidence: str, at: int, rec: int, outpu
                                   kept["type"] or "other")
         outputs.append(Output("DisputeThreaded", record, DISPUTES_TOPIC, survivor))
     return survivor
+
+
+# --- a story's threads, taken out and put back (streams/stories replays a story on a scratch state) ----
+def forget_story(state: State, events: list[str], persons: list[str], keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Remove what the threading state holds about a story (its events, the threads they founded, its
+    numbers and persons); returns the events' placements as they were."""
+    store = Store(state)
+    old = {e: store.events.pop(e) for e in events if e in store.events}
+    for e in events:
+        store.threads.pop(dispute_id_for(e), None)
+    for key in keys:
+        store.keys.pop(key, None)
+        store.pending.pop(key, None)
+    for person in persons:
+        store.persons.pop(person, None)
+        store.aliases.pop(person, None)
+    return old
+
+
+def adopt_story(scratch: State, state: State) -> None:
+    """Copy a story rebuilt on `scratch` into `state` (after `forget_story`)."""
+    for name in (THREADS, EVENTS, KEYS, PERSONS, ALIASES, PENDING):
+        state.table(name).update(scratch.table(name))
+
+
+def correction_output(key: str, placement: dict[str, Any], event_id: str, dispute_id: str, previous: str | None,
+                      dispute_type: str, person_ids: list[str]) -> Output:
+    """`event_id` is on `dispute_id` now (previously on `previous` as consumers held it; "": on no thread,
+    after its EventResolved; None: its first placement), with the method and evidence of the decision."""
+    record = _threaded_record(key, placement["at"], placement["rec"], placement, dispute_id, event_id,
+                              placement["method"], placement["evidence"], None, dispute_type, previous)
+    if previous is not None:
+        record["person_ids"] = list(person_ids)
+    return Output("DisputeThreaded", record, DISPUTES_TOPIC, dispute_id)
+
+
+def redirect_output(key: str, thread: dict[str, Any], placement: dict[str, Any], retired: str, survivor: str,
+                    dispute_type: str, evidence: str) -> Output:
+    """Thread `retired` is merged into `survivor` (one record, about the retired thread's founder)."""
+    record = _threaded_record(key, placement["at"], placement["rec"], placement, retired, thread["founder"],
+                              "merged", evidence, survivor, dispute_type)
+    return Output("DisputeThreaded", record, DISPUTES_TOPIC, survivor)
 
 
 # --- output records ---------------------------------------------------------------------------------
@@ -308,7 +377,8 @@ def _placement_output(event_id: str, placement: dict[str, Any]) -> Output:
 
 
 def _threaded_record(key: str, at: int, rec: int, placement: dict[str, Any], dispute_id: str, event_id: str,
-                     method: str, evidence: str, merged_into: str | None, dispute_type: str) -> dict[str, Any]:
+                     method: str, evidence: str, merged_into: str | None, dispute_type: str,
+                     previous: str | None = None) -> dict[str, Any]:
     related = [record_ref(placement["agency"], placement["event_type"], event_id, "threads")]
     return {
         "envelope": hub_envelope("DisputeThreaded", key, at, recorded_at=rec, related=related,
@@ -321,4 +391,5 @@ def _threaded_record(key: str, at: int, rec: int, placement: dict[str, Any], dis
         "evidence": evidence,
         "person_ids": list(placement["persons"]),
         "merged_into": merged_into,
+        "previous_dispute_id": previous,
     }

@@ -1,13 +1,17 @@
 """Projects the log into the shared views (ClickHouse / chDB tables).
 
 Inputs: EventResolved (timeline, person lookup, person records, dispute events, the event's plain
-facts: event_facts, and the agencies' case events: cases), PersonsMerged (person redirects and
-aliases), PersonErased (streams/views/erasure.py), DisputeThreaded with merged_into (dispute
-redirects), Alert* (alerts), and the audit topic (audit_log). Every write is an insert
-into a ReplacingMergeTree keyed by the row's identity, so replaying the log gives the
-same tables (`justlink views rebuild`). Redirect chains are flattened: a retired id
-always points at the live one, and `person_aliases` lists a live person's retired ids
-so a history is two point reads.
+facts: event_facts, and the agencies' case events: cases),
+PersonsMerged (person redirects and aliases), PersonSplit (the moved records' rows follow
+them to the new person), PersonErased (streams/views/erasure.py), DisputeThreaded with
+merged_into (dispute redirects) or with previous_dispute_id (a correction: the event's rows
+move to the thread), Alert* (alerts), and the audit topic (audit_log). Every write is an
+insert into a ReplacingMergeTree keyed by the row's identity, so replaying the log gives the
+same tables (`justlink views rebuild`). Redirect chains are flattened: a retired id always
+points at the live one (an id made live again points at itself), and `person_aliases` lists
+a live person's retired ids so a history is two point reads. A correction or a split reads
+the rows it moves by point reads on the person ids (and what this batch wrote before it),
+re-inserts them and tombstones the old keys.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class ViewProjector:
         self.alerts: dict[str, dict[str, Any]] = {}
         self.cases = InMemoryCaseDirectory()  # as the events say; the policy's lifetimes apply on read
         self.last_written: dict[str, int] = {}  # rows per table of the last apply (for metrics)
+        self._batch = _Batch(defaultdict(list))
         self._load()
         self.erased = ErasedPersons(store)
 
@@ -97,6 +102,7 @@ class ViewProjector:
 
     def apply(self, events: Iterable[tuple[str, dict[str, Any]]], audit: Iterable[bytes] = ()) -> int:
         rows: dict[str, list[list[Any]]] = defaultdict(list)
+        self._batch = _Batch(rows)
         for event_type, record in events:
             handler = getattr(self, f"_on_{event_type}", None)
             if handler is not None:
@@ -124,24 +130,24 @@ class ViewProjector:
             if not person_id or self.erased.hides(self.persons.live(person_id), recorded_at) \
                     or self.erased.hides(person_id, recorded_at):
                 continue
-            rows["timeline"].append([person_id, occurred, r["event_ref"], index, event_type, r["source_agency"],
-                                     r["source_office_code"], r["stage"] or "", dispute_id, party["role"],
-                                     restricted, payload, v, 0])
+            self._batch.timeline(rows, [person_id, occurred, r["event_ref"], index, event_type, r["source_agency"],
+                                        r["source_office_code"], r["stage"] or "", dispute_id, party["role"],
+                                        restricted, payload, v, 0])
             protection = party.get("protection") or {}
             live = self.persons.live(person_id)
             for kind, field in (("id_number", "id_number_bi"), ("phone", "phone_bi"), ("name_dob", "name_dob_bi")):
                 bi = protection.get(field)
                 if bi and (kind != "id_number" or protection.get("id_number_valid") is not False):
                     rows["person_lookup"].append([kind, bi, live, v, 0])
-            rows["person_records"].append([
+            self._batch.record(rows, [
                 f"{r['event_ref']}#{index}", live, r["event_ref"], r["source_agency"],
                 protection.get("subject_key", ""), protection.get("id_number_bi") or "",
                 protection.get("phone_bi") or "", protection.get("name_dob_bi") or "", party.get("gender") or "",
                 occurred, v])
         if dispute_id:
-            rows["dispute_events"].append([dispute_id, r["event_ref"], occurred, r["stage"] or "other",
-                                           r["source_agency"], event_type, v, 0])
-        rows["event_facts"].append(fact_row(event_type, event, r, occurred, v))
+            self._batch.dispute_event(rows, [dispute_id, r["event_ref"], occurred, r["stage"] or "other",
+                                             r["source_agency"], event_type, v, 0])
+        self._batch.fact(rows, fact_row(event_type, event, r, occurred, v))
         if event_type in CASE_EVENTS and event.get(CASE_EVENTS[event_type][1]):
             self.cases.apply_event(event_type, {**event, "person_ids": list(r["person_ids"])})
             self._case_row(str(event[CASE_EVENTS[event_type][1]]), rows)
@@ -178,9 +184,42 @@ class ViewProjector:
         for case_id in sorted({c for person in ids for c in self.cases.forget_party(person)}):
             self._case_row(case_id, rows)   # the case stays; the erased person is no longer named in it
 
+    def _on_PersonSplit(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        """Records moved to another person: their person records, timeline rows and lookup rows follow."""
+        old, new = r["person_id"], r["new_person_id"]
+        keys = set(r["record_keys"])
+        v = self.version()
+        live_old = self.persons.live(old)
+        ids = [live_old, *sorted(self.persons.retired(live_old) - {new})]
+        revived_from = self.persons.live(new)
+        if self.persons.lift(new):   # the new person had been merged away before: live again
+            rows["person_redirects"].append([new, new, v])
+            rows["person_aliases"].append([revived_from, new, v, 1])
+            for row in self._rows_of(TIMELINE_COLUMNS, [new], None):   # its other rows stay where they were
+                if f"{row[2]}#{row[3]}" not in keys:
+                    self._batch.timeline(rows, [revived_from, *row[1:12], v, 0])
+                    self._batch.timeline(rows, [*row[:12], v, 1])
+        for row in self._rows_of(TIMELINE_COLUMNS, ids, sorted({k.rsplit("#", 1)[0] for k in keys})):
+            if f"{row[2]}#{row[3]}" in keys:
+                self._batch.timeline(rows, [new, *row[1:12], v, 0])
+                self._batch.timeline(rows, [*row[:12], v, 1])
+        records = self._records(sorted(keys))
+        for record in records:
+            self._batch.record(rows, [record[0], new, *record[2:10], v])
+        moved = {(kind, record[RECORD_COLUMNS.index(field)]) for record in records
+                 for kind, field in LOOKUP_FIELDS if record[RECORD_COLUMNS.index(field)]}
+        kept = {(kind, record[RECORD_COLUMNS.index(field)]) for record in self._records_of_person(ids, keys)
+                for kind, field in LOOKUP_FIELDS}
+        for kind, bi in sorted(moved):
+            rows["person_lookup"].append([kind, bi, new, v, 0])
+            if (kind, bi) not in kept:
+                rows["person_lookup"].extend([kind, bi, pid, v, 1] for pid in ids)
+
     def _on_DisputeThreaded(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
         merged_into = r.get("merged_into")
         if not merged_into:
+            if r.get("previous_dispute_id") is not None:
+                self._correct_placement(r, rows)
             return
         retired = r["dispute_id"]
         moved = self.disputes.merge(retired, merged_into)
@@ -189,8 +228,77 @@ class ViewProjector:
         for old in moved:
             rows["dispute_redirects"].append([old, live, v])
 
+    def _correct_placement(self, r: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        """A correction: the event is on `dispute_id` now; its timeline rows and dispute event follow."""
+        target, event_id = r["dispute_id"], r["event_ref"]
+        v = self.version()
+        if self.disputes.lift(target):   # live again: its redirect points at itself
+            rows["dispute_redirects"].append([target, target, v])
+        ids = sorted({i for p in r["person_ids"] if p for i in (self.persons.live(p), p,
+                                                                *self.persons.retired(self.persons.live(p)))})
+        stored = {r["previous_dispute_id"]} if r["previous_dispute_id"] else set()
+        for row in self._rows_of(TIMELINE_COLUMNS, ids, [event_id]):
+            if row[8]:
+                stored.add(row[8])
+            if row[8] != target or row[7] != r["stage"]:
+                self._batch.timeline(rows, [*row[:7], r["stage"], target, *row[9:12], v, 0])
+        occurred = to_utc(r["envelope"]["occurred_at"])
+        agency, event_type = r["envelope"]["related"][0]["agency"], r["envelope"]["related"][0]["record_type"]
+        for old in sorted(stored - {target}):
+            self._batch.dispute_event(rows, [old, event_id, occurred, r["stage"], agency, event_type, v, 1])
+        self._batch.dispute_event(rows, [target, event_id, occurred, r["stage"], agency, event_type, v, 0])
+        if r["previous_dispute_id"] == "":   # its EventResolved had no thread: its facts had no stage either
+            fact = self._batch.fact_rows.get(event_id) or next(
+                (list(row) for row in self.store.query_rows(
+                    f"SELECT {', '.join(FACT_COLUMNS)} FROM event_facts FINAL WHERE event_id = {{e:String}}",
+                    {"e": event_id})), None)
+            stage = FACT_COLUMNS.index("stage")
+            if fact is not None and fact[stage] != r["stage"]:
+                self._batch.fact(rows, [*fact[:stage], r["stage"], *fact[stage + 1:-2], v, 0])
+
+    # -- reads for corrections and splits: the store's rows, overlaid with what this batch wrote ------------
+    def _rows_of(self, columns: list[str], person_ids: list[str], event_ids: list[str] | None) -> list[list[Any]]:
+        """Live timeline rows under these person ids (of these events, when given): point reads by the
+        table's first key column, overlaid with what this batch wrote."""
+        found: dict[tuple[Any, ...], list[Any]] = {}
+        if person_ids and event_ids != []:
+            where = "person_id IN {p:Array(String)}" + (" AND event_id IN {e:Array(String)}" if event_ids else "")
+            for stored in self.store.query_rows(f"SELECT {', '.join(columns)} FROM timeline FINAL WHERE {where}",
+                                                {"p": person_ids, "e": event_ids or []}):
+                found[(stored[0], stored[2], stored[3])] = list(stored)
+        wanted_p, wanted_e = set(person_ids), set(event_ids or ())
+        for key, row in self._batch.timeline_rows.items():
+            if key[0] in wanted_p and (event_ids is None or key[1] in wanted_e):
+                found[key] = row
+        return [row for _, row in sorted(found.items()) if not row[13]]
+
+    def _records(self, record_keys: list[str]) -> list[list[Any]]:
+        found: dict[str, list[Any]] = {}
+        if record_keys:
+            for stored in self.store.query_rows(f"SELECT {', '.join(RECORD_COLUMNS)} FROM person_records FINAL "
+                                                "WHERE record_key IN {k:Array(String)}", {"k": record_keys}):
+                found[stored[0]] = list(stored)
+        for key in record_keys:
+            if key in self._batch.record_rows:
+                found[key] = self._batch.record_rows[key]
+        return [found[k] for k in sorted(found)]
+
+    def _records_of_person(self, person_ids: list[str], moved: set[str]) -> list[list[Any]]:
+        """The person records still with these persons (a scan: splits are rare)."""
+        found: dict[str, list[Any]] = {}
+        for stored in self.store.query_rows(f"SELECT {', '.join(RECORD_COLUMNS)} FROM person_records FINAL "
+                                            "WHERE person_id IN {p:Array(String)}", {"p": person_ids}):
+            found[stored[0]] = list(stored)
+        for key, row in self._batch.record_rows.items():
+            found[key] = row
+        wanted = set(person_ids)
+        return [row for key, row in found.items() if row[1] in wanted and key not in moved]
+
     def _alert_row(self, alert: dict[str, Any], rows: dict[str, list[list[Any]]]) -> None:
+        previous = self.alerts.get(alert["alert_id"])
         alert["version"] = self.version()
+        if previous is not None and previous["person_id"] != alert["person_id"]:   # raised again, another person
+            rows["alerts"].append([*(previous[c] for c in ALERT_COLUMNS[:-2]), alert["version"], 1])
         self.alerts[alert["alert_id"]] = alert
         rows["alerts"].append([alert[c] for c in ALERT_COLUMNS])
 
@@ -219,6 +327,35 @@ class ViewProjector:
 
         row = view_row(value)
         return [row[c] for c in AUDIT_COLUMNS]
+
+
+LOOKUP_FIELDS = (("id_number", "id_number_bi"), ("phone", "phone_bi"), ("name_dob", "name_dob_bi"))
+
+
+class _Batch:
+    """The rows one `apply` writes, with the latest timeline row per key, person record per record key and
+    dispute event per key, so that a correction later in the batch sees what the batch wrote before it."""
+
+    def __init__(self, rows: dict[str, list[list[Any]]]) -> None:
+        self.rows = rows
+        self.timeline_rows: dict[tuple[Any, ...], list[Any]] = {}
+        self.record_rows: dict[str, list[Any]] = {}
+        self.fact_rows: dict[str, list[Any]] = {}
+
+    def timeline(self, rows: dict[str, list[list[Any]]], row: list[Any]) -> None:
+        rows["timeline"].append(row)
+        self.timeline_rows[(row[0], row[2], row[3])] = row
+
+    def record(self, rows: dict[str, list[list[Any]]], row: list[Any]) -> None:
+        rows["person_records"].append(row)
+        self.record_rows[row[0]] = row
+
+    def dispute_event(self, rows: dict[str, list[list[Any]]], row: list[Any]) -> None:
+        rows["dispute_events"].append(row)
+
+    def fact(self, rows: dict[str, list[list[Any]]], row: list[Any]) -> None:
+        rows["event_facts"].append(row)
+        self.fact_rows[row[0]] = row
 
 
 COLUMNS = {"timeline": TIMELINE_COLUMNS, "cases": CASE_COLUMNS, "person_lookup": LOOKUP_COLUMNS,

@@ -14,8 +14,10 @@ class MergeMap:
         self.aliases: dict[str, set[str]] = {}  # live id -> retired ids
 
     def load(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Pairs (retired, live) as stored, already flattened."""
+        """Pairs (retired, live) as stored, already flattened; (id, id) marks an id made live again."""
         for retired, live in pairs:
+            if retired == live:
+                continue
             self.redirect[retired] = live
             self.aliases.setdefault(live, set()).add(retired)
 
@@ -32,9 +34,21 @@ class MergeMap:
         live = self.live(surviving)
         if retired == live:
             return []
+        previous = self.redirect.get(retired)
+        if previous is not None:   # re-pointed (a correction): no longer an alias of its former live id
+            self.aliases.get(previous, set()).discard(retired)
         moved = {retired} | self.aliases.pop(retired, set())
         moved.discard(live)
         for old in moved:
             self.redirect[old] = live
         self.aliases.setdefault(live, set()).update(moved)
         return sorted(moved)
+
+    def lift(self, any_id: str) -> bool:
+        """`any_id` is live again (a thread a correction put an event on): its redirect is dropped.
+        Returns whether it had one."""
+        live = self.redirect.pop(any_id, None)
+        if live is None:
+            return False
+        self.aliases.get(live, set()).discard(any_id)
+        return True

@@ -36,6 +36,7 @@ from runtime.topics import (
 from schemas.wire import default_codec
 from streams.pipeline import Pipeline
 from streams.runners.embedded import EmbeddedRunner
+from streams.views.redirects import MergeMap
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTCOME_TOPICS = (IDENTITY_TOPIC, DISPUTES_TOPIC, RESOLVED_TOPIC, ALERTS_TOPIC)
@@ -232,10 +233,12 @@ class Outcome:
 
 def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
     """Persons and threads from the decisions, each topic's records in order, de-duplicated by
-    event id (as the views do): record -> live person following PersonsMerged; event -> live
-    thread following merged_into."""
+    event id (as the views do): record -> live person following PersonsMerged and PersonSplit; event -> the thread of
+    its latest DisputeThreaded, following merged_into as flattened redirects (a correction, with
+    previous_dispute_id, makes its thread live again)."""
     codec = default_codec()
-    linked, redirect, placed, thread_redirect, alerts = {}, {}, {}, {}, {}
+    linked, placed, alerts = {}, {}, {}
+    persons, threads = MergeMap(), MergeMap()   # merges followed as the views and the API's directory feed do
     decisions: set[str] = set()
     first: dict[str, bytes] = {}
     duplicates = conflicting = 0
@@ -253,31 +256,24 @@ def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
             if event_type == "PersonLinked":
                 linked[r["record_key"]] = r["person_id"]
             elif event_type == "PersonsMerged":
-                redirect[r["retired_person_id"]] = r["surviving_person_id"]
-            elif event_type == "PersonSplit":
-                redirect.pop(r["new_person_id"], None)    # an id given back to a part is live again
-                for key in r["record_keys"]:
-                    linked[key] = r["new_person_id"]
+                persons.merge(r["retired_person_id"], r["surviving_person_id"])
+            elif event_type == "PersonSplit":   # the records move; their new person is live (again)
+                persons.lift(r["new_person_id"])
+                linked.update(dict.fromkeys(r["record_keys"], r["new_person_id"]))
             elif event_type == "AlertRaised":
                 alerts[r["alert_id"]] = "raised"
             elif event_type == "AlertResolved":
                 alerts[r["alert_id"]] = r["resolution"]
             elif event_type == "DisputeThreaded":
                 if r.get("merged_into"):
-                    thread_redirect[r["dispute_id"]] = r["merged_into"]
+                    threads.merge(r["dispute_id"], r["merged_into"])
                 else:
+                    if r.get("previous_dispute_id") is not None:   # a correction: its thread is live again
+                        threads.lift(r["dispute_id"])
                     placed[r["event_ref"]] = r["dispute_id"]
 
-    def follow(mapping: dict[str, str], key: str) -> str:
-        seen = set()
-        while key in mapping and key not in seen:
-            seen.add(key)
-            key = mapping[key]
-        return key
-
-    return Outcome({k: follow(redirect, p) for k, p in linked.items()},
-                   {e: follow(thread_redirect, d) for e, d in placed.items()}, decisions, alerts, duplicates,
-                   conflicting)
+    return Outcome({k: persons.live(p) for k, p in linked.items()},
+                   {e: threads.live(d) for e, d in placed.items()}, decisions, alerts, duplicates, conflicting)
 
 
 def kafka_outcome(reader: TopicReader) -> Outcome:
