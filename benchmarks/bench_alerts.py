@@ -32,6 +32,7 @@ from streams.alerts import AlertsProcessor
 from streams.disputes import DisputeProcessor
 from streams.pipeline import Pipeline
 from streams.processor import DictState
+from streams.stories import Stories
 
 EXPORT_DATE = datetime(2025, 7, 1, tzinfo=UTC)
 
@@ -73,11 +74,45 @@ def measure(events: list, truth_persons: dict, label: str) -> dict[str, Any]:
             "pending_deadlines": sum(1 for d in state.table("alerts_deadlines").values() if d["fired"] is None)}
 
 
+def through_stories(events: list, truth_persons: dict, label: str) -> dict[str, Any]:
+    """The pipeline's way (streams/stories: threads and alerts, a late event replays its story), true ids,
+    then a tick at the export date: which alerts are open at the end, and how many were raised and
+    retracted on the way."""
+    stories, state = Stories(DisputeProcessor(), AlertsProcessor()), DictState()
+    outputs = []
+    started = time.process_time()
+    for key, event in events:
+        outputs += stories.handle(event, [p or "" for p in person_ids(key, event, truth_persons, True)], [], state)[0]
+    seconds = time.process_time() - started
+    outputs += stories.tick(to_millis(EXPORT_DATE), state)
+    status: dict[str, str] = {}
+    raised: Counter[str] = Counter()
+    retracted = 0
+    for out in outputs:
+        if out.event_type == "AlertRaised":
+            status[out.record["alert_id"]] = "open"
+            raised[out.record["rule"]] += 1
+        elif out.event_type == "AlertResolved":
+            status[out.record["alert_id"]] = out.record["resolution"]
+            retracted += 1
+    open_alerts = sorted(a for a, s in status.items() if s == "open")
+    return {"input": f"{label}, through the stories", "events": len(events),
+            "events_per_s": round(len(events) / seconds) if seconds else None,
+            "raised": dict(sorted(raised.items())), "superseded_or_retracted": retracted,
+            "open_after_tick": len(open_alerts), "open_alert_ids": open_alerts}
+
+
 def run_on(data: Path) -> list[dict[str, Any]]:
     events = load_events(data)
     truth_persons, _ = load_truth(data)
-    return [measure(ordered(events, "time"), truth_persons, "time order"),
+    rows = [measure(ordered(events, "time"), truth_persons, "time order"),
             measure(ordered(events, "agency"), truth_persons, "agency by agency")]
+    stories = [through_stories(ordered(events, order), truth_persons, label)
+               for label, order in (("time order", "time"), ("agency by agency", "agency"), ("shuffled", "shuffled"))]
+    reference = stories[0]["open_alert_ids"]
+    for row in stories:
+        row["same_open_alerts_as_time_order"] = row.pop("open_alert_ids") == reference
+    return rows + stories
 
 
 def run(quick: bool, persons: int | None = None, seed: int = 1, data: Path | None = None) -> list[dict[str, Any]]:
@@ -94,6 +129,12 @@ def run(quick: bool, persons: int | None = None, seed: int = 1, data: Path | Non
 
 def _print(results: Iterable[dict[str, Any]]) -> None:
     for row in results:
+        if "open_after_tick" in row:
+            print(f"== {row['input']}: {row['events']} events; {row['events_per_s']} events/s (threads + alerts)")
+            print(f"   raised {json.dumps(row['raised'])}; superseded or retracted {row['superseded_or_retracted']}; "
+                  f"open after a tick at the export date {row['open_after_tick']} "
+                  f"(the same alerts as in time order: {row['same_open_alerts_as_time_order']})")
+            continue
         print(f"== {row['input']}: {row['events']} events; alerts {row['alerts_events_per_s']} events/s "
               f"({row['alerts_us_per_event']} us/event); threading {row['threading_events_per_s']} events/s")
         print(f"   raised {json.dumps(row['raised'])}; superseded {row['superseded_by_late_follow_up']}; "
