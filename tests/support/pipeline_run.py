@@ -26,7 +26,7 @@ TICK_AT = to_millis(datetime(2026, 1, 1, tzinfo=UTC))
 
 @dataclass
 class PipelineRun:
-    rows: list[tuple[str, bytes | None, bytes]]   # (topic, key, value) as published, in order
+    rows: list[tuple[Any, ...]]   # (topic, key, value, headers) as published, in order
     state: DictState
     pipeline: Pipeline
     outcome: Outcome
@@ -67,16 +67,16 @@ def run_pipeline(events: list[Event], *, tick_ms: int | None = TICK_AT,
         core.tick(tick_ms, state, handled)
     assert not handled.dead_letters, handled.dead_letters
     streams: dict[str, list[bytes]] = {}
-    for topic, _, value in handled.rows:
+    for topic, _, value, *_ in handled.rows:
         streams.setdefault(topic, []).append(value)
     return PipelineRun(handled.rows, state, pipeline, outcome_of(streams))
 
 
-def project(rows: list[tuple[str, bytes | None, bytes]], store: ViewStore, batch: int = 400) -> None:
+def project(rows: list[tuple[Any, ...]], store: ViewStore, batch: int = 400) -> None:
     """The published records through the real projector, in their order, `batch` records at a time."""
     projector = ViewProjector(store)
     codec = default_codec()
-    view_rows = [codec.decode(value) for topic, _, value in rows if topic in VIEW_TOPICS]
+    view_rows = [codec.decode(value) for topic, _, value, *_ in rows if topic in VIEW_TOPICS]
     for start in range(0, len(view_rows), batch):
         projector.apply(view_rows[start:start + batch])
 
