@@ -85,10 +85,8 @@ class Pipeline:
         stories partitioned by county (see `story_scope`)."""
         county = event.record["envelope"]["source"].get("county_code") or ""
         if event.record["envelope"]["source"]["agency"] == "hub":
-            if event.event_type in LIFECYCLE_EVENTS and self.alerts is not None:
-                scope = self.story_scope(state, county)
-                self.stories.note_lifecycle(event, scope)
-                return self.alerts.handle(event, scope)
+            if event.event_type in LIFECYCLE_EVENTS:
+                return self.handle_lifecycle(event, self.story_scope(state, county))
             if event.event_type == REVIEW_EVENT:
                 changes = self.identity.handle_review(event, state)
                 return changes + [out for c in self.counties(state)
@@ -131,6 +129,14 @@ class Pipeline:
             return []
         at = max(to_millis(o.record["envelope"]["occurred_at"]) for o in changes)
         return self.stories.identity_changed(changes, at, state)
+
+    def handle_lifecycle(self, event: Event, state: State) -> list[Output]:
+        """An alert acknowledged or resolved in the API (read back from the alerts topic), in its county's
+        story scope: the alert's state learns it, and a replay will not reopen what a person closed."""
+        if self.alerts is None:
+            return []
+        self.stories.note_lifecycle(event, state)
+        return self.alerts.handle(event, state)
 
     def resolve(self, event: Event, state: State) -> tuple[list[Output], list[str]]:
         """Stage 1, identity: the decisions and the person id of each party."""

@@ -13,7 +13,9 @@ spreads over workers without changing an answer.
     stories   (`justlink.stories.in`) keeps an event until all its natural-person parties are resolved,
               then threads it and evaluates the alert rules in its county's scope
               (`Pipeline.handle_resolved`); identity changes go to every county scope of the partition
-              (`Pipeline.apply_identity_changes`).
+              (`Pipeline.apply_identity_changes`). The wall clock comes as records too (ClockTicked,
+              appended by the partition's owner when idle: `clock_records`), so that the deadline
+              decisions are a function of the partition's log and survive a crash or a rebalance.
 
 This object quacks like a Pipeline (`handle`, `tick`, `dead_letter_topic`), so the runner core drives
 it unchanged. The embedded runner runs `Pipeline.handle` instead, which does the same in one step:
@@ -28,6 +30,7 @@ import hashlib
 from functools import lru_cache
 from typing import Any
 
+from runtime.clock import to_millis
 from runtime.eventlog.partitioner import partition_for
 from runtime.topics import IDENTITY_IN_TOPIC, STORIES_IN_TOPIC
 from schemas.wire import AvroCodec, default_codec
@@ -59,7 +62,17 @@ class StagedTopology:
         return self._route(event)
 
     def tick(self, now_ms: int, state: State) -> list[Output]:
-        return self.pipeline.tick(now_ms, state)
+        """Nothing: the wall clock reaches the story stage as records (`clock_records`), never directly."""
+        return []
+
+    def clock_records(self, now_ms: int, partition: int) -> list[Output]:
+        """The wall clock for one partition of the story stage, as a record on that partition. The deadline
+        rules run when the partition reads it (`_stories`), so a worker that rebuilds the partition from
+        the log after a crash or a rebalance makes the same decisions at the same place — a tick applied
+        to the state directly would be lost with the worker, and with it what consumers were told."""
+        record = {"envelope": hub_envelope("ClockTicked", f"tick\x1f{partition}\x1f{now_ms}", now_ms),
+                  "partition": partition}
+        return [Output("ClockTicked", record, STORIES_IN_TOPIC, broadcast_keys(self.stories_partitions)[partition])]
 
     @staticmethod
     def deduplicates(topic: str) -> bool:
@@ -107,14 +120,15 @@ class StagedTopology:
 
     # -- stories -----------------------------------------------------------------------------------------
     def _stories(self, event: Event, state: State) -> list[Output]:
+        if event.event_type == "ClockTicked":
+            return self.pipeline.tick(to_millis(event.record["envelope"]["occurred_at"]), state)
         if event.event_type in IDENTITY_CHANGES:
             change = [Output(event.event_type, event.record, "", "")]
             return [out for county in self.pipeline.counties(state)
                     for out in self.pipeline.apply_identity_changes(change, self.pipeline.story_scope(state, county))]
         county = event.record["envelope"]["source"].get("county_code") or ""
         if event.event_type in LIFECYCLE_EVENTS:
-            return self.pipeline.alerts.handle(event, self.pipeline.story_scope(state, county)) \
-                if self.pipeline.alerts is not None else []
+            return self.pipeline.handle_lifecycle(event, self.pipeline.story_scope(state, county))
         pending = state.table(PENDING)
         if event.event_type == "PartyResolved":
             entry = pending.get(event.record["event_ref"]) or ["", b"", {}, None, None]

@@ -97,9 +97,12 @@ def process(settings, follow: bool, no_views: bool) -> None:
                    "pipeline's, 60).")
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
+@click.option("--shuffle-fetches", "shuffle_seed", type=int, default=None, metavar="SEED",
+              help="Testing (partitioned engine): interleave the fetched partitions at random by SEED, each "
+                   "partition in its own order, as a cluster's fetches may. The answers must not change.")
 @click.pass_obj
 def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_every_s: float | None,
-           loglevel: str) -> None:
+           loglevel: str, shuffle_seed: int | None) -> None:
     """Run the stream processors as a worker over Kafka (settings.kafka_bootstrap_servers). Start more
     workers with the same settings to share the partitions. Serves /metrics and /healthz on
     metrics_host:worker_metrics_port (default 127.0.0.1:9464). Runs until stopped (Ctrl-C or SIGTERM)."""
@@ -114,6 +117,8 @@ def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_
         except OSError as exc:   # a taken port must not stop the processing: say so, and run without it
             click.echo(f"warning: {exc}; the worker runs without /metrics", err=True)
     if engine == "faust":
+        if shuffle_seed is not None:
+            raise click.UsageError("--shuffle-fetches is an option of the partitioned engine")
         from functools import partial
 
         from streams.pipeline import Pipeline
@@ -145,7 +150,7 @@ def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_
         stats = run_partitioned(event_log, settings.data_dir / "worker", model_dir=settings.data_dir,
                                 input_partitions=settings.topic_partitions,
                                 stage_partitions=partitions or settings.topic_partitions, batch_size=batch_size,
-                                tick_every_s=tick_every_s, stop=stop)
+                                tick_every_s=tick_every_s, stop=stop, shuffle_seed=shuffle_seed)
     finally:
         event_log.close()
     click.echo(f"worker stopped: {stats.events:,} records handled, {stats.outputs:,} outputs, "

@@ -60,6 +60,12 @@ class EventLogError(RuntimeError):
     """The log could not do what was asked; the message says what and where."""
 
 
+class CommitRefused(EventLogError):
+    """The group would not take this member's offsets: it is rebalancing, or the member was fenced out.
+    Nothing is lost — the records are read again by whoever owns their partitions next (at-least-once);
+    the member carries on polling, which completes the rebalance."""
+
+
 class EventLog(ABC):
     """A handle on the log. Thread-safe for appends; consumers are per-thread."""
 

@@ -28,11 +28,20 @@ from typing import Any, TypeVar
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    FencedInstanceIdError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from runtime.eventlog.base import (
     Appended,
+    CommitRefused,
     Consumer,
     EventLog,
     EventLogError,
@@ -49,6 +58,9 @@ from runtime.kafka_security import KafkaSecurity
 T = TypeVar("T")
 
 SESSION_TIMEOUT_MS = 6000
+# a commit the group refuses because it is rebalancing or no longer counts this member in (CommitRefused)
+REBALANCING = (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError,
+               FencedInstanceIdError)
 HEARTBEAT_INTERVAL_MS = 2000
 
 
@@ -334,6 +346,9 @@ class KafkaLogConsumer(Consumer):
         try:
             self._consumer.commit({KafkaTopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "", -1)
                                    for tp, offset in offsets.items()})
+        except REBALANCING as exc:
+            raise CommitRefused(f"commit of group {self._group!r} on broker {self._where} refused "
+                                f"({len(offsets)} partitions): {type(exc).__name__}") from exc
         except KafkaError as exc:
             raise EventLogError(f"commit of group {self._group!r} on broker {self._where} failed "
                                 f"({len(offsets)} partitions): {exc!r}") from exc

@@ -10,9 +10,13 @@ is given a partition it holds no snapshot of (the log is the source of truth and
 Delivery. Per batch the outputs are appended and acknowledged, then the group's offsets committed
 (`Consumer.append_and_commit`: at-least-once on Kafka). A record re-read after a crash or a rebalance
 is handled again against the state it first saw (snapshot + replay) and, when below the committed
-offset, changes the state without publishing again (its outputs are on the log). The answers do not
-depend on the order the partitions are fetched in (each stage is order-independent), so a rebalance
-or a crash changes nothing but timing.
+offset, changes the state without publishing again (its outputs are on the log). The wall clock is a
+record too (the topology's `clock_records`, appended to each story partition the worker owns when it is
+idle), so that a partition rebuilt from the log makes the deadline decisions its last owner made and
+published. A commit the group refuses while it rebalances is retried after the next poll. The answers do
+not depend on the order the partitions are fetched in (each stage is order-independent; `--shuffle-fetches`
+and streams/runners/shuffled.py make the fetch order random on purpose), so a rebalance or a crash
+changes nothing but timing.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.eventlog.base import Consumer, EventLog, Record, TopicPartition
+from runtime.eventlog.base import CommitRefused, Consumer, EventLog, Record, TopicPartition
 from runtime.statecodec import StateCodecError, dumps, loads
+from runtime.topics import STORIES_IN_TOPIC
 from streams.processor import DictState
 from streams.runners import metrics
-from streams.runners.core import Handled, RunnerCore, SnapshotPace
+from streams.runners.core import Handled, Row, RunnerCore, SnapshotPace
+from streams.runners.shuffled import ShuffledFetches
 from streams.topology import StagedTopology
 
 log = logging.getLogger("justlink.worker")
@@ -93,7 +99,8 @@ class PartitionStates:
 
 class LogRunner:
     def __init__(self, event_log: EventLog, topology: StagedTopology, datadir: Path, *, group: str = GROUP,
-                 batch_size: int = 2000, snapshot_every_s: float = 30.0, tick_every_s: float | None = None) -> None:
+                 batch_size: int = 2000, snapshot_every_s: float = 30.0, tick_every_s: float | None = None,
+                 shuffle_seed: int | None = None) -> None:
         self.log = event_log
         self.topology = topology
         self.core = RunnerCore(topology)
@@ -105,6 +112,8 @@ class LogRunner:
         self.tick_every_s = topology.tick_every_s if tick_every_s is None else tick_every_s
         self._suppress_below: dict[TopicPartition, int] = {}
         self._positions: dict[TopicPartition, int] = {}
+        self._uncommitted = False   # a commit the group refused (rebalancing): commit again when idle
+        self.shuffle_seed = shuffle_seed   # interleave the fetched partitions at random (streams/runners/shuffled.py)
 
     def run(self, *, until_idle: bool = False, stop: threading.Event | None = None, idle_timeout_s: float = 0.5,
             on_batch: Callable[[Handled], None] | None = None) -> WorkerStats:
@@ -112,6 +121,8 @@ class LogRunner:
         stats = WorkerStats()
         started = time.perf_counter()
         consumer = self.log.consumer(self.group, list(self.topology.input_topics))
+        if self.shuffle_seed is not None:
+            consumer = ShuffledFetches(consumer, self.shuffle_seed)
         last_snapshot = last_tick = time.monotonic()
         try:
             while not (stop and stop.is_set()):
@@ -123,6 +134,8 @@ class LogRunner:
                 batch = [r for r in batch if TopicPartition(r.topic, r.partition) in self.states.states
                          and TopicPartition(r.topic, r.partition) not in fresh]
                 if not batch:
+                    if self._uncommitted:
+                        self._publish(consumer, [])
                     if until_idle:
                         break
                     if time.monotonic() - last_tick >= self.tick_every_s:
@@ -133,7 +146,7 @@ class LogRunner:
                 handled = self._process(batch, stats)
                 for record in batch:
                     self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
-                consumer.append_and_commit(handled.rows, dict(self._positions))
+                self._publish(consumer, handled.rows)
                 if handled.rows and stats.first_output_s is None:
                     stats.first_output_s = time.perf_counter() - started
                 stats.outputs += len(handled.outputs)
@@ -192,13 +205,27 @@ class LogRunner:
         return handled
 
     def _tick(self, consumer: Consumer, stats: WorkerStats) -> None:
+        """The wall clock onto each story partition this worker owns, as a record it reads back."""
         handled = Handled()
         now = int(time.time() * 1000)
         for tp in sorted(self.states.states, key=lambda t: (t.topic, t.partition)):
-            self.core.tick(now, self.states.states[tp], handled)
+            if tp.topic == STORIES_IN_TOPIC:
+                self.core.add_outputs(self.topology.clock_records(now, tp.partition), handled)
         if handled.rows:
-            consumer.append_and_commit(handled.rows, dict(self._positions))
+            self._publish(consumer, handled.rows)
             stats.outputs += len(handled.outputs)
+
+    def _publish(self, consumer: Consumer, rows: list[Row]) -> None:
+        """Append the outputs, then commit the positions. A commit the group refuses while it rebalances
+        is not an error: the outputs are on the log, and the records are read again (their outputs
+        suppressed below the committed offset, or published again with the same event ids) by whoever
+        owns their partitions next — this worker commits again once it has polled."""
+        try:
+            consumer.append_and_commit(rows, dict(self._positions))
+            self._uncommitted = False
+        except CommitRefused as exc:
+            log.warning("%s; the records will be committed after the rebalance", exc)
+            self._uncommitted = True
 
     def _snapshot_all(self) -> None:
         for tp in list(self.states.states):
@@ -222,11 +249,13 @@ def ensure_topics(event_log: EventLog, topology: StagedTopology, *, input_partit
 
 def run_worker(event_log: EventLog, datadir: Path, *, input_partitions: int, stage_partitions: int,
                batch_size: int = 2000, tick_every_s: float | None = None,
-               stop: threading.Event | None = None, model_dir: Path | None = None) -> WorkerStats:
+               stop: threading.Event | None = None, model_dir: Path | None = None,
+               shuffle_seed: int | None = None) -> WorkerStats:
     """`justlink worker`: create the topics, then work until `stop` (SIGTERM / SIGINT) is set."""
     from streams.pipeline import Pipeline
 
     topology = StagedTopology(Pipeline.default(model_dir), stage_partitions)
     ensure_topics(event_log, topology, input_partitions=input_partitions, stage_partitions=stage_partitions)
-    runner = LogRunner(event_log, topology, datadir, batch_size=batch_size, tick_every_s=tick_every_s)
+    runner = LogRunner(event_log, topology, datadir, batch_size=batch_size, tick_every_s=tick_every_s,
+                       shuffle_seed=shuffle_seed)
     return runner.run(stop=stop)

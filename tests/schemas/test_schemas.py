@@ -28,7 +28,7 @@ EXPECTED_EVENT_TYPES = {
     "hub": {"PersonLinked", "PersonsMerged", "PersonSplit", "DisputeThreaded", "AlertRaised",
             "AlertAcknowledged", "AlertResolved", "AccessAudited", "AuditHeadSigned", "PersonErased",
             "ConsentGranted", "ConsentWithdrawn", "EventResolved", "PartyOccurrence", "PartyResolved",
-            "IdentityReviewDecided"},
+            "IdentityReviewDecided", "ClockTicked"},
 }
 
 

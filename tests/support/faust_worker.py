@@ -123,19 +123,62 @@ def copy_to_kafka(rows: list[tuple[str, bytes | None, bytes]], bootstrap: str, *
 
 def start_worker(bootstrap: str, data_dir: Path, log_path: Path, partitions: int = 2,
                  batch_size: int = 500, tick_every_s: float = 1.0, engine: str = "faust",
-                 env: dict[str, str] | None = None) -> subprocess.Popen:
+                 env: dict[str, str] | None = None, shuffle_seed: int | None = None,
+                 metrics_port: int = 0) -> subprocess.Popen:
     """`justlink --data-dir DATA worker --engine ENGINE` in a child process, output appended to `log_path`;
-    `env` adds settings. Its metrics endpoint is off unless `env` sets JUSTLINK_WORKER_METRICS_PORT."""
+    `env` adds settings. `shuffle_seed`: the partitioned engine's fetches interleaved by that seed
+    (`--shuffle-fetches`). Its metrics endpoint is on `metrics_port` (0: off; see `worker_events_in`)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JUSTLINK_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
            "JUSTLINK_LOG_BACKEND": "kafka", "JUSTLINK_CONFIG": str(data_dir / "absent.toml"),
-           "JUSTLINK_WORKER_METRICS_PORT": "0", **(env or {})}
+           "JUSTLINK_WORKER_METRICS_PORT": str(metrics_port), **(env or {})}
+    shuffle = ["--shuffle-fetches", str(shuffle_seed)] if shuffle_seed is not None else []
     with log_path.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "hub.cli.main", "--data-dir", str(data_dir), "worker",
                                  "--engine", engine, "--partitions", str(partitions), "--batch-size", str(batch_size),
-                                 "--tick-every", str(tick_every_s),
+                                 "--tick-every", str(tick_every_s), *shuffle,
                                  "--loglevel", "info"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
+
+
+def worker_events_in(port: int, at_least: int, timeout_s: float, child: subprocess.Popen) -> int:
+    """Wait until the worker serving /metrics on `port` has handled `at_least` input records (its
+    justlink_stream_events_in_total, every topic); fails on the timeout or when the worker exits."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    handled = 0
+    while True:
+        assert child.poll() is None, f"the worker exited with code {child.returncode}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            handled = int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                              if line.startswith("justlink_stream_events_in_total{")))
+        except (urllib.error.URLError, OSError):
+            handled = 0   # not serving yet
+        if handled >= at_least:
+            return handled
+        assert time.monotonic() < deadline, f"the worker handled {handled} of {at_least} records within {timeout_s:g} s"
+        time.sleep(0.2)   # polling interval of a progress wait, not a wait for an outcome
+
+
+def group_lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
+    """Records on `topics` (every partition) that `group` has not committed as processed."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        committed = admin.list_group_offsets({group: partitions})[group]
+        ends = consumer.end_offsets(partitions)
+        return sum(max(0, ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
+                   for tp in partitions)
+    finally:
+        consumer.close()
+        admin.close()
 
 
 def kill(child: subprocess.Popen) -> None:
@@ -229,6 +272,8 @@ class Outcome:
     alerts: dict[str, str] = field(default_factory=dict)   # alert id -> its last status (raised, or a resolution)
     duplicates: int = 0               # records of an event id seen before (at-least-once)
     conflicting: int = 0              # duplicates whose bytes differ from the first copy (must be 0)
+    stages: dict[str, str] = field(default_factory=dict)   # event id -> its stage on its thread
+    raised: dict[str, tuple] = field(default_factory=dict)  # alert id -> what its last AlertRaised says (see below)
 
 
 def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
@@ -237,7 +282,7 @@ def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
     its latest DisputeThreaded, following merged_into as flattened redirects (a correction, with
     previous_dispute_id, makes its thread live again)."""
     codec = default_codec()
-    linked, placed, alerts = {}, {}, {}
+    linked, placed, alerts, stages, raised = {}, {}, {}, {}, {}
     persons, threads = MergeMap(), MergeMap()   # merges followed as the views and the API's directory feed do
     decisions: set[str] = set()
     first: dict[str, bytes] = {}
@@ -262,6 +307,7 @@ def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
                 linked.update(dict.fromkeys(r["record_keys"], r["new_person_id"]))
             elif event_type == "AlertRaised":
                 alerts[r["alert_id"]] = "raised"
+                raised[r["alert_id"]] = r
             elif event_type == "AlertResolved":
                 alerts[r["alert_id"]] = r["resolution"]
             elif event_type == "DisputeThreaded":
@@ -271,9 +317,16 @@ def outcome_of(streams: dict[str, list[bytes]]) -> Outcome:
                     if r.get("previous_dispute_id") is not None:   # a correction: its thread is live again
                         threads.lift(r["dispute_id"])
                     placed[r["event_ref"]] = r["dispute_id"]
+                    stages[r["event_ref"]] = r["stage"]
+
+    def shown(r: dict) -> tuple:   # what the views and the API show of an alert, ids live
+        return (r["rule"], r["level"], r["role"], persons.live(r["person_id"]) if r["person_id"] else None,
+                threads.live(r["dispute_id"]) if r["dispute_id"] else None, tuple(r["evidence_event_ids"]),
+                r["message"], r["envelope"]["occurred_at"], repr(r["envelope"].get("restriction")))
 
     return Outcome({k: persons.live(p) for k, p in linked.items()},
-                   {e: threads.live(d) for e, d in placed.items()}, decisions, alerts, duplicates, conflicting)
+                   {e: threads.live(d) for e, d in placed.items()}, decisions, alerts, duplicates, conflicting,
+                   stages, {a: shown(r) for a, r in raised.items()})
 
 
 def kafka_outcome(reader: TopicReader) -> Outcome:
@@ -305,6 +358,12 @@ def open_alerts(outcome: Outcome) -> dict[str, str]:
     """Alert id -> status of the alerts left open. A deadline alert raised by the clock before the
     response was processed is resolved ("superseded") once it is: the open ones are the answer."""
     return {alert: status for alert, status in outcome.alerts.items() if status == "raised"}
+
+
+def open_alert_details(outcome: Outcome) -> dict[str, tuple]:
+    """Alert id -> (rule, level, role, live person, live thread, evidence, message, raised at, restriction)
+    of the alerts left open."""
+    return {alert: outcome.raised[alert] for alert in open_alerts(outcome)}
 
 
 def clustering(mapping: dict[str, str]) -> set[frozenset[str]]:
