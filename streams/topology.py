@@ -7,7 +7,8 @@ spreads over workers without changing an answer.
               joined meet on one partition, whatever county they come from — and goes itself to
               `justlink.stories.in`, keyed by its county. Alert acknowledgements go there too.
     identity  (`justlink.identity.in`) resolves each party against the identity graph of the names on
-              its partition: PersonLinked / PersonsMerged / PersonSplit to `justlink.identity`, a
+              its partition (a reviewer's IdentityReviewDecided goes to every identity partition; the
+              one that holds its two records applies it, the others keep it pending): PersonLinked / PersonsMerged / PersonSplit to `justlink.identity`, a
               PartyResolved to the event's county on `justlink.stories.in`, and every merge and split
               to EVERY partition of `justlink.stories.in` (each applies it to the people it knows).
     stories   (`justlink.stories.in`) keeps an event until all its natural-person parties are resolved,
@@ -35,7 +36,7 @@ from runtime.eventlog.partitioner import partition_for
 from runtime.topics import IDENTITY_IN_TOPIC, STORIES_IN_TOPIC
 from schemas.wire import AvroCodec, default_codec
 from streams.envelope import hub_envelope
-from streams.pipeline import LIFECYCLE_EVENTS, Pipeline
+from streams.pipeline import LIFECYCLE_EVENTS, REVIEW_EVENT, Pipeline
 from streams.processor import Event, Output, State
 
 PENDING = "stories.pending"   # event id -> [county, raw event, {party index: person id}, natural indexes,
@@ -87,6 +88,9 @@ class StagedTopology:
         if env["source"]["agency"] == "hub":
             if event.event_type in LIFECYCLE_EVENTS:
                 return [Output(event.event_type, event.record, STORIES_IN_TOPIC, county, event.raw)]
+            if event.event_type == REVIEW_EVENT:   # to every identity partition: the one holding its records acts
+                return [Output(event.event_type, event.record, IDENTITY_IN_TOPIC, key, event.raw)
+                        for key in broadcast_keys(self.stories_partitions)]
             return []
         outputs = []
         for index, party in enumerate(event.record.get("parties") or ()):
@@ -102,6 +106,8 @@ class StagedTopology:
 
     # -- identity ----------------------------------------------------------------------------------------
     def _identity(self, occurrence: Event, state: State) -> list[Output]:
+        if occurrence.event_type == REVIEW_EVENT:
+            return self._to_stories(self.pipeline.identity.handle_review(occurrence, state))
         rec = occurrence.record
         env, index = rec["source_envelope"], rec["party_index"]
         changes, person = self.pipeline.identity.resolve_occurrence(env, index, rec["party"], state)
@@ -110,12 +116,15 @@ class StagedTopology:
                                              env["occurred_at"], county_code=county,
                                              restriction=env.get("restriction")),
                     "event_ref": env["event_id"], "party_index": index, "person_id": person}
+        return [*self._to_stories(changes), Output("PartyResolved", resolved, STORIES_IN_TOPIC, county)]
+
+    def _to_stories(self, changes: list[Output]) -> list[Output]:
+        """Identity's decisions, and each merge and split again to every story partition."""
         outputs = list(changes)
         for change in changes:
             if change.event_type in IDENTITY_CHANGES:
                 outputs += [Output(change.event_type, change.record, STORIES_IN_TOPIC, key)
                             for key in broadcast_keys(self.stories_partitions)]
-        outputs.append(Output("PartyResolved", resolved, STORIES_IN_TOPIC, county))
         return outputs
 
     # -- stories -----------------------------------------------------------------------------------------

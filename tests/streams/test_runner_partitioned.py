@@ -27,6 +27,7 @@ from tests.support.faust_worker import (
     ResolvedProgress,
     TopicReader,
     agency_records,
+    assert_same_answers,
     embedded_outcome,
     group_lag,
     kafka_outcome,
@@ -130,24 +131,6 @@ def wait_until_done(broker: TansuBroker, prefecture: Prefecture, children: list)
         reader.close()
 
 
-def assert_same(got: Outcome, reference: Outcome) -> None:
-    def differing(a: dict, b: dict) -> list:
-        return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-
-    assert got.conflicting == 0, "an event id was published twice with different bytes"
-    persons = differing(got.persons, reference.persons)
-    assert not persons, f"{len(persons)} party occurrences resolved to another person id, e.g. {persons[:3]}"
-    threads = differing(got.threads, reference.threads)
-    assert not threads, f"{len(threads)} events on another thread id, e.g. {threads[:3]}"
-    stages = differing(got.stages, reference.stages)
-    assert not stages, f"{len(stages)} events at another stage, e.g. {stages[:3]}"
-    got_alerts, want_alerts = open_alert_details(got), open_alert_details(reference)
-    alerts = differing(got_alerts, want_alerts)
-    assert not alerts, (f"{len(alerts)} open alerts differ: {len(got_alerts.keys() - want_alerts.keys())} open only on "
-                        f"the workers, {len(want_alerts.keys() - got_alerts.keys())} only embedded, the others in "
-                        f"their details; e.g. {alerts[:3]}")
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_one_worker_gives_the_embedded_answers(prefecture: Prefecture, broker: TansuBroker, tmp_path: Path,
                                                seed: int):
@@ -157,7 +140,7 @@ def test_one_worker_gives_the_embedded_answers(prefecture: Prefecture, broker: T
         got = wait_until_done(broker, prefecture, [child])
     finally:
         stop(child)
-    assert_same(got, prefecture.reference)
+    assert_same_answers(got, prefecture.reference)
 
 
 @pytest.mark.parametrize("seed", [3, 4])
@@ -180,4 +163,4 @@ def test_two_workers_and_a_kill_give_the_embedded_answers(prefecture: Prefecture
     finally:
         stop(first)
         stop(third)
-    assert_same(got, prefecture.reference)
+    assert_same_answers(got, prefecture.reference)

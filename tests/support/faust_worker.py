@@ -366,6 +366,26 @@ def open_alert_details(outcome: Outcome) -> dict[str, tuple]:
     return {alert: outcome.raised[alert] for alert in open_alerts(outcome)}
 
 
+def assert_same_answers(got: Outcome, reference: Outcome) -> None:
+    """Exactly the same answers: every party's person id, every event's thread id and stage, every open
+    alert with what the views show of it (`open_alert_details`); no event id published with two contents."""
+    def differing(a: dict, b: dict) -> list:
+        return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+    assert got.conflicting == 0, "an event id was published twice with different bytes"
+    persons = differing(got.persons, reference.persons)
+    assert not persons, f"{len(persons)} party occurrences resolved to another person id, e.g. {persons[:3]}"
+    threads = differing(got.threads, reference.threads)
+    assert not threads, f"{len(threads)} events on another thread id, e.g. {threads[:3]}"
+    stages = differing(got.stages, reference.stages)
+    assert not stages, f"{len(stages)} events at another stage, e.g. {stages[:3]}"
+    got_alerts, want_alerts = open_alert_details(got), open_alert_details(reference)
+    alerts = differing(got_alerts, want_alerts)
+    assert not alerts, (f"{len(alerts)} open alerts differ: {len(got_alerts.keys() - want_alerts.keys())} open only on "
+                        f"the workers, {len(want_alerts.keys() - got_alerts.keys())} only embedded, the others in "
+                        f"their details; e.g. {alerts[:3]}")
+
+
 def clustering(mapping: dict[str, str]) -> set[frozenset[str]]:
     """The partition of keys into groups by value (ids forgotten)."""
     groups: dict[str, set[str]] = defaultdict(set)
