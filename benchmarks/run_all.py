@@ -139,8 +139,9 @@ def headlines(name: str, rows: list[dict[str, Any]]) -> list[tuple[str, str, str
                 peers = [r for r in rows if r.get("data") == data and r.get("system") != "justlink" and "f1" in r]
                 best = max(peers, key=lambda r: r["f1"], default=None)
                 versus = f"; best peer {best['system']} {best['f1']:.4f}, {best['wall_s']:.1f} s" if best else ""
-                out.append((f"{data.upper()}: `justlink resolve` F1 (precision), wall",
-                            f"{mine['f1']:.4f} ({mine['precision']:.4f}), {mine['wall_s']:.1f} s{versus}",
+                out.append((f"{data.upper()}: `justlink resolve` F1 (precision), wall (CPU)",
+                            f"{mine['f1']:.4f} ({mine['precision']:.4f}), {mine['wall_s']:.1f} s "
+                            f"({mine['cpu_s']:.1f} CPU-s){versus}",
                             f"> {mine['target_f1']}, ≥ 0.999, ≤ 1.7 s"))
             return out
         if name == "disputes":

@@ -11,6 +11,8 @@ Measures (all on keyed material; None when a side is missing):
 - ``name``, ``name_pinyin``, ``address``: Dice coefficient of the keyed gram sets (a Latin name has no
   pinyin grams: its sound is its letters, so ``name_pinyin`` compares the ``name`` grams when a side lacks them);
 - ``name_words``, ``address_words``: Dice coefficient of the sets of keyed words (a swapped name: 1.0);
+- ``address_within``: the share of the shorter address's words found in the other (a shortened,
+  reordered or extended address: 1.0), |A ∩ B| / min(|A|, |B|);
 - ``dob``: 1.0 when the dates of birth agree, else 0.0;
 - ``dob_transposed``: 1.0 when one date is the other with day and month exchanged;
 - ``dob_parts``: 1.0 when year-month, year-day or month-day agree (the dates differ in one part);
@@ -78,9 +80,17 @@ class Measures:
         a, b = self.sets(x), self.sets(y)
         return 2.0 * len(a & b) / (len(a) + len(b))
 
+    def within(self, x: bytes | None, y: bytes | None) -> float | None:
+        if not x or not y:
+            return None
+        a, b = self.sets(x), self.sets(y)
+        return len(a & b) / min(len(a), len(b))
+
     def measure(self, name: str, a: Profile, b: Profile) -> float | None:
         if name == "id_near":
             return self._near(a, b)
+        if name == "address_within":
+            return self.within(a.address_words, b.address_words)
         if name in _SET_FIELD:
             if name == "name_pinyin" and (not a.name_pinyin or not b.name_pinyin):
                 name = "name"
@@ -254,7 +264,7 @@ def _evidence(comparison: Comparison, g: int, w: float, measures: Measures, a: P
     primary = measures.measure(shown[0], a, b)
     out = [{"attribute": comparison.attribute, "outcome": outcome, "weight": w, "similarity": primary}]
     for name in shown[1:]:
-        if name not in _SET_FIELD:
+        if name not in _SET_FIELD and name != "address_within":
             continue
         sim = measures.measure(name, a, b)
         secondary = "missing" if sim is None else "agree" if sim == 1.0 else "partial" if sim >= 0.6 else "disagree"

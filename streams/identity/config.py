@@ -20,8 +20,8 @@ RESOLVE_CONFIG = Path(__file__).with_name("resolve.toml")
 
 EXACT_FIELDS = ("id_number", "phone", "agency_person_id", "name_dob", "dob", "gender")
 # Similarity measures a level may require (a minimum in 0..1), see compare.py for their definitions.
-MEASURES = ("name", "name_pinyin", "address", "name_words", "address_words", "dob", "dob_transposed",
-            "dob_parts", "id_number", "id_near")
+MEASURES = ("name", "name_pinyin", "address", "name_words", "address_words", "address_within", "dob",
+            "dob_transposed", "dob_parts", "id_number", "id_near")
 # Candidate keys a rule may combine (equality of keyed hashes; several values -> several keys).
 KEY_PARTS = ("name_key", "dob", "id_number", "phone", "agency_person_id", "name_word", "name_words",
              "locality", "dob_part", "address_word", "id_variant")

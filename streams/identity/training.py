@@ -89,6 +89,7 @@ _FAMILY = {"name_key": "name", "name_word": "name", "name_words": "name", "dob":
            "locality": "address", "address_word": "address", "id_variant": "id_number"}
 _MEASURE_FAMILY = {"name": "name", "name_pinyin": "name", "name_words": "name", "dob": "dob",
                    "dob_transposed": "dob", "dob_parts": "dob", "address": "address", "address_words": "address",
+                   "address_within": "address",
                    "name_dob": "name+dob", "id_near": "id_number"}
 
 

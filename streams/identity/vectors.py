@@ -128,6 +128,11 @@ class Columns:
             return np.where(pinyin_missing, letters, pinyin), np.where(pinyin_missing, letters_missing, False)
         if name in _SETS:
             return self.sets(name).dice(i, j)
+        if name == "address_within":
+            words = self.sets("address_words")
+            la, lb = words.lengths[i], words.lengths[j]
+            missing = (la == 0) | (lb == 0)
+            return words.intersections(i, j) / np.where(missing, 1, np.minimum(la, lb)), missing
         if name == "id_near":
             near = self.sets("id_variants")
             return (near.intersections(i, j) > 0).astype(np.float64), (near.lengths[i] == 0) | (near.lengths[j] == 0)
