@@ -43,6 +43,8 @@ class AlertsProcessor(Protocol):
 
     def tick(self, now_ms: int, state: State) -> list[Output]: ...
 
+    def due(self, now_ms: int, state: State) -> bool: ...
+
     def fact_of(self, event: Event, stage: str | None) -> list[Any]: ...
 
 
@@ -165,6 +167,11 @@ class Pipeline:
         outputs = self.identity.review(key_a, key_b, decision, state, env)
         return outputs + [out for county in self.counties(state)
                           for out in self.apply_identity_changes(outputs, self.story_scope(state, county))]
+
+    def clock_due(self, now_ms: int, state: State) -> bool:
+        """Whether `tick` at `now_ms` would expire a deadline in any county."""
+        return self.alerts is not None and any(self.alerts.due(now_ms, self.story_scope(state, county))
+                                               for county in self.counties(state))
 
     def tick(self, now_ms: int, state: State) -> list[Output]:
         """Deadline rules against the wall clock, for agencies that have gone quiet, in every county."""

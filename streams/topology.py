@@ -66,11 +66,14 @@ class StagedTopology:
         """Nothing: the wall clock reaches the story stage as records (`clock_records`), never directly."""
         return []
 
-    def clock_records(self, now_ms: int, partition: int) -> list[Output]:
-        """The wall clock for one partition of the story stage, as a record on that partition. The deadline
-        rules run when the partition reads it (`_stories`), so a worker that rebuilds the partition from
-        the log after a crash or a rebalance makes the same decisions at the same place — a tick applied
-        to the state directly would be lost with the worker, and with it what consumers were told."""
+    def clock_records(self, now_ms: int, partition: int, state: State) -> list[Output]:
+        """The wall clock for one partition of the story stage (whose state is `state`), as a record on
+        that partition — when a deadline of it has passed. The deadline rules run when the partition reads
+        it (`_stories`), so a worker that rebuilds the partition from the log after a crash or a rebalance
+        makes the same decisions at the same place — a tick applied to the state directly would be lost
+        with the worker, and with it what consumers were told."""
+        if not self.pipeline.clock_due(now_ms, state):
+            return []
         record = {"envelope": hub_envelope("ClockTicked", f"tick\x1f{partition}\x1f{now_ms}", now_ms),
                   "partition": partition}
         return [Output("ClockTicked", record, STORIES_IN_TOPIC, broadcast_keys(self.stories_partitions)[partition])]

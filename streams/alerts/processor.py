@@ -82,6 +82,11 @@ class AlertsProcessor:
                 outputs.append(out)
         return outputs
 
+    def due(self, now_ms: int, state: State) -> bool:
+        """Whether `tick` at wall-clock time `now_ms` would expire a deadline."""
+        grace = self.rules.grace_ms
+        return any(dl["fired"] is None and dl["due"] + grace < now_ms for dl in Store(state).deadlines.values())
+
     def tick(self, now_ms: int, state: State) -> list[Output]:
         """Expire every deadline passed at wall-clock time `now_ms` (the runner calls this when idle)."""
         store = Store(state)

@@ -205,12 +205,13 @@ class LogRunner:
         return handled
 
     def _tick(self, consumer: Consumer, stats: WorkerStats) -> None:
-        """The wall clock onto each story partition this worker owns, as a record it reads back."""
+        """The wall clock onto each story partition this worker owns where a deadline has passed, as a
+        record it reads back."""
         handled = Handled()
         now = int(time.time() * 1000)
         for tp in sorted(self.states.states, key=lambda t: (t.topic, t.partition)):
             if tp.topic == STORIES_IN_TOPIC:
-                self.core.add_outputs(self.topology.clock_records(now, tp.partition), handled)
+                self.core.add_outputs(self.topology.clock_records(now, tp.partition, self.states.states[tp]), handled)
         if handled.rows:
             self._publish(consumer, handled.rows)
             stats.outputs += len(handled.outputs)

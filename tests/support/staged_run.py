@@ -2,7 +2,7 @@
 queue, every input partition a state of its own, records routed to partitions by their keys as Kafka's
 default partitioner does, and the partitions served in an order shuffled by a seed (each partition in
 its own order). What `justlink worker` does on a broker, without the broker: fast enough to try many
-fetch orders. The clock comes as ClockTicked records once every queue is drained."""
+fetch orders. The clock comes as ClockTicked records (where a deadline has passed) once every queue is drained."""
 
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ def run_staged(rows: list[Row], *, seed: int, input_partitions: int = 4, stage_p
     drain()
     clock = Handled()
     for partition in range(stage_partitions):
-        core.add_outputs(topology.clock_records(tick_ms, partition), clock)
+        core.add_outputs(topology.clock_records(tick_ms, partition, states.get((STORIES_IN_TOPIC, partition),
+                                                                              DictState())), clock)
     for topic, key, value, *_ in clock.rows:
         put(topic, key, value)
     drain()
