@@ -121,6 +121,7 @@ def new(name: str, directory: Path, agency: str) -> None:
     click.echo(f"created {target}/ (connector {name}.connector:{class_name(name)}, sample samples/, test tests/)")
     click.echo("next:")
     click.echo(f"  cd {target}")
+    click.echo("  justlink keys init    # a hub to try it on: ./.justlink there (or where JUSTLINK_DATA_DIR says)")
     click.echo(f"  justlink connector run {name}.connector:{class_name(name)} --source samples/")
     click.echo("  python -m pytest tests/")
     click.echo(f"  pip install .    # then: justlink connector run {name} --source ...")

@@ -31,7 +31,9 @@ def test_the_readme_integrator_walkthrough_works_as_written(tmp_path: Path) -> N
     cwd = tmp_path / "work"
     cwd.mkdir()
     site = tmp_path / "site"
-    env = {**os.environ, "JUSTLINK_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": ""}
+    # the newcomer's shell: no data directory or settings file chosen, so every line uses ./.justlink of the
+    # directory it runs in (a walkthrough that creates keys in one directory and runs in another fails)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("JUSTLINK_")}, "PYTHONPATH": ""}
     outputs: dict[str, str] = {}
     for line in lines:
         words = shlex.split(line)
@@ -60,3 +62,4 @@ def test_the_readme_integrator_walkthrough_works_as_written(tmp_path: Path) -> N
         "justlink connector run township_mediation"]
     assert "no dead letters" in by_start["justlink connector dead-letters justice"]
     assert (cwd / "reference.md").read_text(encoding="utf-8").startswith("# Event schemas")
+    assert (cwd / ".justlink" / "keystore.db").is_file(), "the walkthrough's hub is the package directory's"
