@@ -10,9 +10,11 @@ Checks (each returns a list of problems, [] when fine):
   (fields never filled in the sample) so gaps in a mapping are visible;
 - round_trip: every published event decodes from the wire format to the same record;
 - protection: every field tagged identifier/contact/sensitive is a ciphertext token, and no
-  source value of a personal column appears in the published bytes (a finding names the file, row
-  and column, and how to declare a column that is not personal: `non_personal_columns` on the
-  connector);
+  personal source value appears in the published bytes — a value of a column named as personal
+  (…姓名, …身份证号, …电话, …住址), a value shaped like an ID or a mobile number in any column, or a
+  person's name, ID number or birth date the mapping encrypts in one field and leaks through another (a finding names the file, row,
+  column, the fields holding it in clear and the rule `kit.clear_personal_value`, and how to declare
+  a column that is not personal: `non_personal_columns` on the connector);
 - idempotency: re-running over the same input publishes nothing new, and the event ids
   are the same as the first run's;
 - dead_letters: malformed variants of the sample (blanked columns, garbled dates, bad
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +39,7 @@ from connectors.sdk.connector import Connector
 from connectors.sdk.deadletter import DeadLetter, read_dead_letters
 from connectors.sdk.errors import SourceRefused
 from connectors.sdk.runtime import ConnectorRunner, RunSummary
-from connectors.sdk.sources import CsvSource
+from connectors.sdk.sources import CsvSource, SourceRecord
 from connectors.sdk.state import ConnectorState
 from consent.privacy.fields import is_token
 from consent.privacy.keys import init_keystore, open_keystore
@@ -47,7 +50,11 @@ from schemas import loader
 from schemas.pii import ENCRYPTED_CLASSES, pii_fields
 from schemas.wire import default_codec
 
-PERSONAL_COLUMN_HINTS = ("姓名", "名称", "证件号码", "身份证号", "联系电话", "住址", "地址", "出生日期")
+PERSONAL_COLUMN_HINTS = ("姓名", "名称", "证件号码", "身份证号", "身份号码", "电话", "手机", "手机号", "手机号码",
+                         "住址", "地址", "出生日期", "出生年月")
+#: ID numbers (18 or 15 digits) and mainland mobile numbers, wherever they stand
+PERSONAL_SHAPES = re.compile(r"(?<![0-9])(?:[1-9][0-9]{16}[0-9Xx]|[1-9][0-9]{14}|1[3-9][0-9]{9})(?![0-9A-Za-z])")
+CLEAR_VALUE_RULE = "kit.clear_personal_value"
 
 
 @dataclass
@@ -169,35 +176,47 @@ class ConnectorTestKit:
                     if v is not None and not is_token(v):
                         problems.append(f"{record['envelope']['source_record_key']}: {pf.path} is not encrypted")
         raw = b"".join(p.read_bytes() for p in data.glob("log.db*"))
+        decoded = [self.codec.decode(value)[1] for value in values]
         flagged: set[str] = set()
-        for secret, (position, column) in self._personal_values().items():
+        for secret, (position, column, why) in self._personal_values().items():
             if column in flagged:
                 continue
             for encoding in ("utf-8", "gb18030"):
                 if secret.encode(encoding) in raw:
                     flagged.add(column)
+                    fields = ", ".join(_paths_holding(decoded, secret)) or "outside the events' fields"
                     problems.append(
-                        f"{position}: the value of column {column} ({len(secret)} characters) appears in clear in "
-                        f"the published bytes. If {column} holds personal data, map it to a field tagged "
-                        "identifier, contact or sensitive; if it does not (an office's or a committee's name), "
-                        f"declare it on the connector: non_personal_columns = frozenset({{{column!r}}})")
+                        f"{position}: {column} ({fields}): {CLEAR_VALUE_RULE}: the value ({len(secret)} characters; "
+                        f"{why}) appears in clear in the published bytes. If {column} holds personal data, map it "
+                        "to a field tagged identifier, contact or sensitive; if it does not (an office's or a "
+                        "committee's name), declare it on the connector: "
+                        f"non_personal_columns = frozenset({{{column!r}}})")
                     break
         return problems
 
-    def _personal_values(self) -> dict[str, tuple[str, str]]:
-        """Values of columns that look personal (by their names), with where each was first seen."""
-        found: dict[str, tuple[str, str]] = {}
+    def _personal_values(self) -> dict[str, tuple[str, str, str]]:
+        """Values that are personal data, with where each was first seen and why it counts: a column whose
+        name says so (…姓名, …身份证号, …电话, …住址), a value shaped like an ID number or a mobile number
+        in any column, or a column whose value the mapping put into a person's identifier field."""
+        found: dict[str, tuple[str, str, str]] = {}
         declared = self.connector.non_personal_columns
         for source in self.connector.sources(self.sample):
             try:
                 for item in source.records():
                     data = getattr(item, "data", None) or {}
+                    encrypted = _encrypted_values(self.connector, item) if isinstance(item, SourceRecord) else set()
                     for column, value in data.items():
-                        if column in declared or not column.endswith(PERSONAL_COLUMN_HINTS):
-                            continue
                         value = value.strip()
-                        if (len(value) >= 2 and not value.isascii()) or len(value) >= 7:
-                            found.setdefault(value, (item.position, column))
+                        if column in declared or not value:
+                            continue
+                        for shaped in PERSONAL_SHAPES.findall(value):
+                            found.setdefault(shaped, (item.position, column, "shaped like an ID or a mobile number"))
+                        if not ((len(value) >= 2 and not value.isascii()) or len(value) >= 7):
+                            continue
+                        if column.endswith(PERSONAL_COLUMN_HINTS):
+                            found.setdefault(value, (item.position, column, "the column's name says personal"))
+                        elif value in encrypted:
+                            found.setdefault(value, (item.position, column, "the mapping encrypts it elsewhere as a person's identifier"))
             except SourceRefused:
                 continue
         return found
@@ -311,3 +330,46 @@ def _write_malformed(source: CsvSource, target: Path) -> dict[int, str]:
     expected[bad_bytes_line + 1] = "a truncated last line"
     target.write_bytes(body)
     return expected
+
+
+def _encrypted_values(connector: Connector, record: SourceRecord) -> set[str]:
+    """The values the connector maps `record`'s data into identifier fields (names, ID numbers, dates of
+    birth) of persons. Not contact or free-text fields: a place (发生地点 "某村委会") may well also be an
+    office's or a committee's name in clear, and phones are found by their shape."""
+    try:
+        mapped = connector.map(record)
+    except Exception:  # a row that does not map is the mapping check's finding, not this one's
+        return set()
+    values: set[str] = set()
+    for event in mapped:
+        try:
+            schema = loader.get(event.event_type).expanded
+        except Exception:
+            continue
+        persons = {"parties": [p for p in event.fields.get("parties") or [] if isinstance(p, dict)
+                               and p.get("kind") != "organisation"]}
+        for pf in pii_fields(schema):
+            if pf.pii_class != "identifier" or pf.path.startswith("envelope."):
+                continue
+            found = _values_at(persons if pf.path.startswith("parties[].") else event.fields, pf.path)
+            values |= {v.strip() for v in found if isinstance(v, str)}
+    return values
+
+
+def _paths_holding(records: list[dict[str, Any]], secret: str) -> list[str]:
+    """The contract fields (generic paths) whose published text holds `secret`."""
+    found: set[str] = set()
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                walk(child, f"{path}.{key}" if path else key)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child, f"{path}[]")
+        elif isinstance(value, str) and secret in value:
+            found.add(path)
+
+    for record in records:
+        walk(record, "")
+    return sorted(found, key=lambda p: (p.startswith("envelope."), p))

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from connectors.sdk.column_fields import ColumnFields
 from connectors.sdk.connector import Connector
 from connectors.sdk.deadletter import DeadLetter, now_iso, read_dead_letters
 from connectors.sdk.errors import RecordError
@@ -122,12 +123,18 @@ class DeadLetterMaker:
         digest = _content_digest(record)
         return "dl-" + str(self.protector.blind.subject_key(f"deadletter|{self.agency}|{digest}"))
 
-    def describe(self, source: Source, failure: Failure, letter_id: str) -> DeadLetter:
-        """The dead letter of a failure, not sealed yet."""
+    def describe(self, source: Source, failure: Failure, letter_id: str,
+                 columns: ColumnFields | None = None) -> DeadLetter:
+        """The dead letter of a failure, not sealed yet. A mapping names only the source column it
+        rejected; `columns` (measured on the file's records that mapped) adds the contract fields it feeds."""
         record, error = failure.record, failure.error
-        if failure.stage in ("read", "map"):
+        if failure.stage == "read":
             column = error.column or error.field
             field = ""
+        elif failure.stage == "map":
+            column = error.column or error.field
+            field = columns.of(column) if columns is not None and isinstance(record, SourceRecord) \
+                and column in record.data else ""
         else:
             field = error.field
             column = error.column or source_column(record, failure.mapped, error.field)

@@ -63,12 +63,16 @@ class DeadLetter:
     truncated: bool = False     # the original was longer than MAX_ORIGINAL_BYTES and was cut
     at: str = ""
 
-    def message(self) -> str:
-        """Where and why, in the integrator's words: file:line, column (field), rule, reason."""
+    def where(self) -> str:
+        """The source column and, in brackets, the contract field: `申请人身份证号 (parties[0].id_number)`."""
         where = self.column or self.field or "-"
         if self.column and self.field and self.field != self.column:
             where = f"{self.column} ({self.field})"
-        return f"{self.position}: {where}: {self.rule}: {self.reason}"
+        return where
+
+    def message(self) -> str:
+        """Where and why, in the integrator's words: file:line, column (field), rule, reason."""
+        return f"{self.position}: {self.where()}: {self.rule}: {self.reason}"
 
     def to_record(self) -> tuple[bytes, bytes, Headers]:
         def h(name: str, value: str) -> tuple[str, bytes]:

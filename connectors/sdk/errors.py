@@ -7,7 +7,7 @@ end up in dead letters, logs and terminals, and a value may be personal data.
 
 from __future__ import annotations
 
-#: Every rule a dead letter or a refusal can name, with what it means. One place: the SDK, the
+#: Every rule a dead letter, a refusal or a test-kit finding can name, with what it means. One place: the SDK, the
 #: reference connectors and the docs use these ids.
 RULES: dict[str, str] = {
     # reading a file
@@ -48,6 +48,9 @@ RULES: dict[str, str] = {
     # after validation
     "protect.failed": "the privacy layer could not protect the record",
     "encode.failed": "the record could not be encoded in Avro",
+    # the connector test kit (connectors/testing.py), on an integrator's sample exports
+    "kit.clear_personal_value": "a personal value (by its column's name, its shape, or because the mapping "
+                                "encrypts it elsewhere) appears in clear in the published bytes",
 }
 
 

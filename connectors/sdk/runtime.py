@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from connectors.sdk import metrics
+from connectors.sdk.column_fields import ColumnFields
 from connectors.sdk.connector import Connector
 from connectors.sdk.dead_lettering import DeadLetterMaker, Failure
 from connectors.sdk.deadletter import DeadLetter
@@ -230,6 +231,7 @@ class ConnectorRunner:
         last_checkpoint = after
         recorded_at = datetime.now(UTC)
         flushed = False
+        columns = ColumnFields(self.connector)   # names the contract field of a column a mapping rejected
         try:
             for item in _guarded(source.records(after)):
                 summary.read += 1
@@ -253,13 +255,14 @@ class ConnectorRunner:
                             summary.filtered += 1  # mapped to nothing, or older than --since
                         else:
                             batch.append(_Pending(item, events))
+                        columns.remember(item)
                 if len(batch) + len(dead) >= self.batch_records:
-                    self._flush(source, batch, dead, last_checkpoint, summary)
+                    self._flush(source, batch, dead, last_checkpoint, summary, columns)
                     flushed = True
                     batch, dead = [], []
                     if bar is not None:
                         bar.update(source.progress(last_checkpoint) - bar.n)
-            self._flush(source, batch, dead, last_checkpoint, summary)
+            self._flush(source, batch, dead, last_checkpoint, summary, columns)
         except SourceRefused as exc:
             summary = RunSummary(summary.connector, refused={source.name: exc.reason})
             log.warning("source refused: %s: %s (%s)", source.name, exc.reason, exc.rule)
@@ -284,7 +287,7 @@ class ConnectorRunner:
         return summary
 
     def _flush(self, source: Source, batch: list[_Pending], dead: list[Failure], checkpoint: str | None,
-               summary: RunSummary) -> None:
+               summary: RunSummary, columns: ColumnFields | None = None) -> None:
         ids = [e["envelope"]["event_id"] for p in batch for e in p.events]
         seen = self.state.already_published(ids) if ids else set()
         fresh = []
@@ -294,7 +297,7 @@ class ConnectorRunner:
             else:
                 fresh.append(pending)
         messages, published_ids = self._protect_and_encode(fresh, dead, summary)
-        letters = self._new_letters(source, dead, summary)
+        letters = self._new_letters(source, dead, summary, columns)
         if not self.dry_run:
             if messages:
                 self._append(self.topic, messages, summary)
@@ -304,10 +307,11 @@ class ConnectorRunner:
                               published_ids + [d.dead_letter_id for d in letters])
         summary.dead_lettered += len(letters)
         for d in letters:
-            key = f"{d.stage}: {d.column or d.field or '-'}: {d.rule}: {d.reason}"[:160]
+            key = f"{d.stage}: {d.where()}: {d.rule}: {d.reason}"[:160]
             summary.dead_letter_reasons[key] = summary.dead_letter_reasons.get(key, 0) + 1
 
-    def _new_letters(self, source: Source, dead: list[Failure], summary: RunSummary) -> list[DeadLetter]:
+    def _new_letters(self, source: Source, dead: list[Failure], summary: RunSummary,
+                     columns: ColumnFields | None = None) -> list[DeadLetter]:
         """Dead letters of the failures that are not already on the topic (same content, earlier run or
         earlier in this batch), sealed."""
         if not dead:
@@ -320,7 +324,7 @@ class ConnectorRunner:
                 summary.duplicates += 1
                 continue
             known.add(letter_id)
-            described.append((self.letters.describe(source, failure, letter_id), failure))
+            described.append((self.letters.describe(source, failure, letter_id, columns), failure))
         return self.letters.seal(described)
 
     def _append(self, topic: str, messages: Sequence[Item], summary: RunSummary) -> None:

@@ -71,6 +71,91 @@ def test_the_kit_names_file_row_and_column_of_a_value_in_clear(package: Path, tm
 
     report = ConnectorTestKit(Undeclared(), package / "samples", tmp_path).run_all()
     (finding,) = report.problems["protection"]
-    assert finding.startswith("mediation_ledger.csv:2: the value of column 调解委员会名称"), finding
+    assert finding.startswith("mediation_ledger.csv:2: 调解委员会名称 (committee, envelope.source.office_name): "
+                              "kit.clear_personal_value: the value (1"), finding
     assert "non_personal_columns = frozenset({'调解委员会名称'})" in finding
     assert [check for check, problems in report.problems.items() if problems] == ["protection"]
+
+
+def test_the_kit_names_column_and_contract_field_of_a_row_the_mapping_rejects(package: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connector of one's own names only the column it rejected (`lookup(..., "纠纷类型")`); the dead
+    letter and the kit's finding add the contract field, measured on the rows that did map."""
+    import csv
+    import importlib
+    import io
+
+    from connectors.testing import ConnectorTestKit
+
+    monkeypatch.syspath_prepend(str(package))
+    scaffolded = importlib.import_module(f"{NAME}.connector").TownshipMediationConnector
+    header, *rows = list(csv.reader(io.StringIO((package / "samples" / "mediation_ledger.csv").read_bytes()
+                                                .decode("gb18030"))))
+    rows[2][header.index("纠纷类型")] = "山林权属"
+    rows[4][header.index("受理日期")] = "2020年2月30日"
+    rows[6][header.index("登记编号")] = ""
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([header, *rows])
+    (samples / "mediation_ledger.csv").write_bytes(buffer.getvalue().encode("gb18030"))
+
+    findings = ConnectorTestKit(scaffolded(), samples, tmp_path / "kit").run_all().problems["mapping"]
+    assert len(findings) == 3, findings
+    assert "mediation_ledger.csv:4: 纠纷类型 (dispute_type): value.unknown:" in findings[0]
+    assert "mediation_ledger.csv:6: 受理日期 (envelope.occurred_at): date.impossible:" in findings[1]
+    assert "mediation_ledger.csv:8: 登记编号 (mediation_case_number, envelope.source_record_key): value.required:" \
+        in findings[2]
+    assert not any("山林" in finding for finding in findings)
+
+
+def test_the_kit_finds_personal_values_leaked_whatever_their_columns_are_called(package: Path,
+                                                                                  tmp_path: Path) -> None:
+    """A ledger whose columns are not named like the usual ones (申请人 for the name, 申请人电话), and a
+    mapping that leaks: the name into the office's name, the phone into the record key. The kit finds
+    both — by what the mapping encrypts elsewhere, and by the phone's shape — and names the field."""
+    import csv
+    import io
+
+    from connectors.sdk import Connector, MappedEvent, SourceRecord, parse_datetime, party, required
+    from connectors.testing import ConnectorTestKit
+
+    class LeakyLedger(Connector):
+        agency = "justice"
+        name = "leaky_ledger"
+        non_personal_columns = frozenset({"调委会"})
+
+        def map(self, record: SourceRecord) -> list[MappedEvent]:
+            row = record.data
+            applicant = party(row, "申请人", "applicant", columns={
+                "name": "", "id_number": "公民身份号码", "phone": "电话", "id_type": None, "gender": None,
+                "address": None, "date_of_birth": None})
+            assert applicant is not None
+            number = required(row, "登记号")
+            fields = {"mediation_case_number": number, "level": "township", "committee": required(row, "调委会"),
+                      "source": "walk_in", "dispute_type": "other", "summary": None, "parties": [applicant]}
+            return [MappedEvent("MediationCaseOpened", f"{number}#{row['申请人电话']}",
+                                parse_datetime(required(row, "受理日期"), "受理日期"), fields,
+                                office_code="411730", office_name=applicant["name"], county_code="411730")]
+
+    header, *rows = list(csv.reader(io.StringIO((package / "samples" / "mediation_ledger.csv").read_bytes()
+                                                .decode("gb18030"))))
+    keep = ["登记编号", "受理日期", "调解委员会名称", "申请人姓名", "申请人身份证号", "申请人联系电话"]
+    renamed = ["登记号", "受理日期", "调委会", "申请人", "申请人公民身份号码", "申请人电话"]
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(
+        [renamed, *([row[header.index(column)] for column in keep] for row in rows)])
+    (samples / "ledger.csv").write_bytes(buffer.getvalue().encode("gb18030"))
+
+    report = ConnectorTestKit(LeakyLedger(), samples, tmp_path / "kit").run_all()
+    assert [check for check, problems in report.problems.items() if problems] == ["protection"], report.text()
+    findings = sorted(report.problems["protection"])
+    assert len(findings) == 2, findings
+    assert findings[0].startswith("ledger.csv:2: 申请人 (envelope.source.office_name): kit.clear_personal_value:")
+    assert "the mapping encrypts it elsewhere" in findings[0]
+    assert findings[1].startswith("ledger.csv:2: 申请人电话 (envelope.source_record_key): kit.clear_personal_value:")
+    assert "shaped like an ID or a mobile number" in findings[1]
+    values = {row[header.index(column)] for row in rows for column in keep[3:]} - {""}
+    assert not any(value in finding for value in values for finding in findings)

@@ -120,13 +120,14 @@ def test_dead_letters_follow_kafka_connect_and_never_echo_a_value(hub, county: P
     assert headers["__connect.errors.stage"] == b"MAP" and headers["__connect.errors.topic"] == b""
     assert headers["__connect.errors.class.name"] == b"connectors.police.connector.PoliceConnector"
     message = headers["__connect.errors.exception.message"].decode()
-    assert message.startswith("incidents.csv:5: 警情类别: value.unknown:"), message
+    assert message.startswith("incidents.csv:5: 警情类别 (category): value.unknown:"), message
     assert record.key.startswith(b"dl-") and record.value.startswith(b"jls1")      # the original, sealed
     everything = record.key + record.value + b"".join(name.encode() + value for name, value in record.headers)
     for value in (UFO, good[0][header.index("涉案人员1姓名")], good[0][header.index("涉案人员1证件号码")]):
         assert value.encode() not in everything
     letter = DeadLetter.from_record(record)
     assert (letter.source, letter.line, letter.column, letter.rule) == ("incidents.csv", 5, "警情类别", "value.unknown")
+    assert letter.field == "category", "a mapping error names the contract field as well as the column"
     assert letter.rule in RULES and letter.own_key in letter.subject_keys
     original = unseal(hub[1], letter.sealed, letter.dead_letter_id.encode()) or b""
     assert (UFO.encode() in original) is True                                   # kept, readable with the keys
@@ -210,7 +211,7 @@ def test_replay_from_the_command_line(county: Path, tmp_path: Path) -> None:
     first = runner.invoke(cli, ["connector", "run", "police", "--source", str(exports), "--no-progress"], env=env)
     assert first.exit_code == 0 and "dead-lettered 1" in first.output, first.output
     listed = runner.invoke(cli, ["connector", "dead-letters", "police"], env=env)
-    assert "incidents.csv:4: 警情类别: value.unknown" in listed.output and UFO not in listed.output
+    assert "incidents.csv:4: 警情类别 (category): value.unknown" in listed.output and UFO not in listed.output
     replayed = runner.invoke(cli, ["connector", "replay-dead-letters", "police", "--connector",
                                    "tests.connectors.test_dead_letters:FixedPoliceConnector"], env=env)
     assert replayed.exit_code == 0, replayed.output

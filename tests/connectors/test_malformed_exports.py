@@ -3,9 +3,11 @@ variants per format (CSV and JSON lines) built from the generated county's own e
 encoding with and without BOM, GB18030 and GBK, mixed rows, every line ending, missing and duplicate
 headers, stray quotes, oversize and deeply nested lines, invisible characters, truncation, junk.
 
-For each run: no exception escapes (0 tracebacks), read = published + dead-lettered + duplicates,
-a file-level refusal publishes nothing and says why, every valid row around a bad one is published
-(checked by record key against a clean run), and no dead letter's headers hold a value of the rows.
+For each run: no exception escapes (0 tracebacks), read = published + dead-lettered + duplicates
+(nothing filtered: every row of these exports maps), a file-level refusal publishes nothing and says
+why, every valid row around a bad one is published (checked by record key against a clean run), every
+damaged row that is not published is dead-lettered, and no dead letter's headers hold a value of the
+rows.
 """
 
 from __future__ import annotations
@@ -395,6 +397,12 @@ def check_variant(export: Export, name: str, variant: Variant, path: Path, prote
     if lost:
         problems.append(f"{name}: {len(lost)} valid rows around the bad ones were not published "
                         f"({summary.line()}; dead letters: {[d.message() for d in letters][:3]})")
+    if summary.filtered:   # every row of these exports maps: a filtered row would be one dropped unseen
+        problems.append(f"{name}: {summary.filtered} rows neither published nor dead-lettered: {summary.line()}")
+    unpublished = {export.rows[i][0] for i in present & export.good & variant.damaged} - keys
+    if len(letters) < len(unpublished):  # a damaged row is kept as a dead letter, never dropped
+        problems.append(f"{name}: {len(unpublished)} damaged rows not published but only {len(letters)} dead "
+                        f"letters: {summary.line()}")
     personal = [i for i, column in enumerate(export.header) if column.endswith(PERSONAL) and column != "节点名称"]
     values = {row[i] for row in export.rows for i in personal if len(row[i]) >= 2}
     for letter in letters:
