@@ -1,9 +1,10 @@
 """The schema reference an integrator reads instead of the .avsc files and the connectors' source
 (`justlink schemas docs`, committed as docs/schemas.md).
 
-For every event type: its fields with type, pii class and doc; every enum with its symbols (English)
-and the Chinese labels the built-in connectors accept for them; the shared types (PartyRef,
-EventEnvelope, ...) once; and, per built-in connector, which source column feeds which field.
+For every event type: its fields with their Chinese names (schemas/names_zh.toml), type, pii class and
+doc; every enum with its symbols (English), their Chinese names and the Chinese labels the built-in
+connectors accept for them; the shared types (PartyRef, EventEnvelope, ...) once; and, per built-in
+connector, which source column feeds which field.
 
 The column -> field table is measured, not declared: each built-in connector maps rows of a generated
 county's exports, then the same rows with one column's value replaced by another row's value of that
@@ -18,16 +19,16 @@ import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from connectors.registry import CONNECTORS, get_connector
+from connectors.sdk.column_fields import SELECTS_EVENT_TYPE, fields_fed, try_map
 from connectors.sdk.connector import Connector
-from connectors.sdk.errors import RULES, RecordError, SourceRefused
-from connectors.sdk.mapping import MappedEvent
+from connectors.sdk.errors import RULES, SourceRefused
 from connectors.sdk.sources import SourceRecord
 from schemas import loader
+from schemas.names_zh import chinese_names
 
 LABEL_MODULES = ("connectors.sdk.vocabulary", "connectors.sdk.mapping", "connectors.court.connector",
                  "connectors.police.connector", "connectors.civil_affairs.connector", "connectors.justice.connector")
@@ -86,10 +87,11 @@ def _cell(text: str) -> str:
 
 
 def field_table(fields: list[dict[str, Any]]) -> list[str]:
-    lines = ["| field | type | pii | doc |", "|---|---|---|---|"]
+    zh = chinese_names()
+    lines = ["| field | 中文 | type | pii | doc |", "|---|---|---|---|---|"]
     for fld in fields:
         default = f" (default {fld['default']!r})" if "default" in fld and fld["default"] is not None else ""
-        lines.append(f"| `{fld['name']}` | {type_text(fld['type'])} | {fld.get('pii', '')} | "
+        lines.append(f"| `{fld['name']}` | {zh.field(fld['name'])} | {type_text(fld['type'])} | {fld.get('pii', '')} | "
                      f"{_cell(fld.get('doc', ''))}{default} |")
     return lines
 
@@ -122,38 +124,6 @@ def chinese_labels(enums: Mapping[str, list[str]]) -> dict[str, dict[str, list[s
 
 # -- column -> field, measured -------------------------------------------------------------------------
 
-def _flatten(event: MappedEvent) -> dict[str, Any]:
-    flat: dict[str, Any] = {
-        "envelope.source_record_key": event.record_key, "envelope.occurred_at": event.occurred_at,
-        "envelope.source.office_code": event.office_code, "envelope.source.office_name": event.office_name,
-        "envelope.source.county_code": event.county_code, "envelope.related": repr(event.related),
-        "envelope.restriction": repr(event.restriction)}
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, Mapping):
-            for key, child in value.items():
-                walk(child, f"{path}.{key}" if path else str(key))
-        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
-            for i, child in enumerate(value):
-                walk(child, f"{path}[{i}]")
-        else:
-            flat[path] = value.isoformat() if isinstance(value, datetime) else value
-
-    walk(event.fields, "")
-    return flat
-
-
-def _generic(path: str) -> str:
-    return re.sub(r"\[\d+\]", "[]", path)
-
-
-def _mapped(connector: Connector, record: SourceRecord) -> list[MappedEvent] | None:
-    try:
-        return connector.map(record)
-    except (RecordError, ValueError, KeyError, TypeError):
-        return None
-
-
 def measure_columns(connector: Connector, samples: Path) -> dict[str, dict[str, set[str]]]:
     """event type -> source column -> the fields it feeds (see the module doc); the pseudo-field
     `(selects the event type)` for a column whose value decides which event a row becomes."""
@@ -170,28 +140,16 @@ def measure_columns(connector: Connector, samples: Path) -> dict[str, dict[str, 
                     values[column].append(value)
         types_by_value: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for record in records:
-            base = _mapped(connector, record)
+            base = try_map(connector, record)
             if not base:
                 continue
             for column, value in record.data.items():
                 types_by_value[column][value].update(e.event_type for e in base)
-            flat = [_flatten(e) for e in base]
             for column, value in record.data.items():
-                changed = None
-                for other in [v for v in values[column] if v != value][:6]:   # the first that still maps
-                    changed = _mapped(connector, SourceRecord(record.position, "", {**record.data, column: other}))
-                    if changed is not None:
-                        break
-                if changed is None:
-                    continue
-                if [e.event_type for e in changed] != [e.event_type for e in base]:
-                    for event in base:
-                        found[event.event_type][column].add("(selects the event type)")
-                    continue
-                for event, before, after in zip(base, flat, (_flatten(e) for e in changed), strict=True):
-                    for path in set(before) | set(after):
-                        if before.get(path) != after.get(path):
-                            found[event.event_type][column].add(_generic(path))
+                fed = fields_fed(connector, record, base, column, [v for v in values[column] if v != value])
+                for event_type, paths in (fed or {}).items():
+                    if paths:
+                        found[event_type][column].update(paths)
         # a required column whose few values each lead to one event type selects it (changing it alone
         # rarely maps: each event type needs columns of its own)
         for column, by_value in types_by_value.items():
@@ -199,8 +157,14 @@ def measure_columns(connector: Connector, samples: Path) -> dict[str, dict[str, 
             if len(kinds) >= 2 and "" not in by_value and len(by_value) <= 12 \
                     and len(records) >= 3 * len(by_value) and all(len(t) == 1 for t in by_value.values()):
                 for kind in kinds:
-                    found[kind][column].add("(selects the event type)")
+                    found[kind][column].add(SELECTS_EVENT_TYPE)
     return found
+
+
+def _path_text(path: str) -> str:
+    """`parties[].id_number` (证件号码)"""
+    zh = chinese_names().field(path.rsplit(".", 1)[-1].removesuffix("[]"))
+    return f"`{path}` ({zh})" if zh else f"`{path}`"
 
 
 # -- the document --------------------------------------------------------------------------------------
@@ -226,7 +190,8 @@ def render(samples: Path | None = None) -> str:
     mappings = {agency: measure_columns(get_connector(agency), samples) for agency in sorted(CONNECTORS)}
 
     out = ["# Event schemas", "",
-           "Generated by `justlink schemas docs` from `schemas/avro/` and the built-in connectors; do not edit "
+           "Generated by `justlink schemas docs` from `schemas/avro/`, the Chinese names in "
+           "`schemas/names_zh.toml` and the built-in connectors; do not edit "
            "(`make docs` or `justlink schemas docs --out docs/schemas.md` rewrites it, and a test fails when it "
            "is stale).", "",
            "Every event is one Avro record, published in the Confluent wire format on the agency's topic "
@@ -252,7 +217,7 @@ def render(samples: Path | None = None) -> str:
                 out += ["", f"Built-in `{agency}` connector (`{CONNECTORS[agency]}`): source column → field", "",
                         "| source column | field |", "|---|---|"]
                 for column, paths in sorted(mapping.items()):
-                    out.append(f"| {column} | {', '.join(f'`{p}`' for p in sorted(paths))} |")
+                    out.append(f"| {column} | {', '.join(_path_text(p) for p in sorted(paths))} |")
     out += ["", "## Shared types", ""]
     for name, raw in sorted(named.items()):
         if raw.get("type") != "record":
@@ -261,18 +226,22 @@ def render(samples: Path | None = None) -> str:
         out += field_table(raw["fields"])
         out.append("")
     out += ["## Enums", "",
-            "Symbols are the English values on the wire; the Chinese labels are those the built-in connectors "
-            "accept in exports (a connector of your own declares its own labels with `lookup`).", ""]
+            "Symbols are the English values on the wire, each with its Chinese name (`schemas/names_zh.toml`); "
+            "the labels are those the built-in connectors accept in exports (a connector of your own declares "
+            "its own labels with `lookup`).", ""]
     for name, raw in sorted(named.items()):
         if raw.get("type") != "enum":
             continue
-        out += [f"### {name}", "", raw.get("doc", ""), "", "| symbol (English) | 中文 labels accepted |", "|---|---|"]
+        out += [f"### {name}", "", raw.get("doc", ""), "",
+                "| symbol (English) | 中文 | 中文 labels the built-in connectors accept |", "|---|---|---|"]
         for symbol in raw["symbols"]:
-            out.append(f"| `{symbol}` | {'、'.join(labels.get(name, {}).get(symbol, []))} |")
+            out.append(f"| `{symbol}` | {chinese_names().symbol(name, symbol)} | "
+                       f"{'、'.join(labels.get(name, {}).get(symbol, []))} |")
         out.append("")
     out += ["## Dead-letter rules", "",
             "A record that cannot become events is dead-lettered (`justlink connector dead-letters AGENCY`) with "
             "its file and line, the source column (and contract field), and one of these rules — never the value "
-            "itself. A file refused as a whole names a `file.*` rule.", "", "| rule | meaning |", "|---|---|"]
+            "itself. A file refused as a whole names a `file.*` rule; the connector test kit's findings name the "
+            "same rules and its own `kit.*` ones.", "", "| rule | meaning |", "|---|---|"]
     out += [f"| `{rule}` | {meaning} |" for rule, meaning in RULES.items()]
     return "\n".join(out).rstrip() + "\n"

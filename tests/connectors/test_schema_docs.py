@@ -43,8 +43,35 @@ def test_every_event_type_field_pii_class_and_enum_symbol_is_there(text: str) ->
 
 def test_the_connectors_column_tables_are_measured_from_the_code(text: str) -> None:
     incident = text.split("\n### IncidentReported\n", 1)[1].split("\n### ", 1)[0]
-    assert "| 警情类别 | `category` |" in incident
+    assert "| 警情类别 | `category` (警情类别) |" in incident
     assert re.search(r"\| 涉案人员1证件号码 \| .*`parties\[\]\.id_number`", incident)
     assert "| 环节 | `(selects the event type)` |" in incident
     mediation = text.split("\n### MediationCaseOpened\n", 1)[1].split("\n### ", 1)[0]
     assert re.search(r"\| 当事人1身份证号 \| .*`parties\[\]\.id_number`", mediation)
+
+
+def test_every_field_and_enum_symbol_has_its_chinese_name(text: str) -> None:
+    """The reference is in Chinese and English: every field of every event and shared type, and every enum
+    symbol, has a Chinese name (schemas/names_zh.toml), and the file names nothing that does not exist."""
+    from connectors.schema_docs import _named_inline, _short
+    from schemas.names_zh import chinese_names
+
+    zh = chinese_names()
+    named = dict(loader.load_common())
+    fields: set[str] = set()
+    for schema in loader.load_all().values():
+        for fld in schema.raw["fields"]:
+            fields.add(fld["name"])
+            for inline in _named_inline(fld["type"]):
+                named.setdefault(_short(inline["name"]), inline)
+    symbols = {name: raw["symbols"] for name, raw in named.items() if raw.get("type") == "enum"}
+    fields |= {fld["name"] for raw in named.values() if raw.get("type") == "record" for fld in raw["fields"]}
+    assert sorted(f for f in fields if not zh.field(f)) == [], "fields without a Chinese name"
+    assert sorted(set(zh.fields) - fields) == [], "Chinese names of fields that do not exist"
+    missing = [f"{enum}.{s}" for enum, syms in symbols.items() for s in syms if not zh.symbol(enum, s)]
+    assert missing == [], "enum symbols without a Chinese name"
+    stale = [f"{enum}.{s}" for enum, syms in zh.symbols.items() for s in syms if s not in symbols.get(enum, [])]
+    assert stale == [], "Chinese names of symbols that do not exist"
+    assert "| `mediation_case_number` | 调解案件编号 | string |" in text
+    assert "| `husband` | 男方 |" in text and "| `uscc` | 统一社会信用代码 |" in text
+    assert re.search(r"\| 当事人1身份证号 \| `parties\[\]\.id_number` \(证件号码\)", text)
