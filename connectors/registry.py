@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
@@ -54,6 +55,16 @@ def available() -> list[Listed]:
     return found
 
 
+def failure(exc: BaseException) -> str:
+    """An exception of the connector's own code, with where it happened: `SyntaxError: expected ':'
+    (brk/connector.py, line 2)` — instead of a traceback."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{type(exc).__name__}: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
 def _choices() -> str:
     names = [listed.name for listed in available()]
     return f"{', '.join(names)}, or a module path such as my_package.module:MyConnector"
@@ -68,9 +79,13 @@ def _load_path(target: str) -> object:
         sys.path.insert(0, cwd)   # like `python -m`: a package in the current directory is importable
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if exc.name and not (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise ConnectorNotFound(f"module {module_name!r} fails to import: {failure(exc)}") from None
         raise ConnectorNotFound(f"cannot import module {module_name!r} ({type(exc).__name__}: {exc}); run from "
                                 "the directory that holds the package, or install it") from None
+    except Exception as exc:  # the connector's own module is broken (a syntax error while editing it, ...)
+        raise ConnectorNotFound(f"module {module_name!r} fails to import: {failure(exc)}") from None
     obj: object = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -81,7 +96,10 @@ def _load_path(target: str) -> object:
 
 def _instantiate(obj: object, spec: str) -> Connector:
     if isinstance(obj, type) and issubclass(obj, Connector):
-        instance = obj()
+        try:
+            instance = obj()
+        except Exception as exc:
+            raise ConnectorNotFound(f"{spec!r} cannot be created: {failure(exc)}") from None
     elif isinstance(obj, Connector):
         instance = obj
     else:
@@ -105,7 +123,7 @@ def resolve(spec: str) -> Connector:
                 obj = ep.load()
             except Exception as exc:  # an installed package that fails to import
                 raise ConnectorNotFound(f"installed connector {spec!r} ({ep.value}) fails to load: "
-                                        f"{type(exc).__name__}: {exc}") from None
+                                        f"{failure(exc)}") from None
             return _instantiate(obj, spec)
     if "." in spec:   # a class named by its dotted path, as dead letters record it
         module, _, cls = spec.rpartition(".")

@@ -23,7 +23,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -197,6 +197,9 @@ class ConnectorRunner:
         except Exception as exc:  # a connector bug must not stop the run: dead-letter it
             raise _StageError("map", RecordError("", f"the connector's map() raised {type(exc).__name__}",
                                                  rule="connector.error"), exception=_class_name(exc)) from exc
+        if not isinstance(mapped, list | tuple) or not all(isinstance(m, MappedEvent) for m in mapped):
+            raise _StageError("map", RecordError("", f"the connector's map() returned {type(mapped).__name__}, not a "
+                                                     "list of MappedEvent", rule="connector.error"))
         events = []
         for m in mapped:
             try:
@@ -233,7 +236,7 @@ class ConnectorRunner:
         flushed = False
         columns = ColumnFields(self.connector)   # names the contract field of a column a mapping rejected
         try:
-            for item in _guarded(source.records(after)):
+            for item in _guarded(lambda: source.records(after)):
                 summary.read += 1
                 last_checkpoint = item.checkpoint
                 if isinstance(item, UnreadableRecord):
@@ -427,9 +430,16 @@ class _SourceFailed(Exception):
     """A source's records() raised (its cause is the original exception)."""
 
 
-def _guarded(records: Iterable[SourceRecord | UnreadableRecord]) -> Iterator[SourceRecord | UnreadableRecord]:
-    """The records of a source; an exception of the source (not a refusal) becomes _SourceFailed."""
-    iterator = iter(records)
+def _guarded(records: Callable[[], Iterable[SourceRecord | UnreadableRecord]]
+             ) -> Iterator[SourceRecord | UnreadableRecord]:
+    """The records of a source; an exception of the source (not a refusal), or something that is not a
+    record, becomes _SourceFailed."""
+    try:
+        iterator = iter(records())
+    except SourceRefused:
+        raise
+    except Exception as exc:
+        raise _SourceFailed() from exc
     while True:
         try:
             item = next(iterator)
@@ -439,6 +449,8 @@ def _guarded(records: Iterable[SourceRecord | UnreadableRecord]) -> Iterator[Sou
             raise
         except Exception as exc:
             raise _SourceFailed() from exc
+        if not isinstance(item, SourceRecord | UnreadableRecord):
+            raise _SourceFailed() from TypeError(f"the source yielded a {type(item).__name__}, not a SourceRecord")
         yield item
 
 

@@ -64,6 +64,10 @@ def run(settings: Any, connector_spec: str, source_path: Path, since: datetime |
             county_sources(conn, source_path)
     except OSError as exc:
         raise click.ClickException(f"cannot read {source_path}: {exc.strerror or type(exc).__name__}") from None
+    except Exception as exc:  # a connector of one's own whose sources() is broken
+        from connectors.registry import failure
+
+        raise click.ClickException(f"{connector_spec}: sources({source_path}) failed: {failure(exc)}") from None
     hub = Hub(settings)
     try:
         runner = ConnectorRunner(conn, hub.log, hub.protector, hub.connector_state, dry_run=dry_run,

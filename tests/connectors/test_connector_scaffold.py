@@ -159,3 +159,79 @@ def test_the_kit_finds_personal_values_leaked_whatever_their_columns_are_called(
     assert "shaped like an ID or a mobile number" in findings[1]
     values = {row[header.index(column)] for row in rows for column in keep[3:]} - {""}
     assert not any(value in finding for value in values for finding in findings)
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ('from connectors.sdk import Connector\nclass Ledger(Connector)\n    agency = "justice"\n',
+     "fails to import: SyntaxError: expected ':' ({path}, line 2)"),
+    ("import township_ledger_helpers_not_installed\n",
+     "fails to import: ModuleNotFoundError: No module named 'township_ledger_helpers_not_installed' ({path}, line 1)"),
+    ('from connectors.sdk import Connector\nclass Ledger(Connector):\n    agency = "justice"\n'
+     '    def __init__(self):\n        raise RuntimeError("no ledger configured")\n'
+     '    def map(self, record):\n        return []\n',
+     "cannot be created: RuntimeError: no ledger configured ({path}, line 5)"),
+])
+def test_a_broken_connector_of_ones_own_is_an_error_with_its_place_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, expected: str) -> None:
+    """Editing a connector goes wrong: run by module path, the command says what and where, in one line."""
+    name = f"broken_ledger_{abs(hash(source)) % 10**8}"   # a fresh module name: the process imports each once
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "connector.py").write_text(source, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    env = {"JUSTLINK_DATA_DIR": str(tmp_path / "data")}
+    result = CliRunner().invoke(cli, ["connector", "run", f"{name}.connector:Ledger", "--source", str(tmp_path)],
+                                env=env)
+    assert result.exit_code == 1 and not isinstance(result.exception, SyntaxError | RuntimeError | ImportError)
+    assert expected.format(path=package / "connector.py") in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_connector_bug_is_kept_per_row_or_refused_never_a_crash(package: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """map() returning None dead-letters each row (connector.error); a source yielding something other
+    than records stops that file with a reason; sources() raising is a one-line command error."""
+    from connectors.sdk import Connector, ConnectorRunner, ConnectorState, CsvSource
+    from consent.privacy.keys import init_keystore, open_keystore
+    from consent.privacy.protect import Protector
+    from runtime.eventlog.embedded import EmbeddedEventLog
+
+    class ReturnsNothing(Connector):
+        agency = "justice"
+
+        def map(self, record):  # type: ignore[no-untyped-def]
+            return None        # forgot the return statement's list
+
+    class YieldsDicts(CsvSource):
+        def records(self, after=None):  # type: ignore[no-untyped-def]
+            for record in super().records(after):
+                yield getattr(record, "data", {})
+
+    init_keystore(tmp_path)
+    keystore = open_keystore(tmp_path)
+    log, state = EmbeddedEventLog(tmp_path / "log.db"), ConnectorState(tmp_path / "state.db")
+    try:
+        sample = package / "samples" / "mediation_ledger.csv"
+        summary = ConnectorRunner(ReturnsNothing(), log, Protector(keystore), state, progress=False).run(
+            CsvSource(sample))
+        assert (summary.read, summary.dead_lettered, summary.balanced) == (20, 20, True), summary.line()
+        assert list(summary.dead_letter_reasons) == [
+            "map: -: connector.error: the connector's map() returned NoneType, not a list of MappedEvent"]
+        stopped = ConnectorRunner(ReturnsNothing(), log, Protector(keystore), state, progress=False).run(
+            YieldsDicts(sample), resume=False)
+        assert stopped.read == 0 and "TypeError" in stopped.refused[sample.name], stopped.line()
+    finally:
+        log.close()
+        state.close()
+        keystore.close()
+
+    (tmp_path / "ledger_sources_bug.py").write_text(
+        "from connectors.sdk import Connector\nclass Ledger(Connector):\n    agency = 'justice'\n"
+        "    def sources(self, path):\n        raise ValueError('no ledger configured')\n"
+        "    def map(self, record):\n        return []\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["connector", "run", "ledger_sources_bug:Ledger", "--source", str(sample)],
+                                env={"JUSTLINK_DATA_DIR": str(tmp_path / "data")})
+    assert result.exit_code == 1 and "sources(" in result.output, result.output
+    assert "failed: ValueError: no ledger configured" in result.output
