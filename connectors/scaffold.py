@@ -164,6 +164,7 @@ A JustLink connector for a township mediation committee's case ledger (调解台
 Chinese headers), scaffolded by `justlink connector new {name}`.
 
 ```bash
+justlink keys init                                                 # a hub to try it on (./.justlink)
 justlink connector run {name}.connector:{cls} --source samples/   # from this directory
 python -m pytest tests/                                            # the connector test kit
 pip install .                                                      # then: justlink connector run {name} --source ...
