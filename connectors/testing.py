@@ -297,8 +297,9 @@ def _values_at(record: Any, path: str) -> list[Any]:
 def _write_malformed(source: CsvSource, target: Path) -> dict[int, str]:
     """Variants of the first data row that must be dead-lettered; returns line -> what."""
     codec = source.file.encoding.codec
+    delimiter = source.detect_delimiter()
     with source.path.open(encoding=source.encoding, newline="") as fh:
-        rows = list(csv.reader(fh))
+        rows = list(csv.reader(fh, delimiter=delimiter))
     header, first = rows[0], rows[1]
     expected: dict[int, str] = {}
     lines = [header]
@@ -316,16 +317,16 @@ def _write_malformed(source: CsvSource, target: Path) -> dict[int, str]:
     for i in range(len(header)):  # each column blanked: must publish or dead-letter, never crash
         add([v if j != i else "" for j, v in enumerate(first)], None)
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerows(lines)
+    csv.writer(buf, lineterminator="\r\n", delimiter=delimiter).writerows(lines)
     body = source.file.encoding.bom + buf.getvalue().encode(codec)
     bad_bytes_line = len(lines) + 1
     if source.file.encoding.width == 1:
-        body += b"\xff\xfe\xfd," + b",".join(v.encode(codec) for v in first[1:]) + b"\r\n"
+        body += b"\xff\xfe\xfd" + "".join(delimiter + v for v in first[1:]).encode(codec) + b"\r\n"
         expected[bad_bytes_line] = "bytes that are not valid in the file's encoding"
     else:  # UTF-16/32: a lone surrogate is what cannot be decoded
-        body += "\ud800".encode(codec, "surrogatepass") + ("," + ",".join(first[1:]) + "\r\n").encode(codec)
+        body += "\ud800".encode(codec, "surrogatepass") + ("".join(delimiter + v for v in first[1:]) + "\r\n").encode(codec)
         expected[bad_bytes_line] = "code units that are not valid in the file's encoding"
-    truncated = ",".join(first)[: max(8, len(",".join(first)) // 3)]
+    truncated = delimiter.join(first)[: max(8, len(delimiter.join(first)) // 3)]
     body += truncated.encode(codec)
     expected[bad_bytes_line + 1] = "a truncated last line"
     target.write_bytes(body)

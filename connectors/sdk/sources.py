@@ -224,8 +224,12 @@ class _RowReader:
 _DATA_LIKE = re.compile(r"\d{4}")
 
 
+OTHER_DELIMITERS = ("\t", ";", "|")
+
+
 class CsvSource(_FileSource):
-    """A CSV export, first row the header; any encoding and line ending (see textfile).
+    """A CSV export, first row the header; any encoding and line ending (see textfile). Comma-separated,
+    or tab-, semicolon- or bar-separated when the header row says so (or as `delimiter` declares).
 
     Checkpoints are "<line>@<byte offset>@<hash of the bytes before it>": a resumed run seeks
     straight to the spot, and starts from the top when the file changed underneath.
@@ -234,9 +238,11 @@ class CsvSource(_FileSource):
     format = "csv"
     has_header = True
 
-    def __init__(self, path: str | Path, *, encoding: Encoding | str | None = None, delimiter: str = ",") -> None:
+    def __init__(self, path: str | Path, *, encoding: Encoding | str | None = None,
+                 delimiter: str | None = None) -> None:
         super().__init__(path, encoding)
-        self.delimiter = delimiter
+        self.delimiter = delimiter or ","
+        self._told_by_header = delimiter is None   # comma unless the header row is tab-, ;- or |-separated
         self.header: list[str] | None = None
 
     def original_meta(self) -> dict[str, str]:
@@ -274,9 +280,30 @@ class CsvSource(_FileSource):
             return names, row.last
         return None
 
+    def detect_delimiter(self) -> str:
+        """The delimiter, told by the header row unless one was declared (see _delimiter_of_header)."""
+        if self._told_by_header:
+            self.delimiter = self._delimiter_of_header()
+        return self.delimiter
+
+    def _delimiter_of_header(self) -> str:
+        """Excel's "Unicode text" is tab-separated, some systems write ; or |: a header row without a comma
+        but with one of these is separated by it."""
+        for line in self.file.reader().lines():
+            if line.text is None:
+                break
+            if not line.text.strip():
+                continue
+            if "," not in line.text:
+                for candidate in OTHER_DELIMITERS:
+                    if candidate in line.text:
+                        return candidate
+            break
+        return ","
+
     def records(self, after: str | None = None) -> Iterator[SourceRecord | UnreadableRecord]:
         newline = "\n".encode(self.file.encoding.codec)
-        rows = _RowReader(self.file.reader().lines(), self.delimiter, newline)
+        rows = _RowReader(self.file.reader().lines(), self.detect_delimiter(), newline)
         found = self._read_header(rows)
         if found is None:
             return                      # an empty file: nothing to read

@@ -235,3 +235,29 @@ def test_a_connector_bug_is_kept_per_row_or_refused_never_a_crash(package: Path,
                                 env={"JUSTLINK_DATA_DIR": str(tmp_path / "data")})
     assert result.exit_code == 1 and "sources(" in result.output, result.output
     assert "failed: ValueError: no ledger configured" in result.output
+
+
+def test_the_ledger_saved_as_excel_unicode_text_passes_the_kit(package: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Excel's 另存为 "Unicode 文本": UTF-16 with a BOM, tab-separated. The header row tells the delimiter;
+    the connector needs no change and the kit (its malformed variants too) passes."""
+    import codecs
+    import csv
+    import importlib
+    import io
+
+    from connectors.testing import ConnectorTestKit
+
+    monkeypatch.syspath_prepend(str(package))
+    scaffolded = importlib.import_module(f"{NAME}.connector").TownshipMediationConnector
+    rows = list(csv.reader(io.StringIO((package / "samples" / "mediation_ledger.csv").read_bytes().decode("gb18030"))))
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter="\t", lineterminator="\r\n").writerows(rows)
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "mediation_ledger.csv").write_bytes(codecs.BOM_UTF16_LE + buffer.getvalue().encode("utf-16-le"))
+    report = ConnectorTestKit(scaffolded(), samples, tmp_path / "kit").assert_ok()
+    first = report.summaries["first run"]
+    assert (first.read, first.published) == (20, 20), first.line()
+    malformed = report.summaries["malformed mediation_ledger.csv"]
+    assert malformed.dead_lettered >= 3 and not malformed.refused, malformed.line()

@@ -110,9 +110,9 @@ def load_export(county: Path, agency: str, protector: Protector, work: Path) -> 
 
 # -- building variants ----------------------------------------------------------------------------------
 
-def csv_text(header: list[str] | None, rows: list[list[str]], newline: str = "\r\n") -> str:
+def csv_text(header: list[str] | None, rows: list[list[str]], newline: str = "\r\n", delimiter: str = ",") -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator=newline)
+    writer = csv.writer(buffer, lineterminator=newline, delimiter=delimiter)
     if header is not None:
         writer.writerow(header)
     writer.writerows(rows)
@@ -120,8 +120,8 @@ def csv_text(header: list[str] | None, rows: list[list[str]], newline: str = "\r
 
 
 def csv_bytes(header: list[str] | None, rows: list[list[str]], codec: str, bom: bytes = b"",
-              newline: str = "\r\n") -> bytes:
-    return bom + csv_text(header, rows, newline).encode(codec)
+              newline: str = "\r\n", delimiter: str = ",") -> bytes:
+    return bom + csv_text(header, rows, newline, delimiter).encode(codec)
 
 
 def jsonl_text(header: list[str], rows: list[list[str]], newline: str = "\n", ascii_only: bool = False) -> str:
@@ -204,8 +204,13 @@ def csv_variants(export: Export) -> dict[str, Variant]:
     v["header only"] = Variant(csv_bytes(h, [], "utf-8"), rows=[])
     v["empty file"] = Variant(b"", rows=[])
     v["only blank lines"] = Variant(b"\r\n\r\n  \r\n", rows=[])
-    v["tab-delimited"] = Variant(csv_text(h, rows).replace(",", "\t").encode(), refused=True)
-    v["semicolon-delimited"] = Variant(csv_text(h, rows).replace(",", ";").encode(), refused=True)
+    for delimiter_name, delimiter in (("tab", "\t"), ("semicolon", ";"), ("bar", "|")):
+        v[f"{delimiter_name}-delimited"] = Variant(csv_bytes(h, rows, "utf-8", delimiter=delimiter))
+    v["Excel unicode text (utf16 with tabs)"] = Variant(csv_bytes(h, rows, "utf-16-le", codecs.BOM_UTF16_LE,
+                                                                  delimiter="\t"))
+    v["tab-delimited with quoted header names"] = Variant(
+        ("\t".join(f'"{name}"' for name in h) + "\r\n").encode() + csv_bytes(None, rows, "utf-8", delimiter="\t"))
+    v["tab-delimited without a header"] = Variant(csv_bytes(None, rows, "utf-8", delimiter="\t"), refused=True)
     v["header names padded and quoted"] = Variant(
         (",".join(f'" {name} "' for name in h) + "\r\n").encode() + csv_bytes(None, rows, "utf-8"))
     v["invisible characters in the header"] = Variant(
