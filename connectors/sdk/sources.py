@@ -225,6 +225,7 @@ _DATA_LIKE = re.compile(r"\d{4}")
 
 
 OTHER_DELIMITERS = ("\t", ";", "|")
+WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")   # .xlsx (a zip), .xls (OLE)
 
 
 class CsvSource(_FileSource):
@@ -253,6 +254,10 @@ class CsvSource(_FileSource):
         return SourceRefused(self.name, reason, rule=rule)
 
     def _read_header(self, rows: _RowReader) -> tuple[list[str], Line] | None:
+        with self.path.open("rb") as fh:
+            if fh.read(4) in WORKBOOK_MAGIC:
+                raise self._refuse("the file is an Excel workbook, not a text export: save it as CSV (CSV UTF-8, "
+                                   "or Unicode text)", "file.binary")
         for row in rows:
             if row.values is None:
                 if row.error is not None and row.error.rule.startswith("line."):

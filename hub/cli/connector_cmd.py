@@ -68,6 +68,7 @@ def run(settings: Any, connector_spec: str, source_path: Path, since: datetime |
         from connectors.registry import failure
 
         raise click.ClickException(f"{connector_spec}: sources({source_path}) failed: {failure(exc)}") from None
+    _say_what_is_not_read(source_path, sources, conn.agency)
     hub = Hub(settings)
     try:
         runner = ConnectorRunner(conn, hub.log, hub.protector, hub.connector_state, dry_run=dry_run,
@@ -96,6 +97,23 @@ def run(settings: Any, connector_spec: str, source_path: Path, since: datetime |
             raise SystemExit(2)
     finally:
         hub.close()
+
+
+def _say_what_is_not_read(source_path: Path, sources: list[Any], agency: str) -> None:
+    """A file in the --source directory that no source reads (an .xlsx, a .txt) is named, and a directory
+    with nothing to read is an error — never a silent run that reads nothing."""
+    if source_path.is_file():
+        return
+    read = {Path(p).resolve() for p in (getattr(s, "path", None) for s in sources) if p is not None}
+    folder = source_path / agency if (source_path / agency).is_dir() else source_path   # as Connector.sources
+    skipped = sorted(p.name for p in folder.iterdir()
+                     if p.is_file() and not p.name.startswith(".") and p.resolve() not in read)
+    for name in skipped:
+        hint = " (an Excel workbook: save it as CSV)" if name.lower().endswith((".xlsx", ".xls")) else ""
+        click.echo(f"skipped {name}: not an export this connector reads (.csv or .jsonl){hint}", err=True)
+    if not sources:
+        raise click.ClickException(f"nothing to read in {source_path}: no .csv or .jsonl export"
+                                   + (f" (skipped {len(skipped)} other files)" if skipped else ""))
 
 
 @connector.command("list")

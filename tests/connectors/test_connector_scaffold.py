@@ -261,3 +261,38 @@ def test_the_ledger_saved_as_excel_unicode_text_passes_the_kit(package: Path, tm
     assert (first.read, first.published) == (20, 20), first.line()
     malformed = report.summaries["malformed mediation_ledger.csv"]
     assert malformed.dead_lettered >= 3 and not malformed.refused, malformed.line()
+
+
+def test_a_workbook_among_the_exports_is_named_never_silently_skipped(package: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The committee drops its ledger as .xlsx: run on the directory, the command names the file it does
+    not read (and fails when nothing is left to read); run on the workbook itself, it is refused as one."""
+    import shutil
+    import zipfile
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    with zipfile.ZipFile(exports / "调解台账.xlsx", "w") as workbook:
+        workbook.writestr("[Content_Types].xml", "<Types/>")
+        workbook.writestr("xl/workbook.xml", "<workbook/>")
+    monkeypatch.chdir(package)
+    env = {"JUSTLINK_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["keys", "init"], env=env).exit_code == 0
+    spec = f"{NAME}.connector:TownshipMediationConnector"
+
+    only = runner.invoke(cli, ["connector", "run", spec, "--source", str(exports), "--no-progress"], env=env)
+    assert only.exit_code == 1, only.output
+    assert "skipped 调解台账.xlsx: not an export this connector reads (.csv or .jsonl) (an Excel workbook" in only.output
+    assert "nothing to read in" in only.output
+
+    itself = runner.invoke(cli, ["connector", "run", spec, "--source", str(exports / "调解台账.xlsx"),
+                                 "--no-progress"], env=env)
+    assert itself.exit_code == 3, itself.output
+    assert "REFUSED 调解台账.xlsx: the file is an Excel workbook, not a text export: save it as CSV" \
+        in itself.output
+
+    shutil.copy(package / "samples" / "mediation_ledger.csv", exports)
+    both = runner.invoke(cli, ["connector", "run", spec, "--source", str(exports), "--no-progress"], env=env)
+    assert both.exit_code == 0, both.output
+    assert "skipped 调解台账.xlsx" in both.output and "read 20 = published 20" in both.output
