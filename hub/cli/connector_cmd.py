@@ -68,7 +68,8 @@ def run(settings: Any, connector_spec: str, source_path: Path, since: datetime |
         from connectors.registry import failure
 
         raise click.ClickException(f"{connector_spec}: sources({source_path}) failed: {failure(exc)}") from None
-    _say_what_is_not_read(source_path, sources, conn.agency)
+    if isinstance(sources, list):   # one export folder (several counties' are listed as each is run)
+        _say_what_is_not_read(source_path, sources, conn.agency)
     hub = Hub(settings)
     try:
         runner = ConnectorRunner(conn, hub.log, hub.protector, hub.connector_state, dry_run=dry_run,
