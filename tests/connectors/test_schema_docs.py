@@ -66,10 +66,11 @@ def test_every_field_and_enum_symbol_has_its_chinese_name(text: str) -> None:
                 named.setdefault(_short(inline["name"]), inline)
     symbols = {name: raw["symbols"] for name, raw in named.items() if raw.get("type") == "enum"}
     fields |= {fld["name"] for raw in named.values() if raw.get("type") == "record" for fld in raw["fields"]}
-    assert sorted(f for f in fields if not zh.field(f)) == [], "fields without a Chinese name"
+    assert sorted(f for f in fields if not zh.field(f)) == [], \
+        "fields without a Chinese name: add them to schemas/names_zh.toml, then `justlink schemas docs --out docs/schemas.md`"
     assert sorted(set(zh.fields) - fields) == [], "Chinese names of fields that do not exist"
     missing = [f"{enum}.{s}" for enum, syms in symbols.items() for s in syms if not zh.symbol(enum, s)]
-    assert missing == [], "enum symbols without a Chinese name"
+    assert missing == [], "enum symbols without a Chinese name: add them to schemas/names_zh.toml ([symbols.<Enum>])"
     stale = [f"{enum}.{s}" for enum, syms in zh.symbols.items() for s in syms if s not in symbols.get(enum, [])]
     assert stale == [], "Chinese names of symbols that do not exist"
     assert "| `mediation_case_number` | 调解案件编号 | string |" in text
