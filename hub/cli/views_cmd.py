@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 # what the projector writes (rebuild empties them), and what is computed from them
@@ -53,8 +55,12 @@ def rebuild(settings, yes: bool) -> None:
             hub.log.create_topic(topic, 1 if topic in SINGLE_PARTITION_TOPICS else None)
         with hub.log.consumer(group, list(VIEW_TOPICS)) as rewind:
             rewind.commit({tp: 0 for tp in rewind.assignment()})
+        cpu_started = time.process_time()
         stats = run_projector(hub.log, ViewProjector(store), group=group)
-        click.echo(f"rebuilt: {stats.records} log records -> {stats.rows} rows in {stats.seconds:.1f}s")
+        cpu = time.process_time() - cpu_started
+        click.echo(f"rebuilt: {stats.records} log records -> {stats.rows} rows in {stats.seconds:.1f}s "
+                   f"({stats.records / max(stats.seconds, 1e-9):,.0f} records/s; "
+                   f"{stats.records / max(cpu, 1e-9):,.0f} per CPU-s)")
     finally:
         hub.close()
 

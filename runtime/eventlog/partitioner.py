@@ -5,14 +5,17 @@ client and of kafka-python's DefaultPartitioner, so the embedded log and a Kafka
 put a key in the same partition. Records without a key go round robin over the
 partitions (per writer handle and topic): they have no ordering guarantee between them.
 
-`partitions_for(keys, n)` computes many at once, vectorised with numpy (the pure-Python
-hash costs a few microseconds per key) once a batch is large enough to repay numpy's import
-(~0.08 CPU-s, paid only by processes that place such batches).
+`partitions_for(keys, n)` computes many at once, vectorised with numpy for batches of 512+ keys
+once numpy is worth its import: the pure-Python hash costs ~3 µs a key and importing numpy ~0.08
+CPU-s, the price of ~30,000 keys. So a process imports it only after it has hashed that many keys
+in Python (a long-running worker, soon; a one-off `justlink connector run` of a county, never), or
+when numpy is already loaded.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,7 +26,9 @@ if TYPE_CHECKING:
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
-_VECTORISED_FROM = 512  # keys in one call; below it the pure-Python hash is cheaper than importing numpy
+_VECTORISED_FROM = 512  # keys in one call; below it the pure-Python hash is cheaper than numpy's set-up
+_NUMPY_PAYS_AFTER = 30_000  # keys hashed in Python by this process before importing numpy pays
+_hashed_in_python = 0  # approximate under threads: it only decides when to import numpy
 
 
 def murmur2(data: bytes) -> int:
@@ -91,7 +96,9 @@ def _murmur2_same_length(keys: list[bytes], length: int) -> np.ndarray[Any, np.d
 
 def partitions_for(keys: Sequence[bytes], partitions: int) -> list[int]:
     """`partition_for` of every key (all non-null), in order."""
-    if len(keys) < _VECTORISED_FROM:
+    global _hashed_in_python
+    if len(keys) < _VECTORISED_FROM or ("numpy" not in sys.modules and _hashed_in_python < _NUMPY_PAYS_AFTER):
+        _hashed_in_python += len(keys)
         return [partition_for(k, partitions) for k in keys]
     import numpy as np
 
