@@ -33,7 +33,7 @@ from typing import Any, cast
 import fastavro
 
 from schemas import loader
-from schemas.fastcodec import Unsupported, compile_codec, field_count
+from schemas.fastcodec import Unsupported, compile_decoder, compile_encoder, field_count
 from schemas.registry import SchemaRegistry, default_registry
 
 # Records with more leaf fields than this decode faster with the compiled decoder than with
@@ -179,7 +179,7 @@ class AvroCodec:
     def _compile_encoder(self, event_type: str) -> tuple[bytes, Any]:
         schema_id, _ = self.writer(event_type)
         try:
-            encoder, _ = compile_codec(loader.get(event_type).expanded)
+            encoder = compile_encoder(loader.get(event_type).expanded)
         except Unsupported:
             encoder = None
         return _HEADER.pack(MAGIC, schema_id), encoder
@@ -226,7 +226,7 @@ class AvroCodec:
         if reader_parsed is not None or field_count(schema) < COMPILED_DECODE_MIN_FIELDS:
             return None
         try:
-            return compile_codec(schema)[1]
+            return compile_decoder(schema)
         except Unsupported:
             return None
 
