@@ -453,6 +453,11 @@ def wage_story(s: Story, overdue: bool | None = None) -> None:
         enforce(s, decided, case, p, opponent, amount)
 
 
+# Of the lending disputes a village committee takes in, the share whose creditor also sues while it mediates
+# (decided by an RNG of the dispute's own, so the other stories draw as before).
+REPEAT_INTAKE_SHARE = 0.25
+
+
 def lending_story(s: Story) -> None:
     p = s.p
     t = s.start()
@@ -460,6 +465,11 @@ def lending_story(s: Story) -> None:
     if s.chance(0.3):
         end, outcome, med = mediate(s, t, [(p, "申请人"), (debtor, "被申请人")], "village",
                                     s.county.village_committee(p.addr), "walk_in", None)
+        if end - t > timedelta(days=12) and random.Random(f"repeat:{s.dispute_id}").random() < REPEAT_INTAKE_SHARE:
+            # 两头跑: while the committee mediates, the creditor also sues (the repeat intake the hub warns of)
+            litigate(s, office_time(t + (end - t) / 2, s.rng), [(p, "原告"), (debtor, "被告")],
+                     amount=s.amount(5000, 300000))
+            return
         if outcome == "agreement":
             after_agreement(s, end, med, p, debtor)
             return

@@ -35,6 +35,7 @@ from hub.services.access import AccessRefused, Caller, PersonAccess, audit_repor
 from hub.services.context import AppServices
 from hub.services.party import party_service
 from hub.services.queries import HistoryFilter
+from hub.services.repeat_intake import repeat_warnings
 from hub.services.similar import similar_cases
 from hub.services.transport import decode_value
 from runtime.clock import from_local
@@ -184,6 +185,14 @@ def create_app(services: AppServices, *, max_body_bytes: int = MAX_BODY_BYTES) -
         each ended and the success rate. Plain facts only: no case number, no party, nothing of anyone.
         The rules are hub/services/similar.toml. Audited like any read."""
         return similar_cases(access, caller)
+
+    @app.get("/api/v1/case/warnings", tags=["persons"], responses=ERRORS)
+    def case_warnings(caller: CallerDep) -> dict[str, Any]:
+        """Repeat-mediation warnings (重复调解预警) of the caller's open mediation or court case: another office's
+        intake of the same dispute (same thread, or the same parties and dispute type within the window) while
+        one of them was open — its agency, office, case number, stage and whether it is still open. The rules
+        are hub/services/repeat_intake.toml. Audited like any read."""
+        return repeat_warnings(access, caller)
 
     @app.get("/api/v1/me", tags=["persons"], responses=ERRORS)
     def whoami(caller: CallerDep) -> dict[str, Any]:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "dashboard": "hub.cli.bureau_cmd:dashboard",
     "party": "hub.cli.party_cmd:party",
     "similar": "hub.cli.similar_cmd:similar",
+    "intake-check": "hub.cli.similar_cmd:intake_check",
     "users": "hub.cli.users_cmd:users",
     "serve": "hub.cli.serve_cmd:serve",
     "demo": "hub.cli.demo_cmd:demo",

@@ -104,6 +104,9 @@ class RemotePersonAccess:
     def case_alerts(self, caller: Caller) -> dict[str, Any]:
         return self._call("GET", "/api/v1/alerts", caller)
 
+    def repeat_warnings(self, caller: Caller) -> dict[str, Any]:
+        return self._call("GET", "/api/v1/case/warnings", caller)
+
     def similar_cases(self, caller: Caller) -> dict[str, Any]:
         return self._call("GET", "/api/v1/case/similar", caller)
 

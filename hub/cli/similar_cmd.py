@@ -1,4 +1,5 @@
-"""`justlink similar` — similar cases (类案推送) for your open mediation or court case: concluded disputes of
+"""`justlink intake-check` — the repeat-mediation warnings of your open case (another office has the same
+dispute in hand: same thread, or the same parties and dispute type); `justlink similar` — similar cases (类案推送) for your open mediation or court case: concluded disputes of
 the same type with comparable facts, how each ended, and the success rate. Plain facts only (no case number,
 no party); the read is access-checked and audited like any other (the rules: hub/services/similar.toml)."""
 
@@ -46,3 +47,34 @@ def similar(settings: Settings, token: str, role: str, purpose: str, case_id: st
         click.echo(f"  {item['year']}  {item['outcome']:<12} {item['days']:>4} days  score {item['score']:<4} "
                    f"matched {', '.join(item['matched']) or '-'}  ({item['amount_band'] or '-'}, "
                    f"{item['relationship'] or '-'}, {item['level'] or '-'}, township {item['township'] or '-'})")
+
+
+def _warnings(access: Any, caller: Any) -> dict[str, Any]:
+    from hub.cli.remote import RemotePersonAccess
+    from hub.services.repeat_intake import repeat_warnings
+
+    if isinstance(access, RemotePersonAccess):
+        return access.repeat_warnings(caller)
+    return repeat_warnings(access, caller)
+
+
+@click.command("intake-check")
+@caller_options
+@click.pass_obj
+def intake_check(settings: Settings, token: str, role: str, purpose: str, case_id: str | None,
+                 break_glass: str | None, as_json: bool) -> None:
+    """Is the dispute of your case (--case) in hand at another office too? Repeat-mediation warnings: the
+    other case's agency, office, number, stage and whether it is still open (hub/services/repeat_intake.toml)."""
+    caller = make_caller(token, role, purpose, case_id, break_glass)
+    with person_access(settings) as access:
+        data = run_refusable(lambda: _warnings(access, caller))
+    if as_json:
+        echo_json(data)
+        return
+    if not data["warnings"]:
+        click.echo(f"case {data['case_id']}: no other office has this dispute in hand")
+    for w in data["warnings"]:
+        state = "open" if w["open"] else "concluded"
+        click.echo(f"WARNING case {data['case_id']}: also at {w['agency']} {w['office_name']} {w['case_number']} "
+                   f"(opened {w['opened_local'][:10]}, stage {w['stage'] or '-'}, {state}; {w['why']}, "
+                   f"{w['shared_parties']} parties in common)")

@@ -7,8 +7,9 @@ Sections (each a list of rows, each also a CSV):
   percentile hours, share within the target (72 h);
 - `alerts`: alerts raised by rule: handled (acknowledged or closed by a person) in time, late, still open,
   open past their handling time, superseded by the processors;
-- `warnings`: repeat-mediation warnings (a dispute opened again at a second office while in hand) by
-  the pair of agencies that hold it, raised and handled;
+- `warnings`: repeat-mediation warnings (a dispute taken in again at a second office while in hand,
+  `repeat_intake.py`) by the pair of agencies (the earlier intake's, then the later's): raised, one of the
+  two still open, both concluded;
 - `handovers`: released prisoners' hand-overs by receiving county: notices due, received in time, late,
   still open (past due), and the hand-over rate (target 100 %).
 
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.services.repeat_intake import RepeatIntakes, RepeatWarning
 from runtime.clock import to_utc
 from runtime.tomlcheck import TomlChecker, TomlError
 from runtime.viewstore import ViewStore
@@ -40,7 +42,6 @@ HANDLING_STAGES = ("referral", "mediation", "court_filing", "warning", "protecti
 SECTIONS = ("disputes", "mediation", "first_handling", "alerts", "warnings", "handovers")
 LEVELS = ("red", "yellow", "blue")
 HANDLED = ("acknowledged", "resolved", "dismissed")
-REPEAT_RULES = ("repeat_intake",)   # the repeat-mediation warning's rules (streams/alerts/rules.toml)
 HANDOVER_RULES = ("released_prisoner_not_received",)
 CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "disputes": ("dispute_type", "township", "threads"),
@@ -48,7 +49,7 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "first_handling": ("dispute_type", "threads", "median_hours", "p90_hours", "within_target", "within_target_rate"),
     "alerts": ("rule", "level", "raised", "handled_in_time", "handled_late", "open", "open_overdue", "superseded",
                "in_time_rate"),
-    "warnings": ("agencies", "raised", "handled", "open"),
+    "warnings": ("agencies", "raised", "open", "concluded"),
     "handovers": ("county_code", "notices", "due", "received_in_time", "received_late", "open_overdue", "pending",
                   "handover_rate"),
 }
@@ -185,15 +186,17 @@ class Dashboard:
                    if _in_window(t["first_at"], flt) and (flt.county is None or t["county"] == flt.county)]
         alerts = [a for a in _utc(self.store.query_dicts(_ALERTS), "raised_at", "updated_at")
                   if _in_window(a["raised_at"], flt) and (flt.county is None or a["county"] == flt.county)]
+        warnings = [w for w in RepeatIntakes(self.store).warnings() if _in_window(w.later.opened_at, flt)
+                    and (flt.county is None or w.later.county == flt.county)]
         sections = {
             "disputes": self._disputes(threads),
             "mediation": self._mediation(flt),
             "first_handling": self._first_handling(threads),
-            "alerts": self._alerts([a for a in alerts if a["rule"] not in REPEAT_RULES + HANDOVER_RULES]),
-            "warnings": self._warnings([a for a in alerts if a["rule"] in REPEAT_RULES]),
+            "alerts": self._alerts([a for a in alerts if a["rule"] not in HANDOVER_RULES]),
+            "warnings": self._warnings(warnings),
             "handovers": self._handovers(flt),
         }
-        total = {"threads": len(threads), "alerts": len(alerts)}
+        total = {"threads": len(threads), "alerts": len(alerts), "warnings": len(warnings)}
         return {"summary": self._summary(total, sections), "sections": sections,
                 "min_cell": self.settings.min_cell, "counties": self.counties(),
                 "first_handling_target_hours": self.settings.first_handling_target_hours,
@@ -297,14 +300,14 @@ class Dashboard:
             rows.append(self._row(row, "raised"))
         return rows
 
-    def _warnings(self, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _warnings(self, warnings: list[RepeatWarning]) -> list[dict[str, Any]]:
         by_pair: dict[str, Counter[str]] = defaultdict(Counter)
-        for a in alerts:
-            c = by_pair[a["rule"]]
+        for w in warnings:
+            c = by_pair[f"{w.earlier.agency}>{w.later.agency}"]
             c["raised"] += 1
-            c["handled" if a["status"] in HANDLED else "open" if a["status"] in ("open",) else "other"] += 1
-        return [self._row({"agencies": rule, "raised": c["raised"], "handled": c["handled"], "open": c["open"]},
-                          "raised") for rule, c in sorted(by_pair.items())]
+            c["concluded" if w.earlier.closed_at is not None and w.later.closed_at is not None else "open"] += 1
+        return [self._row({"agencies": pair, "raised": c["raised"], "open": c["open"], "concluded": c["concluded"]},
+                          "raised") for pair, c in sorted(by_pair.items())]
 
     def _handovers(self, flt: DashboardFilter) -> list[dict[str, Any]]:
         return []   # filled by the hand-over loop's views (released-prisoner notices and receipts)
@@ -322,7 +325,7 @@ class Dashboard:
                 "first_handling_within_target_rate": self.rate(within, sum(r["threads"] or 0 for r in handled)),
                 "alerts_raised": self.cell(sum(r["raised"] or 0 for r in alerts)),
                 "alerts_in_time_rate": self.rate(in_time, counted),
-                "repeat_warnings": self.cell(sum(r["raised"] or 0 for r in sections["warnings"])),
+                "repeat_warnings": self.cell(total["warnings"]),   # the total, not the sum of suppressed rows
                 "handover_rate": None}
 
 

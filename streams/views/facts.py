@@ -1,6 +1,7 @@
 """The plain facts of an agency event for the `event_facts` view: what aggregates (the bureau's dashboard)
 and similar-case look-ups read — type, office, township, the record's own number, the dispute type,
-the stage, the mediation level, the outcome, the amount and the parties' relationship.
+the stage, the mediation level, the outcome, the amount, the parties' relationship, and the record the
+event names as its source or predecessor (a court's delegation to a committee, a police referral).
 
 Only fields the schemas leave untagged are read: a field tagged as personal data (`pii`) never reaches
 this view, so an erasure has nothing to reach here and no aggregate can carry a personal field.
@@ -16,7 +17,7 @@ from streams.disputes.rules import dispute_type_of
 
 FACT_COLUMNS = ["event_id", "occurred_at", "event_type", "agency", "county_code", "office_code", "office_name",
                 "township", "case_number", "dispute_type", "stage", "level", "outcome", "amount_yuan",
-                "relationship", "restricted", "version", "is_deleted"]
+                "relationship", "restricted", "version", "is_deleted", "related_case"]
 
 # 李店镇王楼村人民调解委员会 -> 李店; 城关派出所 -> 城关; 韩集人民法庭 -> 韩集; 清源县城关镇… -> 城关;
 # 清源县疑难纠纷调处专班, 清源县医疗纠纷人民调解委员会 -> "" (county level); 新华社区… -> "" (not named)
@@ -65,4 +66,13 @@ def fact_row(event_type: str, record: dict[str, Any], resolved: dict[str, Any], 
             case_ref(event_type, record) or "", dispute_type_of(event_type, record) or "", resolved["stage"] or "",
             str(record.get("level") or ""), outcome_of(event_type, record),
             float(amount) if isinstance(amount, (int, float)) and not isinstance(amount, bool) else None,
-            str(record.get("relationship") or ""), 1 if resolved.get("restricted") else 0, version, 0]
+            str(record.get("relationship") or ""), 1 if resolved.get("restricted") else 0, version, 0,
+            related_case(record)]
+
+
+def related_case(record: dict[str, Any]) -> str:
+    """The record an event names first in its envelope's `related` (its source, predecessor or referrer)."""
+    for link in (record.get("envelope") or {}).get("related") or ():
+        if link.get("record_id"):
+            return str(link["record_id"])
+    return ""

@@ -16,7 +16,7 @@ const COLUMNS = {
   alerts: [["rule", "预警规则", "alert_rule"], ["level", "等级", "level"], ["raised", "发出"],
     ["handled_in_time", "按时处置"], ["handled_late", "逾期处置"], ["open", "待处理"], ["open_overdue", "已逾期未处理"],
     ["superseded", "已合并"], ["in_time_rate", "按时率", "rate"]],
-  warnings: [["agencies", "规则", "alert_rule"], ["raised", "发出"], ["handled", "已处置"], ["open", "待处理"]],
+  warnings: [["agencies", "先受理→后受理", "repeat_pair"], ["raised", "发出"], ["open", "尚在办"], ["concluded", "均已结"]],
   handovers: [["county_code", "接收县"], ["notices", "释放通知"], ["due", "已到期"], ["received_in_time", "按时衔接"],
     ["received_late", "逾期衔接"], ["open_overdue", "逾期未衔接"], ["pending", "未到期"], ["handover_rate", "衔接率", "rate"]],
 };

@@ -72,8 +72,10 @@ async function openCase() {
     box.append(el("h4", {}, "本案当事人 Parties"));
     box.append(personCards(data.parties, "case-parties"));
     offerSimilar(data.kind);
+    showRepeatWarnings(data.kind);
   } catch (err) {
     offerSimilar("");
+    showRepeatWarnings("");
     $("context-error").textContent = errorText(err);
   }
 }
