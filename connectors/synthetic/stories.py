@@ -304,11 +304,19 @@ def after_failed_mediation(s: Story, when: datetime, plaintiff: Entity, defendan
         enforce(s, decided, case, plaintiff, defendant, amount)
 
 
+# Of the confirmed agreements not enforced, the share the respondent goes back on and sues over (反悔重诉),
+# decided by an RNG of the dispute's own, so the other stories draw as before.
+RESUE_SHARE = 0.4
+
+
 def after_agreement(s: Story, when: datetime, med: Rec, plaintiff: Entity, defendant: Entity) -> None:
     if s.showcase or s.chance(0.12):
         confirmed, conf = confirm_agreement(s, when, med)
         if s.showcase or s.chance(0.2):
             enforce(s, confirmed, conf, plaintiff, defendant, s.amount(1000, 50000))
+        elif random.Random(f"resue:{s.dispute_id}").random() < RESUE_SHARE:
+            litigate(s, s.later(confirmed, 30, 240), [(defendant, "原告"), (plaintiff, "被告")],
+                     amount=s.amount(2000, 80000))
 
 
 # --- stories -----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""`justlink intake-check` — the repeat-mediation warnings of your open case (another office has the same
-dispute in hand: same thread, or the same parties and dispute type); `justlink similar` — similar cases (类案推送) for your open mediation or court case: concluded disputes of
+"""`justlink intake-check` — the warnings of your open case: another office has the same dispute in hand
+(repeat intake: same thread, or the same parties and dispute type), or the lawsuit or enforcement goes back
+on a judicially confirmed mediation agreement (反悔重诉, not honoured); `justlink similar` — similar cases (类案推送) for your open mediation or court case: concluded disputes of
 the same type with comparable facts, how each ended, and the success rate. Plain facts only (no case number,
 no party); the read is access-checked and audited like any other (the rules: hub/services/similar.toml)."""
 
@@ -74,6 +75,11 @@ def intake_check(settings: Settings, token: str, role: str, purpose: str, case_i
     if not data["warnings"]:
         click.echo(f"case {data['case_id']}: no other office has this dispute in hand")
     for w in data["warnings"]:
+        if w["kind"] != "repeat_intake":   # a confirmed agreement this lawsuit or enforcement goes back on
+            click.echo(f"WARNING case {data['case_id']}: {w['kind']}: agreement {w['case_number']} "
+                       f"({w['office_name'] or '-'}) confirmed {(w['confirmed_local'] or '')[:10]} by "
+                       f"{w['confirmation_office']} {w['confirmation_number']} ({w['why']})")
+            continue
         state = "open" if w["open"] else "concluded"
         click.echo(f"WARNING case {data['case_id']}: also at {w['agency']} {w['office_name']} {w['case_number']} "
                    f"(opened {w['opened_local'][:10]}, stage {w['stage'] or '-'}, {state}; {w['why']}, "

@@ -9,7 +9,8 @@ Sections (each a list of rows, each also a CSV):
   open past their handling time, superseded by the processors;
 - `warnings`: repeat-mediation warnings (a dispute taken in again at a second office while in hand,
   `repeat_intake.py`) by the pair of agencies (the earlier intake's, then the later's): raised, one of the
-  two still open, both concluded;
+  two still open, both concluded; and confirmed mediation agreements gone back on by a lawsuit (反悔重诉)
+  or enforced (not honoured), `agreements.py`;
 - `handovers`: released prisoners' hand-overs by receiving county: notices due, received in time, late,
   still open (past due), and the hand-over rate (target 100 %).
 
@@ -32,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.services.agreements import AgreementFlag, Agreements
 from hub.services.repeat_intake import RepeatIntakes, RepeatWarning
 from runtime.clock import to_utc
 from runtime.tomlcheck import TomlChecker, TomlError
@@ -188,12 +190,14 @@ class Dashboard:
                   if _in_window(a["raised_at"], flt) and (flt.county is None or a["county"] == flt.county)]
         warnings = [w for w in RepeatIntakes(self.store).warnings() if _in_window(w.later.opened_at, flt)
                     and (flt.county is None or w.later.county == flt.county)]
+        flags = [f for f in Agreements(self.store).flags() if _in_window(f.case.opened_at, flt)
+                 and (flt.county is None or f.case.county == flt.county)]
         sections = {
             "disputes": self._disputes(threads),
             "mediation": self._mediation(flt),
             "first_handling": self._first_handling(threads),
             "alerts": self._alerts([a for a in alerts if a["rule"] not in HANDOVER_RULES]),
-            "warnings": self._warnings(warnings),
+            "warnings": self._warnings(warnings, flags),
             "handovers": self._handovers(flt),
         }
         total = {"threads": len(threads), "alerts": len(alerts), "warnings": len(warnings)}
@@ -300,12 +304,16 @@ class Dashboard:
             rows.append(self._row(row, "raised"))
         return rows
 
-    def _warnings(self, warnings: list[RepeatWarning]) -> list[dict[str, Any]]:
+    def _warnings(self, warnings: list[RepeatWarning], flags: list[AgreementFlag]) -> list[dict[str, Any]]:
         by_pair: dict[str, Counter[str]] = defaultdict(Counter)
         for w in warnings:
             c = by_pair[f"{w.earlier.agency}>{w.later.agency}"]
             c["raised"] += 1
             c["concluded" if w.earlier.closed_at is not None and w.later.closed_at is not None else "open"] += 1
+        for f in flags:   # confirmed agreements gone back on (反悔重诉) or enforced (not honoured)
+            c = by_pair[f.kind]
+            c["raised"] += 1
+            c["concluded" if f.case.closed_at is not None else "open"] += 1
         return [self._row({"agencies": pair, "raised": c["raised"], "open": c["open"], "concluded": c["concluded"]},
                           "raised") for pair, c in sorted(by_pair.items())]
 

@@ -80,7 +80,7 @@ def load_rules(path: Path | str | None = None) -> RepeatRules:
 _INTAKES = """
 SELECT f.case_number AS case_number, f.event_type AS event_type, f.agency AS agency, f.office_name AS office_name,
        f.county_code AS county, f.occurred_at AS opened_at, f.dispute_type AS dispute_type,
-       f.related_case AS related_case, if(r.dispute_id = '', d.dispute_id, r.dispute_id) AS thread,
+       f.related_case AS related_case, f.outcome AS outcome, if(r.dispute_id = '', d.dispute_id, r.dispute_id) AS thread,
        groupUniqArrayIf(if(pr.person_id = '', t.person_id, pr.person_id), t.person_id != '') AS persons
 FROM (SELECT * FROM event_facts FINAL WHERE is_deleted = 0 AND restricted = 0 AND case_number != ''
       AND event_type IN {types:Array(String)}) AS f
@@ -88,7 +88,7 @@ LEFT JOIN (SELECT event_id, dispute_id FROM dispute_events FINAL WHERE is_delete
 LEFT JOIN (SELECT retired_id, dispute_id FROM dispute_redirects FINAL) AS r ON r.retired_id = d.dispute_id
 LEFT JOIN (SELECT event_id, person_id FROM timeline FINAL WHERE is_deleted = 0) AS t ON t.event_id = f.event_id
 LEFT JOIN (SELECT retired_id, person_id FROM person_redirects FINAL) AS pr ON pr.retired_id = t.person_id
-GROUP BY case_number, event_type, agency, office_name, county, opened_at, dispute_type, related_case, thread
+GROUP BY case_number, event_type, agency, office_name, county, opened_at, dispute_type, related_case, outcome, thread
 """
 
 _CASES = """
@@ -114,6 +114,8 @@ class Intake:
     closed_at: datetime | None
     stage: str
     related_case: str = ""   # the record it names as its source: a referral or delegation, not a repeat
+    event_type: str = ""
+    outcome: str = ""
 
     def open_at(self, moment: datetime) -> bool:
         return self.opened_at <= moment and (self.closed_at is None or self.closed_at > moment)
@@ -132,22 +134,26 @@ class RepeatIntakes:
         self.store = store
         self.rules = rules or load_rules()
 
-    def intakes(self) -> list[Intake]:
+    def records(self, types: tuple[str, ...] = INTAKE_TYPES) -> list[Intake]:
+        """Every record of these types that names a case (restricted ones left out), oldest first, with its
+        case's conclusion and latest stage."""
         cases = {row["case_number"]: row for row in self.store.query_dicts(_CASES, {"closing": list(CONCLUDING_TYPES)})}
-        found: dict[str, Intake] = {}
-        for row in self.store.query_dicts(_INTAKES, {"types": list(INTAKE_TYPES)}):
+        found: dict[tuple[str, str], Intake] = {}
+        for row in self.store.query_dicts(_INTAKES, {"types": list(types)}):
             number = row["case_number"]
-            if not self.rules.is_intake(row["event_type"], number):
-                continue
             case = cases.get(number, {})
             closed = to_utc(case["closed_at"]) if case.get("closings") else None
-            intake = Intake(number, row["agency"], row["office_name"], row["county"], to_utc(row["opened_at"]),
+            record = Intake(number, row["agency"], row["office_name"], row["county"], to_utc(row["opened_at"]),
                             row["dispute_type"], row["thread"] or "", frozenset(row["persons"]), closed,
-                            case.get("stage") or "", row["related_case"] or "")
-            known = found.get(number)   # a record in two threads' rows: keep the earliest placement
-            if known is None or (intake.opened_at, intake.thread) < (known.opened_at, known.thread):
-                found[number] = intake
+                            case.get("stage") or "", row["related_case"] or "", row["event_type"], row["outcome"] or "")
+            key = (number, row["event_type"])
+            known = found.get(key)   # a record in two threads' rows: keep the earliest placement
+            if known is None or (record.opened_at, record.thread) < (known.opened_at, known.thread):
+                found[key] = record
         return sorted(found.values(), key=lambda i: (i.opened_at, i.case_number))
+
+    def intakes(self) -> list[Intake]:
+        return [r for r in self.records() if self.rules.is_intake(r.event_type, r.case_number)]
 
     def pair(self, earlier: Intake, later: Intake) -> RepeatWarning | None:
         """The warning two intakes make (`earlier` taken in first), or None."""
@@ -185,7 +191,7 @@ def _other(warning: RepeatWarning, case_number: str, zone: str) -> dict[str, Any
     """What the handler of `case_number` sees of the other intake."""
     mine_later = warning.later.case_number == case_number
     other = warning.earlier if mine_later else warning.later
-    return {"case_number": other.case_number, "agency": other.agency, "office_name": other.office_name,
+    return {"kind": "repeat_intake", "case_number": other.case_number, "agency": other.agency, "office_name": other.office_name,
             "stage": other.stage or None, "open": other.closed_at is None, "dispute_type": other.dispute_type,
             "opened_at": iso_utc(other.opened_at), "opened_local": local_text_or_none(other.opened_at, zone),
             "why": warning.why, "shared_parties": warning.shared_parties,
@@ -193,12 +199,16 @@ def _other(warning: RepeatWarning, case_number: str, zone: str) -> dict[str, Any
 
 
 def repeat_warnings(access: PersonAccess, caller: Caller) -> dict[str, Any]:
-    """The repeat-mediation warnings of the caller's open case (the gate binds the caller to it, audited)."""
+    """The warnings of the caller's open case (the gate binds the caller to it, audited): repeat intakes, and
+    for a lawsuit or an enforcement filing, a confirmed agreement it goes back on (agreements.py)."""
+    from hub.services.agreements import Agreements, flag_view
+
     result = access.require(caller, None, lookup=CASE_METADATA_LOOKUP)
     case = access.services.cases.case(caller.case_id or "")
     if case is None or case.kind not in INTAKE_CASE_KINDS:
         raise AccessRefused(403, "not_a_dispute_case", audit_seq=result.audit.seq,
                             rule=result.decision.rule if result.decision else "")
-    warnings = RepeatIntakes(access.services.store).for_case(case.case_id)
-    return {"case_id": case.case_id, "warnings": [_other(w, case.case_id, access.zone) for w in warnings],
-            "audit_seq": result.audit.seq}
+    store = access.services.store
+    warnings = [_other(w, case.case_id, access.zone) for w in RepeatIntakes(store).for_case(case.case_id)]
+    warnings += [flag_view(f, access.zone) for f in Agreements(store).for_case(case.case_id)]
+    return {"case_id": case.case_id, "warnings": warnings, "audit_seq": result.audit.seq}

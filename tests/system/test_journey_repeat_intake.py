@@ -164,6 +164,7 @@ def test_both_handlers_see_the_other_case_at_once(county: County, client: TestCl
     mine = client.get("/api/v1/case/warnings", headers=mediator(county, INTAKE))
     assert mine.status_code == 200, mine.text
     [warning] = mine.json()["warnings"]
+    assert warning["kind"] == "repeat_intake"
     assert (warning["case_number"], warning["agency"], warning["office_name"], warning["open"]) == \
         (sued.case_id, "court", "清源县人民法院", True)
     assert warning["stage"] in ("court_filing", "service", "hearing") and warning["taken_in"] == "earlier"
@@ -207,7 +208,8 @@ def test_the_bureau_counts_the_warning(county: County, client: TestClient, lawsu
     total = len(warned)
     summary = board.json()["summary"]["repeat_warnings"]
     assert summary == (total if total >= board.json()["min_cell"] else None)  # a small count shows as <5, not 0
-    assert set(rows) <= {"justice>justice", "justice>court", "court>justice", "court>court"}
+    assert set(rows) <= {"justice>justice", "justice>court", "court>justice", "court>court",
+                         "resued_after_confirmation", "agreement_not_honoured"}
     text = json.dumps(board.json(), ensure_ascii=False)
     assert INTAKE not in text and lawsuits[0].case_id not in text
 
