@@ -254,7 +254,10 @@ class ViewProjector:
                     {"e": event_id})), None)
             stage = FACT_COLUMNS.index("stage")
             if fact is not None and fact[stage] != r["stage"]:
-                self._batch.fact(rows, [*fact[:stage], r["stage"], *fact[stage + 1:-2], v, 0])
+                corrected = list(fact)
+                corrected[stage], corrected[FACT_COLUMNS.index("version")] = r["stage"], v
+                corrected[FACT_COLUMNS.index("is_deleted")] = 0
+                self._batch.fact(rows, corrected)
 
     # -- reads for corrections and splits: the store's rows, overlaid with what this batch wrote ------------
     def _rows_of(self, columns: list[str], person_ids: list[str], event_ids: list[str] | None) -> list[list[Any]]:
