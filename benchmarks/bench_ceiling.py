@@ -626,7 +626,8 @@ def child_work(county: str) -> dict:
             groups.setdefault(person, []).append(record)
         runs.append((counts, sorted(sorted(g) for g in groups.values())))
     (a, persons_a), (b, persons_b) = runs
-    return {"records": len(rows), "pairs": [sum(a), sum(b)], "records_differing": sum(x != y for x, y in zip(a, b)),
+    differing = sum(x != y for x, y in zip(a, b, strict=True))
+    return {"records": len(rows), "pairs": [sum(a), sum(b)], "records_differing": differing,
             "same_persons": persons_a == persons_b}
 
 
