@@ -184,3 +184,6 @@ class CaseResponse(BaseModel):
     opened_local: str | None = Field(None, description="The same time in the agencies' zone (settings.timezone), `YYYY-MM-DD HH:MM`: what to show people.")
     closed_local: str | None = None
     parties: list[PersonCard]
+    needs_consent: list[str] = Field(default_factory=list, description="Parties of the case the caller may see "
+                                     "only with their consent (a legal-aid applicant): their ids, to record "
+                                     "the consent taken at intake; nothing else.")

@@ -57,6 +57,8 @@ def print_guide(services: AppServices, url: str, *, serving: bool) -> None:
         for s in suggestions:
             opened = local_date(s.case.opened_at, services.settings.timezone) if s.case.opened_at else "?"
             look = f"look up {s.name} by {s.lookup[0]} {s.lookup[1]}" if s.lookup else f"party {s.person_id}"
+            if rule.requires_consent:  # the applicant's consent, taken at intake, is recorded first
+                look += f" after recording the consent of {s.person_id}"
             click.echo(f"    {s.case.case_id:28} {s.case.kind:15} opened {opened}  {look}")
         if not suggestions:
             click.echo("    (no open case of this office in the county)")

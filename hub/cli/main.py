@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "views": "hub.cli.views_cmd:views",
     "person": "hub.cli.person_cmd:person",
     "alerts": "hub.cli.alerts_cmd:alerts",
+    "case": "hub.cli.case_cmd:case",
     "consent": "hub.cli.consent_cmd:consent",
     "audit": "hub.cli.audit_cmd:audit",
     "dashboard": "hub.cli.bureau_cmd:dashboard",

@@ -25,7 +25,7 @@ from hub.services.context import AppServices
 from runtime.clock import iso_utc, local_text_or_none, zone
 from schemas import loader
 from schemas.wire import default_codec
-from streams.identity.events import PERSON_ID
+from streams.identity.events import PARTY_ID
 
 # why a field class is masked (codes; the web page and CLI label them)
 MASK_NEEDS_CONSENT = "needs_consent"  # the rule grants it with the subject's consent, and there is none
@@ -132,7 +132,7 @@ class PersonAccess:
     def _resolve(self, person_id: str) -> list[str]:
         """The person's ids (live first). A path that is no person id is refused before the gate: it may
         hold anything — a name, an ID number — and the gate would audit it as the subject."""
-        if not PERSON_ID.fullmatch(person_id):
+        if not PARTY_ID.fullmatch(person_id):
             raise AccessRefused(422, "malformed_person_id")
         feed = self.services.feed
         if feed is not None:  # merges known from the log: no redirect query on the read path
@@ -214,7 +214,7 @@ class PersonAccess:
         if case is None:
             self._allowed(caller, None)  # audited: no_case / case_not_found (or 401)
             raise AccessRefused(404, "case_not_found")
-        parties = []
+        parties, needs_consent = [], []
         refused = None
         for person_id in sorted(case.parties):
             result = self.check(caller, person_id)
@@ -222,15 +222,19 @@ class PersonAccess:
                 raise self._refusal(result, caller)
             if result.status == 200 and result.decision is not None:
                 parties.append(self._person_card(person_id, result.decision, None))
+            elif result.decision is not None and result.decision.reason == "no_consent":
+                # the caller's own case, under a rule that needs the party's consent (legal aid): the
+                # party's id only, so that the consent taken at intake can be recorded — nothing else
+                needs_consent.append(person_id)
             elif refused is None:
                 refused = result
-        if not parties and refused is not None:
+        if not parties and not needs_consent and refused is not None:
             raise self._refusal(refused, caller)
         return {"case_id": case.case_id, "kind": case.kind, "open": case.is_open, "office": case.office,
                 "office_name": case.office_name,
                 "opened_at": iso_utc(case.opened_at), "closed_at": iso_utc(case.closed_at),
                 "opened_local": self._local(case.opened_at), "closed_local": self._local(case.closed_at),
-                "parties": parties}
+                "parties": parties, "needs_consent": needs_consent}
 
     # -- history -------------------------------------------------------------------------------------
     def history(self, caller: Caller, person_id: str, flt: queries.HistoryFilter | None = None) -> dict[str, Any]:
@@ -401,7 +405,7 @@ def audit_report_for(access: PersonAccess, caller: Caller, *, since: datetime | 
     """The DPO's report; the DPO's own look at the trail (and at whom) is audited like any access."""
     from hub.services import dpo
 
-    if subject and not PERSON_ID.fullmatch(subject):
+    if subject and not PARTY_ID.fullmatch(subject):
         raise AccessRefused(422, "malformed_person_id")  # not audited as a subject: it may be a name
     access._allowed(caller, subject or None)
     rows = dpo.select(dpo.audit_rows(access.services.audit_records()), since=since, until=until, user=user,

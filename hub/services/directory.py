@@ -66,6 +66,9 @@ class DirectoryFeed:
                 self.persons.merge(fields["retired_person_id"], fields["surviving_person_id"])
             elif topic == IDENTITY_TOPIC and event_type == "PersonSplit":
                 self.persons.lift(fields["new_person_id"])   # a person given records back is live again
+            elif topic == IDENTITY_TOPIC and event_type == "PersonErased":
+                for person_id in fields["person_ids"]:  # as the projector does: no party of any case any more
+                    self.cases.forget_party(person_id)
             elif topic == DISPUTES_TOPIC and event_type == "DisputeThreaded" and fields.get("merged_into"):
                 self.disputes.merge(fields["dispute_id"], fields["merged_into"])
             elif topic == DISPUTES_TOPIC and event_type == "DisputeThreaded" \

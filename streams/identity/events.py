@@ -27,6 +27,7 @@ def decision_id(*parts: str) -> str:
 
 
 PERSON_ID = re.compile(r"P[0-9a-f]{16}")   # every person id the hub issues has this shape
+PARTY_ID = re.compile(r"[PO][0-9a-f]{16}")  # a person's, or an organisation party's (processor.organisation_id)
 
 
 def new_person_id(founding_key: str) -> str:

@@ -18,7 +18,8 @@ from pathlib import Path
 JUSTLINK = str(Path(sys.executable).with_name("justlink"))
 SIGN_IN = re.compile(r"^  (\S+\.demo)\s+(\S+)\s+(\S+)\s+(jl_\S+)$")
 ROLE_HEAD = re.compile(r"^  (\S+\.demo) — (\S+), purpose (\S+):$")
-CASE_LINE = re.compile(r"^    (\S+)\s+(\S+)\s+opened (\d{4}-\d\d-\d\d)\s+look up (\S+) by (id_number|phone) (\S+)$")
+CASE_LINE = re.compile(r"^    (\S+)\s+(\S+)\s+opened (\d{4}-\d\d-\d\d)\s+look up (\S+) by (id_number|phone) (\S+)"
+                       r"(?: after recording the consent of (\S+))?$")
 
 
 @dataclass
@@ -29,6 +30,7 @@ class SuggestedCase:
     name: str
     lookup_kind: str
     lookup: str
+    consent_of: str | None = None  # under a rule that needs the party's consent: whose to record first
 
 
 @dataclass
@@ -60,6 +62,17 @@ class Demo:
 def justlink(demo: Demo, *args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([JUSTLINK, *args], cwd=demo.home, env=demo.env(), input=stdin, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def justlink_batch(demo: Demo, commands: list[dict], timeout: float = 600) -> list[dict]:
+    """Several commands in one process of their own (tests/support/cli_batch.py): each as the command
+    line runs it, Python's start and the hub's imports paid once."""
+    root = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-m", "tests.support.cli_batch"], cwd=demo.home,
+                          env=demo.env(PYTHONPATH=root), input=json.dumps(commands), capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
 
 
 def run_demo(home: Path, *extra: str) -> Demo:

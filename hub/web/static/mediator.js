@@ -70,7 +70,15 @@ async function openCase() {
     box.append(el("p", { class: "meta" }, `${data.case_id} · ${label("case_kind", data.kind)} · ${data.open ? "在办" : "已结案"}` +
       ` · ${data.office_name || data.office || ""} · 受理 ${localDate(data.opened_at)}`));
     box.append(el("h4", {}, "本案当事人 Parties"));
-    box.append(personCards(data.parties, "case-parties"));
+    const cards = personCards(data.parties, "case-parties", (data.needs_consent || []).length ? null : undefined);
+    for (const personId of data.needs_consent || []) {
+      // a party seen only with their consent (legal aid): open them to record the consent taken at intake
+      cards.append(el("li", {},
+        el("button", { type: "button", class: "card needs-consent", dataset: { person: personId }, onclick: () => openPerson(personId) },
+          el("strong", {}, "需当事人同意"), el("span", { class: "meta" }, "记录当事人的同意后可查看"),
+          el("span", { class: "pid" }, personId))));
+    }
+    box.append(cards);
     offerSimilar(data.kind);
     showRepeatWarnings(data.kind);
   } catch (err) {
@@ -91,7 +99,7 @@ function personCards(cards, id, emptyText) {
           card.agencies.map((a) => label("agency", a)).join("、")),
         el("span", { class: "pid" }, card.person_id))));
   }
-  if (!cards.length) list.append(el("li", { class: "meta" }, emptyText || "无可见当事人"));
+  if (!cards.length && emptyText !== null) list.append(el("li", { class: "meta" }, emptyText || "无可见当事人"));
   return list;
 }
 
