@@ -110,9 +110,10 @@ def next_mediation_case(county_dir: Path) -> tuple[str, str]:
 
 
 def open_mediation_case(county: County, case_number: str, persons: list[str], *,
-                        committee: str = "示范镇人民调解委员会") -> None:
+                        committee: str = "示范镇人民调解委员会", settle_now: bool = True) -> None:
     """Publish a MediationCaseOpened of `persons` (their recorded identity, so identity resolution links
-    them) on the justice topic, then process, project and refresh the services' directories."""
+    them) on the justice topic, then (unless several are opened at once: `settle` after the last) process,
+    project and refresh the services' directories."""
     from connectors.sdk.mapping import event_id_for
     from schemas import loader
 
@@ -136,6 +137,12 @@ def open_mediation_case(county: County, case_number: str, persons: list[str], *,
     key = protected["parties"][0]["protection"]["subject_key"].encode()
     value, headers = default_codec().message("MediationCaseOpened", protected, TraceContext.new(event_id))
     county.hub.log.append(agency_topic("justice"), value, key=key, headers=headers)
+    if settle_now:
+        settle(county)
+
+
+def settle(county: County) -> None:
+    """Process and project what the log holds, and refresh the services' directories."""
     county.hub.process_until_idle()
     county.hub.project_until_idle()
     county.services.refresh()
