@@ -299,6 +299,8 @@ class ConnectorRunner:
                 summary.duplicates += 1
             else:
                 fresh.append(pending)
+                # a record twice in one batch (a file that repeats rows) is published once
+                seen.update(e["envelope"]["event_id"] for e in pending.events)
         messages, published_ids = self._protect_and_encode(fresh, dead, summary)
         letters = self._new_letters(source, dead, summary, columns)
         if not self.dry_run:

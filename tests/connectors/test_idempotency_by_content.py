@@ -20,6 +20,7 @@ from connectors.synthetic.generator import generate
 from consent.privacy.keys import init_keystore, open_keystore
 from consent.privacy.protect import Protector
 from runtime.eventlog.embedded import EmbeddedEventLog
+from schemas.wire import default_codec
 
 EXPORT = "police/police_incidents.csv"
 
@@ -104,3 +105,23 @@ def test_a_re_export_under_the_same_name_is_read_again_by_content(hub, export, t
     assert second.published + second.dead_lettered == len(new)
     third = run(hub, path)                                 # unchanged since: resumes after the checkpoint
     assert third.read == 0
+
+
+def test_a_file_that_repeats_its_rows_publishes_each_once(hub, export, tmp_path: Path) -> None:
+    """Rows repeated within one file (an export appended to itself, a row copied), in one batch or across
+    batches, are duplicates of the first: published once, dead-lettered once."""
+    header, rows = export
+    path = tmp_path / "twice.csv"
+    path.write_bytes(text(header, rows[:100] + rows[:100]).encode("gb18030"))
+    log, protector, state = hub
+    summary = ConnectorRunner(get_connector("police"), log, protector, state, progress=False,
+                              batch_records=150).run(CsvSource(path))
+    assert summary.balanced and summary.read == 200, summary.line()
+    assert summary.duplicates == 100, summary.line()
+    assert summary.published + summary.dead_lettered == 100 and summary.dead_lettered > 0, summary.line()
+    consumer = log.consumer("check", ["justlink.police.events"])
+    published = []
+    while batch := consumer.poll(1000, timeout_s=0):
+        published += [default_codec().decode(r.value)[1]["envelope"]["event_id"] for r in batch]
+    consumer.close()
+    assert len(published) == len(set(published)) == summary.events, "each event once on the topic"

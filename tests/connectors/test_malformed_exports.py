@@ -4,7 +4,8 @@ encoding with and without BOM, GB18030 and GBK, mixed rows, every line ending, m
 headers, stray quotes, oversize and deeply nested lines, invisible characters, truncation, junk.
 
 For each run: no exception escapes (0 tracebacks), read = published + dead-lettered + duplicates
-(nothing filtered: every row of these exports maps), a file-level refusal publishes nothing and says
+(nothing filtered: every row of these exports maps), no event is published twice (a file that repeats
+its rows publishes them once), a file-level refusal publishes nothing and says
 why, every valid row around a bad one is published (checked by record key against a clean run), every
 damaged row that is not published is dead-lettered, and no dead letter's headers hold a value of the
 rows.
@@ -74,8 +75,10 @@ def protector(tmp_path_factory: pytest.TempPathFactory):
     keystore.close()
 
 
-def run_file(path: Path, agency: str, protector: Protector, work: Path, jsonl: bool) -> tuple[RunSummary, set[str],
-                                                                                               list[DeadLetter]]:
+def run_file(path: Path, agency: str, protector: Protector, work: Path,
+             jsonl: bool) -> tuple[RunSummary, set[str], list[DeadLetter], int]:
+    """The run's summary, the record keys it published, its dead letters and how many of its events were
+    published more than once (by event id)."""
     log = EmbeddedEventLog(work / "log.db")
     state = ConnectorState(work / "state.db")
     try:
@@ -83,13 +86,16 @@ def run_file(path: Path, agency: str, protector: Protector, work: Path, jsonl: b
         source = JsonLinesSource(path) if jsonl else CsvSource(path)
         summary = runner.run(source)
         keys = set()
+        event_ids: list[str] = []
         if f"justlink.{agency}.events" in log.topics():
             consumer = log.consumer("check", [f"justlink.{agency}.events"])
             while batch := consumer.poll(1000, timeout_s=0):
-                keys |= {default_codec().decode(r.value)[1]["envelope"]["source_record_key"] for r in batch}
+                envelopes = [default_codec().decode(r.value)[1]["envelope"] for r in batch]
+                keys |= {e["source_record_key"] for e in envelopes}
+                event_ids += [e["event_id"] for e in envelopes]
             consumer.close()
         letters = list(read_dead_letters(log, [f"justlink.{agency}.deadletter"], group="check-letters", wait_s=0))
-        return summary, keys, letters
+        return summary, keys, letters, len(event_ids) - len(set(event_ids))
     finally:
         log.close()
         state.close()
@@ -103,7 +109,7 @@ def load_export(county: Path, agency: str, protector: Protector, work: Path) -> 
     work.mkdir(parents=True, exist_ok=True)
     clean = work / "clean.csv"
     clean.write_bytes(csv_bytes(header, rows, "utf-8"))
-    summary, keys, _ = run_file(clean, agency, protector, work, jsonl=False)
+    summary, keys, _, _ = run_file(clean, agency, protector, work, jsonl=False)
     assert summary.balanced and summary.published >= ROWS // 2
     return Export(agency, header, rows, {i for i, row in enumerate(rows) if row[0] in keys}, spec.encoding)
 
@@ -380,7 +386,7 @@ def check_variant(export: Export, name: str, variant: Variant, path: Path, prote
     work.mkdir()
     path.write_bytes(variant.data)
     try:
-        summary, keys, letters = run_file(path, export.agency, protector, work, jsonl)
+        summary, keys, letters, repeated = run_file(path, export.agency, protector, work, jsonl)
     except Exception as exc:  # the point of the test: nothing may escape
         return [f"{name}: raised {type(exc).__name__}: {exc}"]
     finally:
@@ -396,6 +402,8 @@ def check_variant(export: Export, name: str, variant: Variant, path: Path, prote
         return problems
     if summary.refused:
         problems.append(f"{name}: refused unexpectedly: {summary.refused}")
+    if repeated:   # a row the file repeats (or that re-reads as itself) is a duplicate, published once
+        problems.append(f"{name}: {repeated} events published twice: {summary.line()}")
     present = set(range(len(export.rows))) if variant.rows is None else set(variant.rows)
     must = {export.rows[i][0] for i in (present & export.good) - variant.damaged}
     lost = must - keys
