@@ -91,7 +91,16 @@ class _FileSource(Source):
     def __init__(self, path: str | Path, encoding: Encoding | str | None = None) -> None:
         self.path = Path(path)
         self.name = self.path.name
-        self.file = TextFile(self.path, encoding)
+        self._encoding = encoding
+        self._file: TextFile | None = None
+
+    @property
+    def file(self) -> TextFile:
+        """The export, opened on first use: a file that cannot be opened (a folder named x.csv, no
+        permission, a dangling link) stops only its own run, which names it."""
+        if self._file is None:
+            self._file = TextFile(self.path, self._encoding)
+        return self._file
 
     @property
     def encoding(self) -> str:
@@ -99,7 +108,10 @@ class _FileSource(Source):
         return self.file.encoding.python_name
 
     def size_hint(self) -> int | None:
-        return self.file.size()
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None
 
     def progress(self, checkpoint: str | None) -> int:
         parts = (checkpoint or "").split("@")

@@ -466,6 +466,9 @@ def test_the_command_line_refuses_bad_files_and_publishes_the_good_one(county: P
     (exports / "a_good.csv").write_bytes(csv_bytes(export.header, export.rows, "utf-16-le", codecs.BOM_UTF16_LE, "\r"))
     (exports / "b_no_header.csv").write_bytes(csv_bytes(None, export.rows, "utf-8"))
     (exports / "c_nested.jsonl").write_bytes(jsonl_variants(export)["line nested 100000 deep"].data)
+    (exports / "d_folder.csv").mkdir()                            # not a file: refused by name, the rest goes on
+    (exports / "e_gone.csv").symlink_to(tmp_path / "moved-away.csv")
+    (exports / "f_good_again.jsonl").write_bytes(jsonl_variants(export)["encoding gb18030"].data)
     env = {"JUSTLINK_DATA_DIR": str(tmp_path / "data")}
     runner = CliRunner()
     assert runner.invoke(cli, ["keys", "init"], env=env).exit_code == 0
@@ -475,6 +478,10 @@ def test_the_command_line_refuses_bad_files_and_publishes_the_good_one(county: P
     assert f"a_good.csv: read {len(export.rows)} = published {len(export.good)}" in result.output
     assert "REFUSED b_no_header.csv: the first row looks like data" in result.output
     assert "c_nested.jsonl: read" in result.output and "json.too_deep" in result.output
+    assert "REFUSED d_folder.csv: the source cannot be read (IsADirectoryError" in result.output
+    assert "REFUSED e_gone.csv: the source cannot be read (FileNotFoundError" in result.output
+    assert f"f_good_again.jsonl: read {len(export.rows)} = published 0 + " in result.output, \
+        "the files after an unreadable one are read (the same records again: nothing new)"
     again = runner.invoke(cli, ["connector", "run", "police", "--source", str(tmp_path / "exports"),
                                 "--no-progress"], env=env, catch_exceptions=False)
     assert "published 0" in again.output and again.exit_code == 3, "a rerun neither crashes nor republishes"
