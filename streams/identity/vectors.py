@@ -5,7 +5,9 @@ rows of 64-bit hashes); `VectorScorer.gammas(I, J)` gives each comparison's leve
 (I[k], J[k]) and `scores(I, J)` their scores — bit-identical to `Scorer.score` on the same pairs:
 every measure is an exact ratio of counts computed with the same float operations, and the weights
 are added in comparison order. The gram intersections are counted on per-batch bitsets when the
-distinct grams are few (Latin text), else by comparing the rows element by element.
+distinct grams are few (Latin text), else on the sorted ids of both sides of each pair. A level's
+later conditions are measured only on the pairs that meet its earlier ones (address_within on the
+pairs whose addresses are already close).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from streams.identity.profile import GRAM_BYTES, Profile, hashes_of
 
 _CODED = ("id_number", "phone", "agency_person_id", "name_dob")
 _SETS = ("name", "name_pinyin", "address", "name_words", "address_words")
-_CHUNK_CELLS = 4_000_000   # elements of one temporary array (element-by-element comparison)
+_CHUNK_CELLS = 1_000_000   # ids of one temporary array (the sorted rows of both sides)
 _BITS_CHUNK_CELLS = 262_144  # words of one temporary bitset array: small enough to stay in the cache
+
+Cache = dict[str, tuple[np.ndarray, np.ndarray]]  # the measures of one set of pairs, by name
 
 
 def _codes(values: Sequence[str | None], table: dict[str, int]) -> np.ndarray:
@@ -44,32 +48,39 @@ class GramSets:
         owner = np.repeat(np.arange(n), self.lengths)
         self.words = (distinct + 63) // 64
         self.bits: np.ndarray | None = None
-        self.padded: np.ndarray | None = None
+        self.padded: tuple[np.ndarray, np.ndarray] | None = None
         if self.words <= 64:
             self.bits = np.zeros((n, max(self.words, 1)), dtype=np.uint64)
             np.bitwise_or.at(self.bits, (owner, ids >> 6), np.left_shift(np.uint64(1), (ids & 63).astype(np.uint64)))
         else:
-            width = int(self.lengths.max()) if n else 0
-            self.padded = np.full((n, max(width, 1)), -1, dtype=np.int64)
+            # the ids of each row, padded: the first side of a pair with -1 - column, the second with
+            # -1 - width - column, so that in a row of both sides only a shared id meets its equal
+            width = max(int(self.lengths.max()) if n else 0, 1)
+            column = np.arange(width, dtype=np.int32)
+            first = np.broadcast_to(-1 - column, (n, width)).copy()
             starts = np.cumsum(self.lengths) - self.lengths
-            self.padded[owner, np.arange(len(flat)) - starts[owner]] = ids
+            first[owner, np.arange(len(flat)) - starts[owner]] = ids
+            self.padded = first, np.where(first < 0, first - width, first).astype(np.int32)
 
     def intersections(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """How many grams each pair (i[k], j[k]) shares: the ones of the AND of two bitsets, or the equal
+        neighbours in the sorted row of both sides' ids (the ids of one side are distinct)."""
         out = np.zeros(len(i), dtype=np.int64)
         if self.bits is not None:
-            step = max(1, _BITS_CHUNK_CELLS // self.bits.shape[1])
+            bits = self.bits
+            step = max(1, _BITS_CHUNK_CELLS // bits.shape[1])
             for s in range(0, len(i), step):
-                both = self.bits[i[s:s + step]] & self.bits[j[s:s + step]]
-                out[s:s + step] = np.bitwise_count(both).sum(axis=1)
+                both = bits.take(i[s:s + step], axis=0)
+                both &= bits.take(j[s:s + step], axis=0)
+                out[s:s + step] = np.add.reduce(np.bitwise_count(both), axis=1, dtype=np.uint16)  # <= 4,096
             return out
         assert self.padded is not None
-        width = self.padded.shape[1]
-        step = max(1, _CHUNK_CELLS // (width * width))
+        first, second = self.padded
+        step = max(1, _CHUNK_CELLS // (2 * first.shape[1]))
         for s in range(0, len(i), step):
-            a = self.padded[i[s:s + step]]
-            b = self.padded[j[s:s + step]]
-            b = np.where(b < 0, -2, b)  # padding never meets padding
-            out[s:s + step] = (a[:, :, None] == b[:, None, :]).sum(axis=(1, 2))
+            row = np.concatenate((first.take(i[s:s + step], axis=0), second.take(j[s:s + step], axis=0)), axis=1)
+            row.sort(axis=1)
+            out[s:s + step] = np.count_nonzero(row[:, 1:] == row[:, :-1], axis=1)
         return out
 
     def dice(self, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +121,7 @@ class Columns:
         return found
 
     def measure(self, name: str, i: np.ndarray, j: np.ndarray,
-                cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                cache: Cache | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(value, missing) of a compare.py measure for the pairs; `cache` keeps the measures of these
         pairs computed so far (several comparisons and levels read the same)."""
         if cache is None:
@@ -120,8 +131,22 @@ class Columns:
             found = cache[name] = self._measure(name, i, j, cache)
         return found
 
-    def _measure(self, name: str, i: np.ndarray, j: np.ndarray,
-                 cache: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    def holds(self, conditions: Sequence[tuple[str, float]], i: np.ndarray, j: np.ndarray, cache: Cache) -> np.ndarray:
+        """Which pairs meet every (measure, minimum) of a level (a side missing meets none). The first
+        measure is taken on every pair (and cached); each later one only on the pairs still in, unless it
+        is cached already."""
+        holds = np.ones(len(i), dtype=bool)
+        for k, (name, minimum) in enumerate(conditions):
+            if k == 0 or name in cache:
+                value, missing = self.measure(name, i, j, cache)
+                holds &= ~missing & (value >= minimum)
+                continue
+            still = np.flatnonzero(holds)
+            value, missing = self._measure(name, i[still], j[still], {})
+            holds[still] = ~missing & (value >= minimum)
+        return holds
+
+    def _measure(self, name: str, i: np.ndarray, j: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray]:
         if name == "name_pinyin":  # compare.py: the name's grams when a side has no pinyin grams
             pinyin, pinyin_missing = self.sets(name).dice(i, j)
             letters, letters_missing = self.measure("name", i, j, cache)
@@ -150,19 +175,12 @@ class Columns:
         raise KeyError(name)
 
 
-Cache = dict[str, tuple[np.ndarray, np.ndarray]]
-
-
 def _exact_gamma(comparison: Comparison, columns: Columns, i: np.ndarray, j: np.ndarray, cache: Cache) -> np.ndarray:
     codes = columns.codes[comparison.field]
     x, y = codes[i], codes[j]
     g = np.full(len(i), len(comparison.levels), dtype=np.int8)
     for index in range(len(comparison.levels) - 1, 0, -1):
-        holds = np.ones(len(i), dtype=bool)
-        for name, minimum in comparison.levels[index].conditions:
-            value, missing = columns.measure(name, i, j, cache)
-            holds &= ~missing & (value >= minimum)
-        g[holds] = index
+        g[columns.holds(comparison.levels[index].conditions, i, j, cache)] = index
     if comparison.same_agency_only:
         g[columns.agency[i] != columns.agency[j]] = MISSING
     if comparison.hard_conflict:
@@ -174,17 +192,10 @@ def _exact_gamma(comparison: Comparison, columns: Columns, i: np.ndarray, j: np.
 
 def _similarity_gamma(comparison: Comparison, columns: Columns, i: np.ndarray, j: np.ndarray,
                       cache: Cache) -> np.ndarray:
-    def measure(name: str) -> tuple[np.ndarray, np.ndarray]:
-        return columns.measure(name, i, j, cache)
-
     g = np.full(len(i), len(comparison.levels), dtype=np.int8)
     for index in range(len(comparison.levels) - 1, -1, -1):
-        holds = np.ones(len(i), dtype=bool)
-        for name, minimum in comparison.levels[index].conditions:
-            value, missing = measure(name)
-            holds &= ~missing & (value >= minimum)
-        g[holds] = index
-    g[measure(comparison.levels[0].conditions[0][0])[1]] = MISSING
+        g[columns.holds(comparison.levels[index].conditions, i, j, cache)] = index
+    g[columns.measure(comparison.levels[0].conditions[0][0], i, j, cache)[1]] = MISSING
     return g
 
 
