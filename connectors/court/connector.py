@@ -31,6 +31,10 @@ ROLES = {"原告": "plaintiff", "被告": "defendant", "第三人": "third_party
          "被申请人": "respondent", "上诉人": "applicant", "被上诉人": "respondent"}
 SERVICE = {"直接送达": "direct", "电子送达": "electronic", "邮寄送达": "postal", "公告送达": "public_notice",
            "留置送达": "other", "委托送达": "other"}
+# 主刑 -> the sentence's kind ('<kind>:<months>'; a suspended sentence is probation:<考验期 months>)
+PRINCIPAL_PENALTIES = {"有期徒刑": "imprisonment", "拘役": "imprisonment", "管制": "control", "罚金": "fine",
+                       "免予刑事处罚": "exempted"}
+SENTENCE_KINDS = {*PRINCIPAL_PENALTIES.values(), "probation"}
 DECISIONS = {"判决": "judgment", "裁定": "ruling", "调解": "mediation_settlement"}
 OUTCOMES = {"支持诉讼请求": "claim_upheld", "部分支持诉讼请求": "claim_partly_upheld", "驳回诉讼请求": "claim_dismissed",
             "调解结案": "settled", "有罪": "convicted", "无罪": "acquitted", "准予撤诉": "withdrawn",
@@ -102,6 +106,5 @@ class CourtConnector(CountyConnector):
         months = int_or_zero(text(row, "刑期月数"), "刑期月数")
         if probation:
             return f"probation:{probation}"
-        kind = {"有期徒刑": "imprisonment", "拘役": "imprisonment", "管制": "control", "罚金": "fine",
-                "免予刑事处罚": "exempted"}.get(principal, "imprisonment")
+        kind = PRINCIPAL_PENALTIES.get(principal, "imprisonment")
         return f"{kind}:{months}"

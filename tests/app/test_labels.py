@@ -90,3 +90,8 @@ def test_the_labels_file_is_what_the_pages_load() -> None:
     assert LABELS_FILE == ROOT / "hub" / "web" / "static" / "labels.json"
     script = (ROOT / "hub" / "web" / "static" / "labels.js").read_text(encoding="utf-8")
     assert 'fetch("/static/labels.json")' in script
+
+
+def test_every_kind_of_sentence_the_court_records_is_in_chinese() -> None:
+    assert missing("sentence", court.SENTENCE_KINDS) == []
+    assert "sentenceText(value)" in (ROOT / "hub" / "web" / "static" / "labels.js").read_text(encoding="utf-8")

@@ -5,13 +5,17 @@ Chromium, open the first case the demo offered them (numbered as the agency writ
 the identifier the demo printed, read the timeline and see the alerts; the mediator records a consent and
 withdraws it; the DPO finds every one of those accesses, with its case number exactly, on her page and
 in its CSV, then erases a person and the others verify the person is gone. The same journeys run through
-the CLI with the server down (before it starts) and up, with the same answers. One demo and one server
-for the module; screenshots of each persona's main page go to artifacts/journey-<role>.png."""
+the CLI with the server down (before it starts) and up, with the same answers. First, what the newcomer
+is promised before any of that: a sign-in per demo user, open cases of the county per role, users of the
+county's real offices, real counts in `views status`, the same summary on a rerun. One demo and one
+server for the module; screenshots of each persona's main page go to artifacts/journey-<role>.png."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,10 +27,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select
 
+from consent.access.users import DEMO_USERS
 from hub.cli.main import cli
 from hub.cli.remote import running_server
 from tests.support.browser import chromium, console_errors, screenshot, wait
-from tests.support.journeys import Demo, Persona, Server, justlink, justlink_batch, run_demo
+from tests.support.journeys import JUSTLINK, Demo, Persona, Server, justlink, justlink_batch, run_demo
 
 pytestmark = pytest.mark.browser
 
@@ -38,6 +43,56 @@ ERASURE_REQUEST = "request:（2025）个保删字第7号"
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     return run_demo(tmp_path_factory.mktemp("journeys"))
 
+
+# -- what the demo promises a newcomer (before the server starts: these need the views to themselves) -------
+
+def test_the_demo_prints_a_sign_in_for_every_demo_user(demo: Demo) -> None:
+    assert set(demo.personas) == {user for user, *_ in DEMO_USERS}
+    for user, role, _, _ in DEMO_USERS:
+        assert demo.personas[user].role == role and demo.personas[user].token.startswith("jl_")
+
+
+@pytest.mark.parametrize("user", PERSONAS)
+def test_each_role_gets_open_cases_of_the_county_with_a_party_to_look_up(demo: Demo, user: str) -> None:
+    persona = demo.personas[user]
+    assert persona.cases, f"the demo offers {user} no open case:\n{demo.output[-3000:]}"
+    assert len(persona.cases) <= 3
+    for case in persona.cases:
+        assert case.lookup and case.name
+
+
+def test_demo_users_belong_to_the_countys_offices(demo: Demo) -> None:
+    assert demo.personas["correction.demo"].organisation == "justice:城关司法所"
+    assert demo.personas["correction.demo"].cases[0].kind == "correction"   # that office's supervisee first
+    assert demo.personas["police.demo"].organisation.endswith("派出所")
+    assert any(c.case_id.startswith("（") and "调字第" in c.case_id for c in demo.personas["mediator.demo"].cases)
+
+
+def test_views_status_counts_what_the_demo_built(demo: Demo) -> None:
+    status = justlink(demo, "views", "status")
+    assert status.returncode == 0, status.stderr
+    counts = {line.split()[0]: int(line.split()[1].replace(",", "")) for line in status.stdout.splitlines()[:4]}
+    assert counts["persons"] > 500 and counts["disputes"] > 100 and counts["cases"] > 100 and counts["alerts"] > 0
+
+
+def test_a_rerun_with_no_new_data_gives_the_same_summary(demo: Demo) -> None:
+    again = justlink(demo, "demo", "--no-serve", timeout=600)  # its new tokens join the first run's
+    assert again.returncode == 0, again.stderr
+
+    def summary(output: str) -> list[str]:
+        return [line for line in output.splitlines() if line.startswith(("Alerts:", "  of which raised by the clock",
+                                                                          "Persons resolved", "Disputes threaded"))]
+
+    assert summary(again.stdout) == summary(demo.output) and summary(demo.output)
+    assert " -> 0 decisions" in again.stdout, again.stdout[:1500]   # nothing new to decide
+
+
+def test_version() -> None:
+    done = subprocess.run([JUSTLINK, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("justlink, version ")
+
+
+# -- the journeys ------------------------------------------------------------------------------------------
 
 Run = Callable[[list[dict]], list[dict]]
 
@@ -151,6 +206,47 @@ def page_text(driver: WebDriver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+TIMELINE = """return [...document.querySelectorAll('#timeline li.entry')].map((li) => ({
+  when: li.querySelector('.when').textContent, type: li.querySelector('strong').title,
+  meta: li.querySelector('.line.meta').textContent,
+  fields: [...li.querySelectorAll('dl.fields dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent]),
+  others: [...li.querySelectorAll('table.parties tbody tr:not(.self)')].map((tr) => [...tr.cells].map((td) => td.textContent))
+}));"""
+COURT_STEPS = {"CaseFiled": "立案", "DocumentsServed": "送达", "HearingHeld": "开庭", "JudgmentIssued": "结案"}
+MASKED_OR_EMPTY = re.compile(r"^(—|［已遮蔽：.*］)$")
+SENTENCE = re.compile(r"^(缓刑（考验期\d+个月）|有期徒刑/拘役\d+个月|管制\d+个月|罚金|免予刑事处罚)$")
+
+
+def court_dates(demo: Demo) -> dict[tuple[str, str], str]:
+    """(案号, 节点名称) -> 节点日期, as the demo county's court exported them."""
+    with open(demo.data_dir / "demo-county" / "court" / "court_case_nodes.csv", encoding="utf-8", newline="") as f:
+        return {(row["案号"], row["节点名称"]): row["节点日期"] for row in csv.DictReader(f)}
+
+
+def check_the_timeline(demo: Demo, persona: Persona, entries: list[dict]) -> int:
+    """What every persona's timeline must be: values in Chinese (no code shows as itself), the court's
+    dates as the court wrote them (China time, never the UTC date a day early), and of the other people on
+    a record only their role and gender (least data). The correction officer reads the supervised person's
+    offence and sentence. Returns how many court dates were checked. Failures name fields, never values."""
+    codes = sorted({dt for e in entries for dt, dd in e["fields"] if re.fullmatch(r"[a-z][a-z_]*(:\d+)?", dd)})
+    assert not codes, f"{persona.user}: shown as codes, not in Chinese: {codes}"
+    exported, checked = court_dates(demo), 0
+    for entry in entries:
+        case = re.search(r"案号：(.+?)(?: · |$)", entry["meta"])
+        day = exported.get((case[1], COURT_STEPS.get(entry["type"], ""))) if case else None
+        if entry["type"] in COURT_STEPS and day:
+            assert entry["when"].replace("/", "-") == day, f"{persona.user}: {entry['type']} not on the court's date"
+            checked += 1
+        for other in entry["others"]:  # name, date of birth, ID number, phone, address of anybody else
+            shown = [i for i in (1, 3, 4, 5, 6) if not MASKED_OR_EMPTY.match(other[i].strip())]
+            assert not shown, f"{persona.user}: another party's columns {shown} shown on {entry['type']}"
+    if persona.role == "correction_officer":
+        fields = {dt: dd for e in entries for dt, dd in e["fields"]}
+        assert "罪名" in fields and not MASKED_OR_EMPTY.match(fields["罪名"]), "the offence is masked"
+        assert SENTENCE.match(fields.get("刑罚", "")), "the sentence is masked, missing or not in words"
+    return checked
+
+
 @pytest.mark.parametrize("user", PERSONAS)
 def test_each_persona_signs_in_opens_a_case_finds_the_party_and_reads_the_timeline(
         demo: Demo, server: Server, browser: WebDriver, user: str) -> None:
@@ -166,6 +262,8 @@ def test_each_persona_signs_in_opens_a_case_finds_the_party_and_reads_the_timeli
     text = page_text(browser)
     assert not re.search(r"\b(mediation|court_filing|police_incident|correction|IncidentReported)\b", text), \
         "an enumeration shows as its code, not in Chinese"
+    checked = check_the_timeline(demo, persona, browser.execute_script(TIMELINE))
+    assert checked or persona.role != "judge", "the judge's party has no court record to date-check"
     assert not console_errors(browser)
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), \
         f"{persona.user}'s page scrolls sideways"

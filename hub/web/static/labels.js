@@ -67,8 +67,18 @@ function organisationText(organisation) {
   return name ? `${label("agency", agency)} · ${name}` : organisation;
 }
 
+/** A criminal sentence, '<kind>:<months>' on the record (probation: the months of 考验期), in words. */
+function sentenceText(value) {
+  const [kind, months] = String(value).split(":");
+  const n = Number(months) || 0;
+  const name = label("sentence", kind);
+  if (!n) return name;
+  return kind === "probation" ? `${name}（考验期${n}个月）` : `${name}${n}个月`;
+}
+
 /** The label of a record field's value: enumerations by the field's table (labels.json field_enum). */
 function fieldLabel(key, value) {
+  if (key === "sentence") return sentenceText(value);
   const table = (ZH.field_enum || {})[key];
   return table ? label(table, value) : String(value);
 }
