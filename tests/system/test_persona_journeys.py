@@ -17,6 +17,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,6 +86,16 @@ def test_a_rerun_with_no_new_data_gives_the_same_summary(demo: Demo) -> None:
 
     assert summary(again.stdout) == summary(demo.output) and summary(demo.output)
     assert " -> 0 decisions" in again.stdout, again.stdout[:1500]   # nothing new to decide
+
+
+def test_the_readme_walks_each_persona_through_the_first_case_the_demo_prints(demo: Demo) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Each persona's first five minutes", 1)[1].split("\n## ", 1)[0]
+    bullets = {re.search(r"`(\S+\.demo)`", b)[1]: b for b in section.split("\n- ")[1:]}
+    for user in PERSONAS:
+        first = demo.personas[user].cases[0]
+        assert f"`{first.case_id}`" in bullets.get(user, ""), f"README: {user}'s case is not {first.case_id}"
+    assert "dpo.demo" in bullets
 
 
 def test_version() -> None:
