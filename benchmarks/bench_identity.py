@@ -26,7 +26,7 @@ import argparse
 import csv
 import json
 import os
-import pickle
+import struct
 import subprocess
 import sys
 import tempfile
@@ -41,6 +41,7 @@ from connectors.registry import get_connector
 from connectors.sdk.mapping import event_id_for
 from connectors.sdk.sources import SourceRecord
 from connectors.synthetic.generator import generate
+from runtime import statecodec
 from schemas import models
 from streams.identity import IdentityProcessor
 from streams.identity.batch import PartyProtection
@@ -49,6 +50,7 @@ from streams.processor import DictState, Event
 AGENCIES = ("court", "police", "civil_affairs", "justice")
 CACHE = Path(tempfile.gettempdir()) / "justlink-bench-identity-grams"  # protection with keyed gram sets
 SEED = 11
+_FRAME = struct.Struct(">I")
 
 
 # --- input ------------------------------------------------------------------------------------------
@@ -89,8 +91,9 @@ def load_events(data: Path) -> list[tuple[str, str, Event]]:
 
 
 def prepare(persons: int, seed: int) -> Path:
-    """The protected event stream of a county, in time order (cached): pickled (agency, key, Event)."""
-    stream = CACHE / f"stream-{persons}-{seed}.pickle"
+    """The protected event stream of a county, in time order (cached): (agency, key, event type, record)
+    frames, each its length and the data-only state codec's bytes (runtime/statecodec.py; never pickle)."""
+    stream = CACHE / f"stream-{persons}-{seed}.jls"
     if stream.is_file():
         return stream
     events = load_events(county(persons, seed))
@@ -106,7 +109,8 @@ def prepare(persons: int, seed: int) -> Path:
                             "protection": protection.protect(p, agency, env["event_id"])}
                            for p in event.record.get("parties") or ()]
                 record = {"envelope": env, "parties": parties}
-                pickle.dump((agency, key, Event(event.event_type, record)), handle, pickle.HIGHEST_PROTOCOL)
+                frame = statecodec.dumps((agency, key, event.event_type, record))
+                handle.write(_FRAME.pack(len(frame)) + frame)
     finally:
         protection.close()
     tmp.replace(stream)
@@ -115,11 +119,9 @@ def prepare(persons: int, seed: int) -> Path:
 
 def read_stream(stream: Path) -> Iterator[tuple[str, str, Event]]:
     with open(stream, "rb") as handle:
-        while True:
-            try:
-                yield pickle.load(handle)
-            except EOFError:
-                return
+        while header := handle.read(_FRAME.size):
+            agency, key, event_type, record = statecodec.loads(handle.read(_FRAME.unpack(header)[0]))
+            yield agency, key, Event(event_type, record)
 
 
 # --- resolution -----------------------------------------------------------------------------------

@@ -66,8 +66,10 @@ def test_train_proposes_and_accept_applies(data: Path) -> None:
     assert stat.S_IMODE(os.stat(proposed_path(data)).st_mode) == 0o600
     proposed = load_config(proposed_path(data))
     assert proposed.provenance["profiles"] > 500 and proposed.rules == (("name_key",),)
+    assert Pipeline.default(data).identity.config == load_config(), "a proposal is not used until accepted"
     assert "accepted" in justlink(data, "identity", "accept")
     assert load_config(model_path(data)) == proposed
+    assert Pipeline.default(data).identity.config == proposed  # what process, serve and worker run
     assert "no change against the current model" in justlink(data, "identity", "train")
 
 
