@@ -46,6 +46,7 @@ RULES: dict[str, str] = {
     "id.check_character": "the identity number's check character does not match (ISO 7064 MOD 11-2)",
     "phone.digits": "the phone number has too few or too many digits",
     # after validation
+    "record.changed": "the record was published before with other content under the same record key and version",
     "protect.failed": "the privacy layer could not protect the record",
     "encode.failed": "the record could not be encoded in Avro",
     # the connector test kit (connectors/testing.py), on an integrator's sample exports

@@ -82,11 +82,11 @@ def replay_dead_letters(log: EventLog, protector: Protector, state: ConnectorSta
             _still_failing(summary, letter, "read", record.error.rule)
             continue
         try:
-            events = runner._validate(record, recorded_at)
+            validated = runner._prepare(record, recorded_at)
         except _StageError as exc:
             _still_failing(summary, letter, exc.stage, exc.error.rule)
             continue
-        pending.setdefault(key, []).append(_Pending(record, events))
+        pending.setdefault(key, []).append(validated)
     for key, batch in pending.items():
         runner = runners[key]
         run = RunSummary(f"replay {agency}")

@@ -18,6 +18,7 @@ and the log, and nothing of the unacknowledged batch is checkpointed.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import sys
@@ -126,6 +127,21 @@ class RunSummary:
 class _Pending:
     record: SourceRecord
     events: list[dict[str, Any]]   # validated records, in order
+    mapped: list[MappedEvent] | None = None   # what map() returned (a dead letter is sealed under its parties)
+
+
+CHANGED = ("this record was published before with other content under the same record key and version: the "
+           "export changed a record it had delivered already; a correction needs a new record version (or its own "
+           "record key). Nothing of it was published")
+
+
+def _content(event: dict[str, Any]) -> bytes:
+    """What an event says, for telling a changed record from a re-delivered one: all of it but when it was
+    recorded and under which schema version (a re-run at another time, or after a compatible schema
+    change, says the same)."""
+    envelope = {k: v for k, v in event["envelope"].items() if k not in ("recorded_at", "schema_version")}
+    return json.dumps({**event, "envelope": envelope}, sort_keys=True, default=str,
+                      ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def describe_validation_error(exc: ValidationError) -> RecordError:
@@ -190,6 +206,10 @@ class ConnectorRunner:
 
     def _validate(self, record: SourceRecord, recorded_at: datetime) -> list[dict[str, Any]]:
         """Map and validate; raises _StageError."""
+        return self._prepare(record, recorded_at).events
+
+    def _prepare(self, record: SourceRecord, recorded_at: datetime) -> _Pending:
+        """Map and validate, keeping what map() returned; raises _StageError."""
         try:
             mapped = self.connector.map(record)
         except RecordError as exc:
@@ -221,7 +241,7 @@ class ConnectorRunner:
             except RecordError as exc:
                 raise _StageError("validate", exc, mapped=mapped) from None
             events.append(valid)
-        return events
+        return _Pending(record, events, list(mapped))
 
     # -- the run ----------------------------------------------------------------------------
     def run(self, source: Source, *, resume: bool = True) -> RunSummary:
@@ -243,7 +263,7 @@ class ConnectorRunner:
                     dead.append(Failure(item, "read", item.error))
                 else:
                     try:
-                        events = self._validate(item, recorded_at)
+                        pending = self._prepare(item, recorded_at)
                     except _StageError as exc:
                         if not flushed and source.has_header and exc.error.rule == "column.missing":
                             # a column the connector needs is missing from the header: a file-level
@@ -253,11 +273,12 @@ class ConnectorRunner:
                                                 "named differently?", rule="file.header_missing") from None
                         dead.append(Failure(item, exc.stage, exc.error, exc.exception, exc.mapped))
                     else:
+                        events = pending.events
                         if not events or (self.since and all(e["envelope"]["occurred_at"] < self.since
                                                              for e in events)):
                             summary.filtered += 1  # mapped to nothing, or older than --since
                         else:
-                            batch.append(_Pending(item, events))
+                            batch.append(pending)
                         columns.remember(item)
                 if len(batch) + len(dead) >= self.batch_records:
                     self._flush(source, batch, dead, last_checkpoint, summary, columns)
@@ -292,15 +313,23 @@ class ConnectorRunner:
     def _flush(self, source: Source, batch: list[_Pending], dead: list[Failure], checkpoint: str | None,
                summary: RunSummary, columns: ColumnFields | None = None) -> None:
         ids = [e["envelope"]["event_id"] for p in batch for e in p.events]
-        seen = self.state.already_published(ids) if ids else set()
+        seen = self.state.published_digests(ids) if ids else {}
         fresh = []
+        digests: dict[str, str] = {}
         for pending in batch:
-            if pending.events and all(e["envelope"]["event_id"] in seen for e in pending.events):
-                summary.duplicates += 1
+            prints = {e["envelope"]["event_id"]: self.state.fingerprint(_content(e)) for e in pending.events}
+            if pending.events and all(event_id in seen for event_id in prints):
+                if any(seen[event_id] not in (None, digest) for event_id, digest in prints.items()):
+                    # same record key and version, other content: kept as a dead letter, never dropped
+                    dead.append(Failure(pending.record, "validate", RecordError("", CHANGED, rule="record.changed"),
+                                        mapped=pending.mapped))
+                else:
+                    summary.duplicates += 1
             else:
                 fresh.append(pending)
                 # a record twice in one batch (a file that repeats rows) is published once
-                seen.update(e["envelope"]["event_id"] for e in pending.events)
+                seen.update(prints)
+                digests.update(prints)
         messages, published_ids = self._protect_and_encode(fresh, dead, summary)
         letters = self._new_letters(source, dead, summary, columns)
         if not self.dry_run:
@@ -309,7 +338,7 @@ class ConnectorRunner:
             if letters:
                 self._append(self.dlq_topic, [d.to_record() for d in letters], summary)
             self.state.commit(self.connector.name, source.name, checkpoint,
-                              published_ids + [d.dead_letter_id for d in letters])
+                              published_ids + [d.dead_letter_id for d in letters], digests)
         summary.dead_lettered += len(letters)
         for d in letters:
             key = f"{d.stage}: {d.where()}: {d.rule}: {d.reason}"[:160]

@@ -1,8 +1,9 @@
 """Idempotency by content, not by position: the generated county's exports published once, then the
 same records again as agencies really re-deliver them — re-encoded, re-ordered, with a BOM or invisible
 bytes in the middle, with other line endings, or as a re-export that replaced the file under the same
-name — publish no duplicates and no second dead letter; and a re-export with new rows in the middle
-publishes exactly the new rows (a position checkpoint would have skipped them)."""
+name — publish no duplicates and no second dead letter; a re-export with new rows in the middle
+publishes exactly the new rows (a position checkpoint would have skipped them); and a record re-delivered
+with other content under the same key and version is a dead letter, not a duplicate."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from connectors.registry import get_connector
 from connectors.sdk import ConnectorRunner, ConnectorState, CsvSource, RunSummary
+from connectors.sdk.deadletter import read_dead_letters
 from connectors.synthetic.generator import generate
 from consent.privacy.keys import init_keystore, open_keystore
 from consent.privacy.protect import Protector
@@ -125,3 +127,62 @@ def test_a_file_that_repeats_its_rows_publishes_each_once(hub, export, tmp_path:
         published += [default_codec().decode(r.value)[1]["envelope"]["event_id"] for r in batch]
     consumer.close()
     assert len(published) == len(set(published)) == summary.events, "each event once on the topic"
+
+
+def test_a_record_re_delivered_with_other_content_is_a_dead_letter_not_a_duplicate(hub, export,
+                                                                                   tmp_path: Path) -> None:
+    """Same record key and version, other content (the export corrected a record in place): neither
+    published under the old event id nor counted as a duplicate and dropped, but kept as a dead letter
+    (record.changed) naming file and line; the unchanged records around it are duplicates."""
+    header, rows = export
+    path = tmp_path / "incidents.csv"
+    path.write_bytes(text(header, rows[:120]).encode())
+    first = run(hub, path)
+    category = header.index("警情类别")
+    changed = [i for i, row in enumerate(rows[:120]) if row[header.index("环节")] == "接警登记"
+               and row[category] in ("家庭纠纷", "邻里纠纷")][:3]
+    assert len(changed) == 3
+    edited = [list(row) for row in rows[:120]]
+    for i in changed:
+        edited[i][category] = "家庭纠纷" if edited[i][category] == "邻里纠纷" else "邻里纠纷"
+    order = list(range(120))
+    random.Random(5).shuffle(order)
+    path.write_bytes(text(header, [edited[i] for i in order]).encode("gb18030"))   # also re-encoded, reordered
+    second = run(hub, path)
+    assert (second.published, second.dead_lettered) == (0, 3), second.line()
+    assert second.duplicates == first.read - 3, second.line()
+    log, _, _ = hub
+    letters = [d for d in read_dead_letters(log, ["justlink.police.deadletter"], group="check", wait_s=0)
+               if d.rule == "record.changed"]
+    lines = sorted(int(d.position.split(":")[1]) for d in letters)
+    assert lines == sorted(order.index(i) + 2 for i in changed), "file:line of each changed record"
+    assert all(d.position.startswith("incidents.csv:") for d in letters)
+    third = run(hub, path)
+    assert (third.published, third.dead_lettered, third.read) == (0, 0, 0), third.line()
+
+
+def test_events_published_before_fingerprints_were_kept_stay_duplicates(export, tmp_path: Path) -> None:
+    """A connector state written before content fingerprints existed (no digest column): its events are
+    duplicates as before, never taken for changed records."""
+    header, rows = export
+    path = tmp_path / "incidents.csv"
+    path.write_bytes(text(header, rows[:80]).encode())
+    init_keystore(tmp_path)
+    keystore = open_keystore(tmp_path)
+    log = EmbeddedEventLog(tmp_path / "log.db")
+    try:
+        state = ConnectorState(tmp_path / "state.db")
+        first = ConnectorRunner(get_connector("police"), log, Protector(keystore), state,
+                                progress=False).run(CsvSource(path))
+        state.db.executescript("CREATE TABLE old (event_id TEXT PRIMARY KEY) WITHOUT ROWID; "
+                               "INSERT INTO old SELECT event_id FROM published; DROP TABLE published; "
+                               "ALTER TABLE old RENAME TO published; DELETE FROM checkpoints;")
+        state.close()
+        state = ConnectorState(tmp_path / "state.db")
+        again = ConnectorRunner(get_connector("police"), log, Protector(keystore), state,
+                                progress=False).run(CsvSource(path))
+        state.close()
+        assert (again.published, again.dead_lettered, again.duplicates) == (0, 0, first.read), again.line()
+    finally:
+        log.close()
+        keystore.close()
