@@ -131,8 +131,8 @@ class _Pending:
 
 
 CHANGED = ("this record was published before with other content under the same record key and version: the "
-           "export changed a record it had delivered already; a correction needs a new record version (or its own "
-           "record key). Nothing of it was published")
+           "export changed a record it had delivered already (or the connector now maps it differently); a "
+           "correction needs a new record version (or its own record key). Nothing of it was published")
 
 
 def _content(event: dict[str, Any]) -> bytes:
