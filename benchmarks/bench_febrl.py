@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import resource
@@ -69,7 +70,16 @@ def run_system(system: str, source: Path, work: Path, repeat: int) -> dict[str, 
     return best
 
 
+def require_peers(only: tuple[str, ...]) -> None:
+    """A peer that is not installed is a failure, never a row left out: the comparison is the point."""
+    missing = [system for system in only if system != "justlink" and importlib.util.find_spec(system) is None]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not installed (benchmark extras): "
+                           ".venv/bin/pip install -e '.[bench]' (make bench does it)")
+
+
 def run(quick: bool = False, only: tuple[str, ...] = SYSTEMS, repeat: int = 2) -> list[dict[str, Any]]:
+    require_peers(only)
     rows = []
     with tempfile.TemporaryDirectory(prefix="justlink-febrl-") as tmp:
         work = Path(tmp)
