@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures, whose caller dependency is
 # made inside `register` (from the app's own), so the annotations must be evaluated where they are written.
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +18,7 @@ COUNTY = Query(pattern=r"^\d{6}$", description="6-digit division code of the cou
                                                "the officer may see)")
 
 
-def register(app: FastAPI, access: PersonAccess, caller_dep: Callable[..., Caller],
+def register(app: FastAPI, access: PersonAccess, caller_dep: Callable[..., Awaitable[Caller]],
              local: Callable[[datetime | None], datetime | None], errors: dict[int | str, dict[str, Any]],
              web_dir: Path, zone_note: str) -> None:
     CallerDep = Annotated[Caller, Depends(caller_dep)]

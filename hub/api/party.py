@@ -4,7 +4,7 @@ with the session it gets (`Authorization: Party <session>`); the party's page is
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures, whose caller dependency is
 # made inside `register` (from the app's own), so the annotations must be evaluated where they are written.
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +33,7 @@ def party_session(authorization: Annotated[str | None, Header(description="Party
     return authorization[len(SESSION_SCHEME):].strip()
 
 
-def register(app: FastAPI, party: Callable[[], PartyService], caller_dep: Callable[..., Caller],
+def register(app: FastAPI, party: Callable[[], PartyService], caller_dep: Callable[..., Awaitable[Caller]],
              errors: dict[int | str, dict[str, Any]], web_dir: Path) -> None:
     CallerDep = Annotated[Caller, Depends(caller_dep)]
     SessionDep = Annotated[str, Depends(party_session)]
