@@ -18,7 +18,6 @@ and the log, and nothing of the unacknowledged batch is checkpointed.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import sys
@@ -137,11 +136,18 @@ CHANGED = ("this record was published before with other content under the same r
 
 def _content(event: dict[str, Any]) -> bytes:
     """What an event says, for telling a changed record from a re-delivered one: all of it but when it was
-    recorded and under which schema version (a re-run at another time, or after a compatible schema
-    change, says the same)."""
+    recorded, under which schema version, and the fields it leaves empty (a re-run at another time, or
+    after a compatible schema change — a field added, fields reordered — says the same)."""
     envelope = {k: v for k, v in event["envelope"].items() if k not in ("recorded_at", "schema_version")}
-    return json.dumps({**event, "envelope": envelope}, sort_keys=True, default=str,
-                      ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return repr(_canonical({**event, "envelope": envelope})).encode("utf-8", "surrogatepass")
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in sorted(value.items()) if v is not None}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def describe_validation_error(exc: ValidationError) -> RecordError:

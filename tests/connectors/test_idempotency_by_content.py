@@ -186,3 +186,21 @@ def test_events_published_before_fingerprints_were_kept_stay_duplicates(export, 
     finally:
         log.close()
         keystore.close()
+
+
+def test_the_fingerprint_ignores_when_and_under_which_schema_version_and_empty_fields() -> None:
+    """A re-run at another time, after a compatible schema change (a field added, fields reordered), says the
+    same; any value that differs does not."""
+    from datetime import UTC, datetime
+
+    from connectors.sdk.runtime import _content
+
+    event = {"category": "fight", "parties": [{"name": "张伟", "phone": None}],
+             "envelope": {"event_id": "e1", "recorded_at": datetime(2024, 1, 1, tzinfo=UTC), "schema_version": 1,
+                          "occurred_at": datetime(2023, 5, 1, 8, tzinfo=UTC)}}
+    later = {"envelope": {**event["envelope"], "recorded_at": datetime(2025, 1, 1, tzinfo=UTC), "schema_version": 2,
+                          "restriction": None},
+             "parties": [{"phone": None, "name": "张伟", "gender": None}], "category": "fight", "added": None}
+    assert _content(later) == _content(event)
+    assert _content({**event, "category": "theft"}) != _content(event)
+    assert _content({**event, "parties": [{"name": "章伟"}]}) != _content(event)
