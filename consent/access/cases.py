@@ -14,6 +14,7 @@ Parties are hub person ids: events enriched by identity resolution carry them (`
 from __future__ import annotations
 
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -44,6 +45,17 @@ CASE_EVENTS: dict[str, tuple[str, str, str]] = {
 CASE_NUMBER_FIELDS = ("case_number", "mediation_case_number", "correction_number", "handover_number",
                       "aid_number", "incident_number", "registration_number")
 DAY = timedelta(days=1)
+# the brackets people type around a case number's year, as the agencies' ( ) after NFKC
+_BRACKETS = str.maketrans({"[": "(", "〔": "(", "【": "(", "﹝": "(", "〖": "(",
+                           "]": ")", "〕": ")", "】": ")", "﹞": ")", "〗": ")"})
+
+
+def case_key(case_id: str) -> str:
+    """A case number as people type it, folded for finding the case the agency wrote: full-width and
+    half-width forms alike (NFKC: （２０２５） is (2025)), any bracket around the year alike (〔2025〕,
+    【2025】), spaces dropped, letters in either case. The case keeps its number as the agency wrote it."""
+    folded = unicodedata.normalize("NFKC", case_id).translate(_BRACKETS)
+    return "".join(ch for ch in folded if not ch.isspace()).casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,7 @@ class InMemoryCaseDirectory:
 
     def __init__(self, open_days: dict[str, int] | None = None) -> None:
         self._cases: dict[str, _MutableCase] = {}
+        self._keys: dict[str, set[str]] = {}  # case_key -> the case numbers as written that fold to it
         self._lock = threading.Lock()
         self._open_days = dict(open_days or {})
         self.clock: datetime | None = None  # the newest event time applied
@@ -142,7 +155,7 @@ class InMemoryCaseDirectory:
         if event_type == "LegalAidGranted" and fields.get("granted") is False:
             action = "close"
         with self._lock:
-            case = self._cases.setdefault(str(case_id), _MutableCase(kind))
+            case = self._add(str(case_id), kind)
             case.parties |= person_ids(fields)
             if action == "open":
                 case.office = office or case.office
@@ -154,6 +167,21 @@ class InMemoryCaseDirectory:
                 case.closed, case.closed_at = True, when
             elif not case.office:
                 case.office, case.office_name = office, office_name
+
+    def _add(self, case_id: str, kind: str) -> _MutableCase:
+        case = self._cases.get(case_id)
+        if case is None:
+            case = self._cases[case_id] = _MutableCase(kind)
+            self._keys.setdefault(case_key(case_id), set()).add(case_id)
+        return case
+
+    def _written(self, case_id: str) -> str | None:
+        """The case number as the agency wrote it: the number given, or else the one case whose number
+        folds to the same key (never a guess between two)."""
+        if case_id in self._cases:
+            return case_id
+        written = self._keys.get(case_key(case_id), ())
+        return next(iter(written)) if len(written) == 1 else None
 
     def add_party(self, case_id: str, person_id: str) -> None:
         with self._lock:
@@ -168,9 +196,10 @@ class InMemoryCaseDirectory:
                     case.parties.add(surviving)
 
     def case(self, case_id: str) -> Case | None:
+        """The case, under its number as the agency wrote it, however the caller typed it (case_key)."""
         with self._lock:
-            found = self._cases.get(case_id)
-            return self._frozen(case_id, found) if found else None
+            written = self._written(case_id)
+            return self._frozen(written, self._cases[written]) if written is not None else None
 
     def _frozen(self, case_id: str, case: _MutableCase) -> Case:
         return case.frozen(case_id, self._open_days.get(case.kind), self.clock)
@@ -183,6 +212,7 @@ class InMemoryCaseDirectory:
     def restore(self, case: Case) -> None:
         """Put back a case as a projection stored it (a restarted projector), events after it apply on top."""
         with self._lock:
+            self._keys.setdefault(case_key(case.case_id), set()).add(case.case_id)
             self._cases[case.case_id] = _MutableCase(case.kind, case.office, set(case.parties), case.opened_at,
                                                      case.closed_at, not case.is_open, case.office_name)
 
@@ -204,9 +234,9 @@ class InMemoryCaseDirectory:
 
     def is_party(self, case_id: str, person_id: str) -> bool:
         with self._lock:
-            found = self._cases.get(case_id)
-            return found is not None and person_id in found.parties
+            written = self._written(case_id)
+            return written is not None and person_id in self._cases[written].parties
 
 
-__all__ = ["CASE_EVENTS", "Case", "CaseDirectory", "InMemoryCaseDirectory", "case_ref", "event_time",
+__all__ = ["CASE_EVENTS", "Case", "CaseDirectory", "InMemoryCaseDirectory", "case_key", "case_ref", "event_time",
            "person_ids"]

@@ -56,10 +56,19 @@ class AccessGate:
         as given: it is the access's reason)."""
         return self.cases.case(case_id) is not None or OVERSIGHT_REFERENCE.fullmatch(case_id) is not None
 
+    def _as_written(self, case_id: str | None) -> str | None:
+        """A valid case number as the agency wrote it, however the caller typed it ((2025) for （2025）,
+        full-width digits, spaces: cases.case_key): decided, recorded and answered under that number."""
+        if not case_id or caller_values.problem_of("case_id", case_id) is not None:
+            return case_id
+        found = self.cases.case(case_id)
+        return found.case_id if found is not None else case_id
+
     def check(self, token: str, *, role: str, purpose: str, case_id: str | None = None,
               subject: str | None = None, break_glass_reason: str | None = None,
               now: datetime | None = None, lookup: str = "") -> GateResult:
         now = now or self.clock()
+        case_id = self._as_written(case_id)
         seen = self.screen(role, purpose, case_id, break_glass_reason)
         try:
             user = self.users.authenticate(token, now)

@@ -66,7 +66,7 @@ def _audit(access: PersonAccess, caller: Caller, result: Any, subject: str, acti
     services = access.services
     user = result.user
     entry = AuditEntry(services.now(), user.user_id, caller.role, user.organisation, caller.purpose, 200, "allowed",
-                       result.decision.rule, action, caller.case_id, subject, result.decision.legal_basis,
+                       result.decision.rule, action, result.request.case_id, subject, result.decision.legal_basis,
                        flags=(action,))
     return services.trail.append(entry).seq
 

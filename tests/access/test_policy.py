@@ -106,6 +106,22 @@ def test_unknown_case_is_refused(policy):
     assert decide(request, policy, InMemoryCaseDirectory(), ConsentStore(), NOW).reason == "case_not_found"
 
 
+def test_a_case_number_as_people_type_it_finds_the_case_as_the_agency_wrote_it(policy):
+    written = "（2025）城关调字第2号"
+    cases = _cases("MediationCaseOpened", "mediation_case_number", written, ["P1"])
+    for typed in ("(2025)城关调字第2号", "〔2025〕城关调字第2号", "【2025】城关调字第2号", "（２０２５）城关调字第２号",
+                  " (2025) 城关调字第2号 "):
+        assert cases.case(typed).case_id == written and cases.is_party(typed, "P1")
+        request = AccessRequest("m", "mediator", "org", "dispute_mediation", typed, "P1")
+        assert decide(request, policy, cases, ConsentStore(), NOW).allowed
+    assert cases.case("(2025)城关调字第20号") is None and cases.case("(2024)城关调字第2号") is None
+    other = "(2025)城关调字第2号"  # an agency wrote the other form for another case: never a guess between them
+    cases.apply_event("MediationCaseOpened", {"mediation_case_number": other, "person_ids": ["P2"],
+                                              "envelope": {"occurred_at": NOW - timedelta(days=2)}})
+    assert cases.case("〔2025〕城关调字第2号") is None
+    assert cases.case(other).case_id == other and cases.case(written).case_id == written
+
+
 def test_correction_officer_only_for_people_their_office_supervises(policy):
     cases = _cases("CommunityCorrectionStarted", "correction_number", "CC-1", ["P1"], office="office-a")
     mine = AccessRequest("c", "correction_officer", "justice:x", "community_correction_supervision", "CC-1", "P1",

@@ -35,6 +35,14 @@ def run(county: County, *args: str, token: str | None = None, stdin: str | None 
     return CliRunner().invoke(cli, list(args), env=env, input=stdin, catch_exceptions=False)
 
 
+# how people type a case number the county writes （2025）城关调字第2号
+TYPINGS = {
+    "half-width brackets": lambda case: case.replace("（", "(").replace("）", ")"),
+    "hexagonal brackets, a space": lambda case: case.replace("（", "〔").replace("）", "〕 "),
+    "full-width digits": lambda case: case.translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"}),
+}
+
+
 def commands(county: County) -> dict[str, tuple[tuple[str, ...], str | None, str | None]]:
     """name -> (arguments, token, stdin)."""
     mediator = ("--as", "mediator", "--purpose", "dispute_mediation", "--case", county.case)
@@ -55,6 +63,8 @@ def commands(county: County) -> dict[str, tuple[tuple[str, ...], str | None, str
                             None, None),
         "no such case": (("alerts", "list", "--as", "mediator", "--purpose", "dispute_mediation", "--case",
                           county.case.replace("号", "0号")), None, None),
+        **{f"typed: {how}": (("alerts", "list", "--as", "mediator", "--purpose", "dispute_mediation", "--case",
+                               typed(county.case), "--json"), None, None) for how, typed in TYPINGS.items()},
         "audit report": (("audit", "report", "--json"), county.tokens["dpo.demo"], None),
         "audit csv": (("audit", "report", "--section", "accesses", "--csv", "-"), county.tokens["dpo.demo"], None),
     }
@@ -98,6 +108,16 @@ def test_case_alerts_name_the_case_as_the_county_writes_it(county: County, up: d
     assert data["case_id"] == county.case
 
 
+@pytest.mark.parametrize("how", TYPINGS)
+def test_a_case_number_typed_another_way_opens_the_case_as_the_county_writes_it(
+        county: County, up: dict[str, Result], down: dict[str, Result], how: str) -> None:
+    typed = TYPINGS[how](county.case)
+    assert county.case.startswith("（") and typed != county.case
+    for result in (up[f"typed: {how}"], down[f"typed: {how}"]):
+        assert result.exit_code == 0, result.output
+        assert without_audit_seq(result.output) == without_audit_seq(up["case alerts"].output)
+
+
 @pytest.mark.parametrize("name,expected", [
     ("unknown role", "refused: 403 unknown_role (audit record #N); valid: "),
     ("unknown purpose", "refused: 403 unknown_purpose (audit record #N); valid: dispute_mediation"),
@@ -117,7 +137,9 @@ def test_audit_report_works_with_the_server_up_and_down(county: County, up: dict
     for result in (up["audit report"], down["audit report"]):
         assert result.exit_code == 0, result.output
         report: dict[str, Any] = json.loads(result.output)
-        assert county.case in {a["case_id"] for a in report["accesses"]}
+        cases = {a["case_id"] for a in report["accesses"]}
+        assert county.case in cases
+        assert not cases & {typed(county.case) for typed in TYPINGS.values()}  # recorded as the county writes it
         assert report["summary"]["accesses"] > 0
     for result in (up["audit csv"], down["audit csv"]):
         assert result.exit_code == 0 and county.case in result.output
