@@ -11,7 +11,9 @@ one-party events ``<record_id>#0``) reaches whatever the order (tests/streams/te
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -73,24 +75,70 @@ class PartyProtection:
             self._tmp = None
 
 
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 LE starts like UTF-16 LE
+
+
+def decode_input(path: Path) -> str:
+    """The text of the input CSV, in the encodings an agency's tools write: the one its byte-order mark
+    names (UTF-8, UTF-16, UTF-32), else UTF-8, else GB18030 line by line (a UTF-8 line in a GB18030
+    file is read as UTF-8, as the connectors do: valid UTF-8 Chinese is never GB18030 by accident).
+    InputError names the first line that is text in none of them (rule line.encoding), never its bytes."""
+    data = path.read_bytes()
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError as exc:
+                line = data[:exc.start].decode(codec, errors="replace").count("\n") + 1
+                raise InputError(f"{path}: line {line}: not valid {codec} text, as the byte-order mark says "
+                                 "(rule line.encoding)") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    lines = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            try:
+                lines.append(raw.decode("gb18030"))
+            except UnicodeDecodeError:
+                raise InputError(f"{path}: line {number}: neither UTF-8 nor GB18030 text "
+                                 "(rule line.encoding)") from None
+    return "\n".join(lines)
+
+
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) of the input CSV; InputError on a bad header or a row without record_id."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in INPUT_COLUMNS if c not in (reader.fieldnames or ())]
+    """(line number, row) of the input CSV; InputError, naming the line and the rule, on a header without
+    the contract's columns, text in no known encoding, malformed CSV, a row with more or fewer values
+    than the header, a row without record_id or with one seen before."""
+    reader = csv.reader(io.StringIO(decode_input(path), newline=""))
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        missing = [c for c in INPUT_COLUMNS if c not in header]
         if missing:
             raise InputError(f"{path}: header lacks column(s) {', '.join(missing)}; "
                              f"expected {','.join(INPUT_COLUMNS)}")
         seen: set[str] = set()
-        for row in reader:
+        for values in reader:
             line = reader.line_num
-            record_id = (row.get("record_id") or "").strip()
+            if not values:
+                continue  # a blank line
+            if len(values) != len(header):
+                raise InputError(f"{path}: line {line}: expected {len(header)} columns as in the header, found "
+                                 f"{len(values)} (rule csv.column_count)")
+            row = dict(zip(header, values, strict=True))
+            record_id = row["record_id"].strip()
             if not record_id:
-                raise InputError(f"{path}: line {line}: column record_id is empty")
+                raise InputError(f"{path}: line {line}: column record_id is empty (rule value.required)")
             if record_id in seen:
                 raise InputError(f"{path}: line {line}: record_id {record_id!r} appears twice")
             seen.add(record_id)
             yield line, row
+    except csv.Error as exc:
+        raise InputError(f"{path}: line {reader.line_num + 1}: not well-formed CSV: {exc} (rule csv.syntax)") from None
 
 
 def row_party(row: dict[str, str]) -> tuple[str, dict[str, Any]]:
@@ -301,8 +349,8 @@ def resolve_csv(input_path: Path, output_path: Path, *, config: MatchConfig, tra
     if progress:
         from tqdm import tqdm
 
-        with open(input_path, encoding="utf-8-sig") as handle:
-            total = max(sum(1 for _ in handle) - 1, 0)
+        with open(input_path, "rb") as handle:
+            total = max(sum(1 for _ in handle) - 1, 0)  # lines (of any 8-bit encoding): the bar's estimate
         bar = tqdm(total=total, unit="rec", desc="protecting", dynamic_ncols=True)
     try:
         rows = read_protected(input_path, protection, bar.update if bar else None)

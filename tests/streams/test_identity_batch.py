@@ -4,6 +4,7 @@ streaming resolver's persons, and the same persons whatever the matching key and
 from __future__ import annotations
 
 import csv
+import io
 import random
 from pathlib import Path
 
@@ -147,3 +148,67 @@ def test_resolve_reads_no_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                                       "--output", str(tmp_path / "o.csv"), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o.csv").read_text(encoding="utf-8").count("\n") == len(ROWS) + 1
+
+
+# -- the input as agencies' tools write it -------------------------------------------------------------
+
+def _county_csv(rows: list, path: Path, encoding: str, utf8_lines: int = 0) -> Path:
+    """The county's parties as a resolve CSV in `encoding`; the first `utf8_lines` data rows in UTF-8
+    whatever the file's encoding (a file pasted together from two systems)."""
+    lines = []
+    for record_id, agency, party in rows:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerow(
+            [record_id, agency, party.get("name") or "", "", party.get("id_number") or "",
+             party.get("date_of_birth") or "", party.get("gender") or "", party.get("phone") or "",
+             party.get("address") or ""])
+        lines.append(buffer.getvalue())
+    if not utf8_lines:
+        path.write_bytes((HEADER + "\r\n" + "".join(lines)).encode(encoding))  # one byte-order mark, if any
+        return path
+    path.write_bytes((HEADER + "\r\n").encode(encoding) + "".join(lines[:utf8_lines]).encode("utf-8")
+                     + "".join(lines[utf8_lines:]).encode(encoding))
+    return path
+
+
+def _resolve(source: Path, tmp_path: Path) -> tuple[int, str, dict[str, str]]:
+    target = tmp_path / (source.stem + ".out.csv")
+    result = CliRunner().invoke(cli, ["resolve", "--input", str(source), "--output", str(target), "--no-progress"])
+    if result.exit_code != 0:
+        return result.exit_code, result.output, {}
+    with open(target, encoding="utf-8") as handle:
+        return 0, result.output, {r["record_id"]: r["person_id"] for r in csv.DictReader(handle)}
+
+
+def test_resolve_reads_gb18030_utf16_and_mixed_files_alike(county: list, tmp_path: Path) -> None:
+    rows = county[:1500]
+    assert any(not (party.get("name") or "a").isascii() for _, _, party in rows)
+    found = {}
+    for label, encoding, utf8_lines in (("utf-8", "utf-8", 0), ("utf-8-bom", "utf-8-sig", 0),
+                                        ("gb18030", "gb18030", 0), ("utf-16", "utf-16", 0),
+                                        ("gb18030 with utf-8 rows", "gb18030", 40)):
+        code, output, persons = _resolve(_county_csv(rows, tmp_path / f"{label}.csv", encoding, utf8_lines), tmp_path)
+        assert code == 0, (label, output)
+        found[label] = partition(persons)
+    assert len(found["utf-8"]) < len(rows)
+    assert all(clusters == found["utf-8"] for clusters in found.values())
+
+
+def test_resolve_names_the_line_and_rule_of_a_bad_row_never_its_values(county: list, tmp_path: Path) -> None:
+    rows = county[:50]
+    good = _county_csv(rows, tmp_path / "good.csv", "utf-8").read_bytes().split(b"\r\n")
+    name = (rows[2][2].get("name") or "").encode("utf-8")
+    assert name and name in good[3]
+    cases = {
+        "csv.column_count": good[:3] + [good[3] + b",extra"] + good[4:],  # line 4: one value too many
+        "csv.column_count ": good[:3] + [good[3].rsplit(b",", 2)[0]] + good[4:],  # line 4: truncated
+        "line.encoding": good[:3] + [good[3].replace(name, b"\xff" + name)] + good[4:],
+    }
+    for rule, lines in cases.items():
+        source = tmp_path / "bad.csv"
+        source.write_bytes(b"\r\n".join(lines))
+        code, output, _ = _resolve(source, tmp_path)
+        assert code != 0 and "bad.csv: line 4:" in output and f"(rule {rule.strip()})" in output, output
+        for value in rows[2][2].values():
+            if isinstance(value, str) and len(value) > 1:
+                assert value not in output
