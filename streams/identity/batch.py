@@ -121,7 +121,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         if missing:
             raise InputError(f"{path}: header lacks column(s) {', '.join(missing)}; "
                              f"expected {','.join(INPUT_COLUMNS)}")
-        seen: set[str] = set()
+        seen: dict[str, int] = {}  # record_id -> its line
         for values in reader:
             line = reader.line_num
             if not values:
@@ -134,8 +134,9 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             if not record_id:
                 raise InputError(f"{path}: line {line}: column record_id is empty (rule value.required)")
             if record_id in seen:
-                raise InputError(f"{path}: line {line}: record_id {record_id!r} appears twice")
-            seen.add(record_id)
+                raise InputError(f"{path}: line {line}: column record_id repeats the value of line {seen[record_id]} "
+                                 "(rule value.unique)")
+            seen[record_id] = line
             yield line, row
     except csv.Error as exc:
         raise InputError(f"{path}: line {reader.line_num + 1}: not well-formed CSV: {exc} (rule csv.syntax)") from None

@@ -203,12 +203,12 @@ def test_resolve_names_the_line_and_rule_of_a_bad_row_never_its_values(county: l
         "csv.column_count": good[:3] + [good[3] + b",extra"] + good[4:],  # line 4: one value too many
         "csv.column_count ": good[:3] + [good[3].rsplit(b",", 2)[0]] + good[4:],  # line 4: truncated
         "line.encoding": good[:3] + [good[3].replace(name, b"\xff" + name)] + good[4:],
+        "value.unique": good[:3] + [good[2]] + good[4:],  # line 4 repeats line 3's record_id
     }
+    secret = [v for v in rows[2][2].values() if isinstance(v, str) and len(v) > 1] + [rows[1][0], rows[2][0]]
     for rule, lines in cases.items():
         source = tmp_path / "bad.csv"
         source.write_bytes(b"\r\n".join(lines))
         code, output, _ = _resolve(source, tmp_path)
         assert code != 0 and "bad.csv: line 4:" in output and f"(rule {rule.strip()})" in output, output
-        for value in rows[2][2].values():
-            if isinstance(value, str) and len(value) > 1:
-                assert value not in output
+        assert not [value for value in secret if value in output], rule
