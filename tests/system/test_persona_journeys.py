@@ -371,6 +371,37 @@ def test_the_dpo_sees_every_personas_access_with_its_case_number_exactly(
         assert case in report.stdout
 
 
+def test_every_case_the_demo_offers_opens_and_its_party_is_found(
+        demo: Demo, server: Server, up: dict[str, dict[str, Any]]) -> None:
+    """Not only the first: each case printed for a role opens for that role, through the server, and the
+    printed party is found there and has a history (before the DPO erases anyone)."""
+    offered = [(user, case) for user in PERSONAS for case in demo.personas[user].cases[1:]]
+    commands: list[dict] = []
+    finds: list[int] = []  # which answers are the look-ups
+    for user, case in offered:
+        persona = demo.personas[user]
+        context = ("--token", persona.token, "--as", persona.role, "--purpose", persona.purpose, "--case",
+                   case.case_id)
+        if case.consent_of:
+            commands.append({"args": ["consent", "grant", case.consent_of, "--scope", "identifier", *context]})
+        finds.append(len(commands))
+        commands.append({"args": ["person", "find", f"--{case.lookup_kind.replace('_', '-')}", "-", *context,
+                                  "--json"], "stdin": case.lookup + "\n"})
+    answered = in_process(demo)(commands)
+    assert all(a["exit_code"] == 0 for a in answered), [a["stderr"] for a in answered if a["exit_code"]]
+    answers = [answered[i] for i in finds]
+    histories = []
+    for (user, case), found in zip(offered, answers, strict=True):
+        assert found["exit_code"] == 0, f"{user} cannot use {case.case_id}: {found['stderr']}"
+        results = json.loads(found["stdout"])["results"]
+        assert len(results) == 1, f"{user} finds {len(results)} persons for {case.case_id}"
+        persona = demo.personas[user]
+        histories.append({"args": ["person", "history", results[0]["person_id"], "--token", persona.token, "--as",
+                                   persona.role, "--purpose", persona.purpose, "--case", case.case_id, "--json"]})
+    for (user, case), history in zip(offered, in_process(demo)(histories), strict=True):
+        assert history["exit_code"] == 0 and json.loads(history["stdout"])["entries"], f"{user}: {case.case_id}"
+
+
 def test_the_dpo_erases_a_person_and_the_others_no_longer_find_them(
         demo: Demo, server: Server, browser: WebDriver, up: dict[str, dict[str, Any]]) -> None:
     judge = demo.personas["judge.demo"]
