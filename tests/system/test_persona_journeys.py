@@ -38,6 +38,7 @@ pytestmark = pytest.mark.browser
 
 PERSONAS = ("mediator.demo", "judge.demo", "police.demo", "correction.demo", "legalaid.demo", "registrar.demo")
 ERASURE_REQUEST = "request:（2025）个保删字第7号"
+PAPER_CONSENT = "request:（2025）城关同意书第3号"
 
 
 @pytest.fixture(scope="module")
@@ -364,10 +365,33 @@ def test_the_dpo_sees_every_personas_access_with_its_case_number_exactly(
     assert not console_errors(browser)
     screenshot(browser, "journey-dpo.png")
     browser.set_window_size(1366, 900)
+
+    # a consent the party gave on paper: the DPO records it (the form's number as the reference), the
+    # mediator's next request has it, the DPO withdraws it
+    subject, mediator = up["mediator.demo"]["find"]["results"][0]["person_id"], demo.personas["mediator.demo"]
+    lookup = browser.find_element(By.ID, "dpo-consent-lookup")
+    lookup.find_element(By.NAME, "subject").send_keys(subject)
+    lookup.find_element(By.NAME, "reference").send_keys(PAPER_CONSENT)
+    browser.find_element(By.ID, "dpo-consent-open").click()
+    form = wait(browser, ec.visibility_of_element_located((By.ID, "dpo-consent-form")))
+    Select(form.find_element(By.NAME, "grant")).select_by_value("mediator/dispute_mediation")
+    form.find_element(By.ID, "dpo-record-consent").click()
+    withdraw = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#dpo-consent-list li.consent button.withdraw"))
+    recorded = browser.find_element(By.CSS_SELECTOR, "#dpo-consent-list li.consent:has(button.withdraw)")
+    assert "纠纷调解" in recorded.text and "人民调解员" in recorded.text and "有效" in recorded.text
+    consent_id = recorded.get_attribute("data-consent")
+    listed = in_process(demo)([{"args": ["consent", "list", subject, *context_of(mediator), "--json"]}])[0]
+    assert listed["exit_code"] == 0, listed["stderr"]
+    assert consent_id in {c["consent_id"] for c in json.loads(listed["stdout"])["consents"] if c["active"]}
+    withdraw[0].click()
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#dpo-consent-list li.consent button.withdraw"))
+    assert "已撤回" in browser.find_element(By.CSS_SELECTOR, f"#dpo-consent-list li[data-consent='{consent_id}']").text
+    assert not browser.find_element(By.ID, "dpo-consent-error").text
+
     report = justlink(demo, "audit", "report", "--token", demo.personas["dpo.demo"].token, "--section", "accesses",
                       "--csv", "-")
     assert report.returncode == 0, report.stderr
-    for case in cases:
+    for case in [*cases, PAPER_CONSENT]:
         assert case in report.stdout
 
 
