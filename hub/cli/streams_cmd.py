@@ -20,9 +20,12 @@ import click
 @click.option("--no-train", is_flag=True, help="Use the --match-config weights as they are instead of training.")
 @click.option("--write-model", type=click.Path(dir_okay=False), default=None,
               help="Also write the model used (trained on this input) to this file.")
+@click.option("--review", "review_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the possible matches left apart, best first, for clerical review: the two "
+                   "record_ids, the score and each comparison's outcome and weight (no input values).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
 def resolve(input_path: str, output_path: str, model_path: str | None, match_config: str | None, no_train: bool,
-            write_model: str | None, progress: bool) -> None:
+            write_model: str | None, review_path: str | None, progress: bool) -> None:
     """Group records that belong to the same person. Values are protected first (blind indexes,
     keyed gram sets) exactly as connectors protect them; matching never sees plaintext. The model's
     weights are learned from the input (expectation-maximisation, no labels) unless --model is given."""
@@ -35,7 +38,7 @@ def resolve(input_path: str, output_path: str, model_path: str | None, match_con
     try:
         config = load_config(model_path or match_config or RESOLVE_CONFIG)
         summary = resolve_csv(Path(input_path), Path(output_path), config=config, train=not (model_path or no_train),
-                              progress=progress)
+                              progress=progress, review_path=Path(review_path) if review_path else None)
     except (InputError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     if write_model and summary.model is not None:
@@ -47,9 +50,10 @@ def resolve(input_path: str, output_path: str, model_path: str | None, match_con
     if not (model_path or no_train):
         trained = (", weights trained on the input" if summary.model and summary.model.provenance
                    else ", too few records to train: the configured weights")
+    review = f" in {review_path}" if review_path else " (--review FILE lists them)" if summary.possible_matches else ""
     click.echo(f"resolved {summary.records} records into {summary.persons} persons "
                f"({summary.merges} records joined to another, {summary.possible_matches} possible matches for review"
-               f"{trained}) in {seconds:.1f} s -> {output_path}", err=True)
+               f"{review}{trained}) in {seconds:.1f} s -> {output_path}", err=True)
 
 
 @click.command()

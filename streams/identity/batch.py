@@ -201,17 +201,31 @@ def rows_from_events(events: Iterable[Event]) -> list[ProtectedRow]:
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class PossibleMatch:
+    """Two records (the smallest record key of each of two nodes) left in different persons although
+    their score is between the possible and the match threshold: for clerical review."""
+    key_a: str
+    key_b: str
+    score: float
+    profile_a: Profile
+    profile_b: Profile
+
+
 def possible_matches(rows: list[ProtectedRow], config: MatchConfig) -> list[tuple[str, str, float]]:
     """(record key, record key, score) of the possible matches left in different persons, best first:
     for each distinct profile its best candidate scoring between the possible and the match threshold."""
-    from streams.identity.vectors import Columns, VectorScorer
+    return [(m.key_a, m.key_b, m.score) for m in resolve_batch(rows, config, False)[2]]
 
-    batch, _ = build_batch(rows, config)
-    scores = VectorScorer(config, Columns(batch.profiles), batch.profiles).scores(*batch.pairs)
-    person, possible = persons(batch, config, scores)
-    found = {tuple(sorted((batch.min_keys[x], batch.min_keys[y]))): s for x, (y, s) in possible.items()
-             if person[x] != person[y]}
-    return sorted(((a, b, s) for (a, b), s in found.items()), key=lambda t: (-t[2], t[0], t[1]))
+
+def _left_apart(batch: Batch, person: list[str], possible: dict[int, tuple[int, float]]) -> list[PossibleMatch]:
+    found: dict[tuple[int, int], float] = {}
+    for x, (y, s) in possible.items():
+        if person[x] != person[y]:
+            found[(x, y) if batch.min_keys[x] < batch.min_keys[y] else (y, x)] = s
+    ordered = sorted(found.items(), key=lambda t: (-t[1], batch.min_keys[t[0][0]], batch.min_keys[t[0][1]]))
+    return [PossibleMatch(batch.min_keys[x], batch.min_keys[y], s, batch.profiles[x], batch.profiles[y])
+            for (x, y), s in ordered]
 
 
 def stream_rows(rows: Iterable[ProtectedRow], processor: Any = None,
@@ -318,9 +332,10 @@ def persons(batch: Batch, config: MatchConfig, scores: np.ndarray) -> tuple[list
 
 
 def resolve_batch(rows: list[ProtectedRow], config: MatchConfig,
-                  train: bool) -> tuple[dict[str, str], MatchConfig, int]:
+                  train: bool) -> tuple[dict[str, str], MatchConfig, list[PossibleMatch]]:
     """{record_id: person_id}, the model used (trained on the rows when `train` and there are at least
-    MIN_TRAINING_PROFILES distinct profiles; its provenance says so), possible matches left apart."""
+    MIN_TRAINING_PROFILES distinct profiles; its provenance says so), the possible matches left apart
+    (best first)."""
     from streams.identity.vectors import Columns, VectorScorer
 
     batch, record_node = build_batch(rows, config)
@@ -331,8 +346,7 @@ def resolve_batch(rows: list[ProtectedRow], config: MatchConfig,
         config, _ = estimate(config, batch, columns)
     scores = VectorScorer(config, columns, batch.profiles).scores(*batch.pairs)
     person, possible = persons(batch, config, scores)
-    open_pairs = sum(1 for x, (y, _) in possible.items() if person[x] != person[y])
-    return {rid: person[x] for rid, x in record_node.items()}, config, open_pairs
+    return {rid: person[x] for rid, x in record_node.items()}, config, _left_apart(batch, person, possible)
 
 
 def read_protected(input_path: Path, protection: PartyProtection,
@@ -341,8 +355,28 @@ def read_protected(input_path: Path, protection: PartyProtection,
     return protect_rows(rows, protection, on_row)
 
 
+def write_review(path: Path, matches: list[PossibleMatch], rows: list[ProtectedRow], config: MatchConfig) -> None:
+    """The possible matches left apart as a CSV for clerical review, best first: the two record_ids, the
+    score, and each comparison's outcome and weight (the waterfall of `justlink identity explain`).
+    Record ids, outcomes and numbers only: no value of the input."""
+    record_id = {row.record_key: row.record_id for row in rows}
+    scorer = Scorer(config)
+    attributes = [c.attribute for c in config.comparisons]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("record_a", "record_b", "score", *attributes))
+        for match in matches:
+            evidence = {e["attribute"]: e for e in reversed(scorer.explain(match.profile_a, match.profile_b).evidence)}
+            writer.writerow((record_id[match.key_a], record_id[match.key_b], f"{match.score:.2f}",
+                             *(f"{evidence[a]['outcome']} {evidence[a]['weight']:+.2f}" for a in attributes)))
+    tmp.replace(path)
+
+
 def resolve_csv(input_path: Path, output_path: Path, *, config: MatchConfig, train: bool,
-                progress: bool = True, protection: PartyProtection | None = None) -> ResolveSummary:
+                progress: bool = True, protection: PartyProtection | None = None,
+                review_path: Path | None = None) -> ResolveSummary:
     input_path, output_path = Path(input_path), Path(output_path)
     own = protection is None
     protection = protection or PartyProtection()
@@ -364,9 +398,11 @@ def resolve_csv(input_path: Path, output_path: Path, *, config: MatchConfig, tra
 
     gc.disable()  # a batch of short-lived tuples and arrays without cycles: the collector only costs time
     try:
-        result, model, open_pairs = resolve_batch(rows, config, train)
+        result, model, left_apart = resolve_batch(rows, config, train)
     finally:
         gc.enable()
+    if review_path is not None:
+        write_review(Path(review_path), left_apart, rows, model)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_path.with_name(output_path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
@@ -375,4 +411,4 @@ def resolve_csv(input_path: Path, output_path: Path, *, config: MatchConfig, tra
         writer.writerows((row.record_id, result[row.record_id]) for row in rows)
     tmp.replace(output_path)
     persons_count = len(set(result.values()))
-    return ResolveSummary(len(rows), persons_count, len(rows) - persons_count, open_pairs, model)
+    return ResolveSummary(len(rows), persons_count, len(rows) - persons_count, len(left_apart), model)

@@ -212,3 +212,33 @@ def test_resolve_names_the_line_and_rule_of_a_bad_row_never_its_values(county: l
         code, output, _ = _resolve(source, tmp_path)
         assert code != 0 and "bad.csv: line 4:" in output and f"(rule {rule.strip()})" in output, output
         assert not [value for value in secret if value in output], rule
+
+
+def test_resolve_lists_the_possible_matches_for_review(county: list, tmp_path: Path) -> None:
+    rows = county[:1500]
+    source = _county_csv(rows, tmp_path / "county.csv", "utf-8")
+    target, review, model_file = tmp_path / "persons.csv", tmp_path / "review.csv", tmp_path / "model.toml"
+    result = CliRunner().invoke(cli, ["resolve", "--input", str(source), "--output", str(target), "--no-progress",
+                                      "--review", str(review), "--write-model", str(model_file)])
+    assert result.exit_code == 0, result.output
+    model = load_config(model_file)
+    with open(target, encoding="utf-8") as handle:
+        person = {r["record_id"]: r["person_id"] for r in csv.DictReader(handle)}
+    with open(review, encoding="utf-8") as handle:
+        listed = list(csv.DictReader(handle))
+    assert listed and f"{len(listed)} possible matches for review in {review}" in result.output
+    scores = [float(r["score"]) for r in listed]
+    assert scores == sorted(scores, reverse=True)
+    for r in listed:
+        assert person[r["record_a"]] != person[r["record_b"]]
+        assert model.possible_threshold <= float(r["score"]) < model.match_threshold
+        weights = []
+        for comparison in model.comparisons:
+            outcome, weight = r[comparison.attribute].split(" ")
+            assert outcome in ("agree", "partial", "disagree", "missing")
+            weights.append(float(weight))
+        assert abs(sum(weights) - float(r["score"])) < 0.05  # the waterfall adds up to the score
+    text = review.read_text(encoding="utf-8")
+    values = {v for _, _, party in rows for k, v in party.items() if k in ("name", "id_number", "phone", "address")
+              and isinstance(v, str) and len(v) > 1}
+    assert not [v for v in values if v in text]
