@@ -36,6 +36,7 @@ from connectors.sdk.connector import Connector
 from connectors.sdk.dead_lettering import DeadLetterMaker, Failure
 from connectors.sdk.deadletter import DeadLetter
 from connectors.sdk.errors import RecordError, SourceRefused
+from connectors.sdk.fingerprint import changed_fields, columns_of, fingerprint, same
 from connectors.sdk.mapping import MappedEvent
 from connectors.sdk.sources import Source, SourceRecord, UnreadableRecord
 from connectors.sdk.state import ConnectorState
@@ -132,22 +133,6 @@ class _Pending:
 CHANGED = ("this record was published before with other content under the same record key and version: the "
            "export changed a record it had delivered already (or the connector now maps it differently); a "
            "correction needs a new record version (or its own record key). Nothing of it was published")
-
-
-def _content(event: dict[str, Any]) -> bytes:
-    """What an event says, for telling a changed record from a re-delivered one: all of it but when it was
-    recorded, under which schema version, and the fields it leaves empty (a re-run at another time, or
-    after a compatible schema change — a field added, fields reordered — says the same)."""
-    envelope = {k: v for k, v in event["envelope"].items() if k not in ("recorded_at", "schema_version")}
-    return repr(_canonical({**event, "envelope": envelope})).encode("utf-8", "surrogatepass")
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in sorted(value.items()) if v is not None}
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    return value
 
 
 def describe_validation_error(exc: ValidationError) -> RecordError:
@@ -323,14 +308,13 @@ class ConnectorRunner:
         fresh = []
         digests: dict[str, str] = {}
         for pending in batch:
-            prints = {e["envelope"]["event_id"]: self.state.fingerprint(_content(e)) for e in pending.events}
+            prints = {e["envelope"]["event_id"]: fingerprint(e, self.state.content_key) for e in pending.events}
             if pending.events and all(event_id in seen for event_id in prints):
-                if any(seen[event_id] not in (None, digest) for event_id, digest in prints.items()):
-                    # same record key and version, other content: kept as a dead letter, never dropped
-                    dead.append(Failure(pending.record, "validate", RecordError("", CHANGED, rule="record.changed"),
-                                        mapped=pending.mapped))
-                else:
+                if all(same(seen[event_id], digest) for event_id, digest in prints.items()):
                     summary.duplicates += 1
+                else:   # same record key and version, other content: kept as a dead letter, never dropped
+                    dead.append(Failure(pending.record, "validate", self._changed(pending, prints, seen, columns),
+                                        mapped=pending.mapped))
             else:
                 fresh.append(pending)
                 # a record twice in one batch (a file that repeats rows) is published once
@@ -349,6 +333,18 @@ class ConnectorRunner:
         for d in letters:
             key = f"{d.stage}: {d.where()}: {d.rule}: {d.reason}"[:160]
             summary.dead_letter_reasons[key] = summary.dead_letter_reasons.get(key, 0) + 1
+
+    def _changed(self, pending: _Pending, prints: dict[str, str], seen: dict[str, str | None],
+                 columns: ColumnFields | None) -> RecordError:
+        """The error of a record re-delivered with other content: the fields that changed and their columns."""
+        fields: list[str] = []
+        for event in pending.events:
+            event_id = event["envelope"]["event_id"]
+            old = seen[event_id]
+            if old is not None and not same(old, prints[event_id]):
+                fields += [f for f in changed_fields(old, prints[event_id], event) or () if f not in fields]
+        found = columns_of(fields, pending.record, pending.mapped, columns) if fields else []
+        return RecordError(", ".join(fields[:6]), CHANGED, rule="record.changed", column=", ".join(found[:6]))
 
     def _new_letters(self, source: Source, dead: list[Failure], summary: RunSummary,
                      columns: ColumnFields | None = None) -> list[DeadLetter]:

@@ -1,9 +1,9 @@
 """What a connector remembers between runs: per source, the checkpoint after the last
 record whose events the log acknowledged, and the event ids it published (so a re-run
 over the same input counts duplicates instead of publishing them again), each with a
-fingerprint of its content: a keyed hash (BLAKE2b under a random key of this database, never
-the content itself), so that a record re-delivered with other content under the same record
-key and version is told from a duplicate.
+fingerprint of its content (connectors/sdk/fingerprint.py: keyed hashes under a random key of this
+database, never the content itself), so that a record re-delivered with other content under the same
+record key and version is told from a duplicate, and what changed is named.
 
 Both are written in one SQLite transaction, only after the log acknowledged the batch.
 A crash between the acknowledgement and this commit re-reads that batch next time; its
@@ -12,7 +12,6 @@ events are published again with the same ids and consumers de-duplicate them.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -36,9 +35,10 @@ class ConnectorState:
         self.db.execute("INSERT OR IGNORE INTO secrets VALUES ('content', ?)", (secrets.token_bytes(32),))
         self._content_key: bytes = self.db.execute("SELECT value FROM secrets WHERE name='content'").fetchone()[0]
 
-    def fingerprint(self, content: bytes) -> str:
-        """The keyed fingerprint of an event's content (see the module doc)."""
-        return hashlib.blake2b(content, key=self._content_key, digest_size=16).hexdigest()
+    @property
+    def content_key(self) -> bytes:
+        """The key of the content fingerprints (connectors/sdk/fingerprint.py); it never leaves this database."""
+        return self._content_key
 
     def checkpoint(self, connector: str, source: str) -> str | None:
         row = self.db.execute("SELECT checkpoint FROM checkpoints WHERE connector=? AND source=?",

@@ -145,18 +145,27 @@ def test_a_record_re_delivered_with_other_content_is_a_dead_letter_not_a_duplica
     edited = [list(row) for row in rows[:120]]
     for i in changed:
         edited[i][category] = "家庭纠纷" if edited[i][category] == "邻里纠纷" else "邻里纠纷"
+    phone = header.index("涉案人员2联系电话")                       # and a party's phone number, corrected
+    moved = next(i for i, row in enumerate(rows[:120]) if row[header.index("环节")] == "接警登记"
+                 and row[phone] and i not in changed)
+    edited[moved][phone] = edited[moved][phone][:-4] + str(9999 - int(edited[moved][phone][-4:])).zfill(4)
     order = list(range(120))
     random.Random(5).shuffle(order)
     path.write_bytes(text(header, [edited[i] for i in order]).encode("gb18030"))   # also re-encoded, reordered
     second = run(hub, path)
-    assert (second.published, second.dead_lettered) == (0, 3), second.line()
-    assert second.duplicates == first.read - 3, second.line()
+    assert (second.published, second.dead_lettered) == (0, 4), second.line()
+    assert second.duplicates == first.read - 4, second.line()
     log, _, _ = hub
     letters = [d for d in read_dead_letters(log, ["justlink.police.deadletter"], group="check", wait_s=0)
                if d.rule == "record.changed"]
     lines = sorted(int(d.position.split(":")[1]) for d in letters)
-    assert lines == sorted(order.index(i) + 2 for i in changed), "file:line of each changed record"
+    assert lines == sorted(order.index(i) + 2 for i in [*changed, moved]), "file:line of each changed record"
     assert all(d.position.startswith("incidents.csv:") for d in letters)
+    named = sorted((d.column, d.field) for d in letters)
+    assert named == [("涉案人员2联系电话", "parties[1].phone")] + [("警情类别", "category")] * 3, \
+        "the column that changed, and its contract field"
+    assert not any(rows[moved][phone] in d.header_bytes().decode() or edited[moved][phone] in d.header_bytes().decode()
+                   for d in letters), "never the value"
     third = run(hub, path)
     assert (third.published, third.dead_lettered, third.read) == (0, 0, 0), third.line()
 
@@ -190,17 +199,23 @@ def test_events_published_before_fingerprints_were_kept_stay_duplicates(export, 
 
 def test_the_fingerprint_ignores_when_and_under_which_schema_version_and_empty_fields() -> None:
     """A re-run at another time, after a compatible schema change (a field added, fields reordered), says the
-    same; any value that differs does not."""
+    same; a value that differs does not, and is named."""
     from datetime import UTC, datetime
 
-    from connectors.sdk.runtime import _content
+    from connectors.sdk.fingerprint import changed_fields, fingerprint, same
 
+    key = bytes(32)
     event = {"category": "fight", "parties": [{"name": "张伟", "phone": None}],
              "envelope": {"event_id": "e1", "recorded_at": datetime(2024, 1, 1, tzinfo=UTC), "schema_version": 1,
                           "occurred_at": datetime(2023, 5, 1, 8, tzinfo=UTC)}}
     later = {"envelope": {**event["envelope"], "recorded_at": datetime(2025, 1, 1, tzinfo=UTC), "schema_version": 2,
                           "restriction": None},
              "parties": [{"phone": None, "name": "张伟", "gender": None}], "category": "fight", "added": None}
-    assert _content(later) == _content(event)
-    assert _content({**event, "category": "theft"}) != _content(event)
-    assert _content({**event, "parties": [{"name": "章伟"}]}) != _content(event)
+    old = fingerprint(event, key)
+    assert fingerprint(later, key) == old and same(old, fingerprint(later, key)) and same(None, old)
+    theft = {**event, "category": "theft"}
+    assert not same(old, fingerprint(theft, key))
+    assert changed_fields(old, fingerprint(theft, key), theft) == ["category"]
+    renamed = {**event, "parties": [{"name": "章伟"}]}
+    assert changed_fields(old, fingerprint(renamed, key), renamed) == ["parties[0].name"]
+    assert "张伟" not in old and fingerprint(event, bytes(range(32))) != old, "keyed, never the content"
