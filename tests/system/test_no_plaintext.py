@@ -43,6 +43,18 @@ def personal_values(county: Path) -> set[str]:
     return values
 
 
+def own_engine_files(store) -> list[Path]:
+    """Every file of the chDB engine this test's views could have written: its own tables' parts, and
+    everything outside the engine's shared `store/` (metadata, tmp, logs). The suite shares one engine,
+    so other tests' tables under `store/` are left out: scanning them made this test minutes long."""
+    own = [Path(path) for (paths,) in store.query_rows(
+        f"SELECT data_paths FROM system.tables WHERE database = '{store.database}'") for path in paths]
+    assert own, "the views database has no tables on disk"
+    shared_store = chdb_data_dir() / "views" / "store"
+    files = [p for p in chdb_data_dir().rglob("*") if not p.is_relative_to(shared_store)]
+    return files + [p for d in own for p in d.rglob("*")]
+
+
 @pytest.fixture(scope="module")
 def county(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("plain-county")
@@ -78,13 +90,14 @@ def test_embedded_log_processors_and_views_hold_no_plaintext(county: Path, tmp_p
         dump += b"".join(base64.b64decode(p) for (p,) in store.query_rows("SELECT payload FROM timeline"))
         assert b"jle1." in dump, "the dump must contain the protected payloads"
         assert hits(dump, secrets) == []
+        engine_files = own_engine_files(store)
     finally:
         store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
         store.close()
     log.close()
     raw = b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file() and "keystore" not in p.name)
     assert hits(raw, secrets) == []
-    chdb_raw = b"".join(p.read_bytes() for p in chdb_data_dir().rglob("*") if p.is_file())
+    chdb_raw = b"".join(p.read_bytes() for p in engine_files if p.is_file())
     assert hits(chdb_raw, secrets) == []
     assert hits("\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records).encode(), secrets) == []
 
@@ -110,3 +123,23 @@ def test_kafka_topics_hold_no_plaintext(county: Path, tmp_path: Path, kafka_brok
         assert hits(raw, secrets) == []
     finally:
         log.close()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_the_scan_finds_a_value_planted_in_the_views_files(county: Path, encoding: str):
+    """The scan is only as good as what it reads: a value written into a table of the test's own views
+    database lands in the files `own_engine_files` returns, and `hits` finds it in either encoding."""
+    secret = sorted(personal_values(county))[0]
+    from runtime.viewstore import open_view_store
+
+    store = open_view_store(view_store_settings("chdb"))
+    try:
+        store.command(f"CREATE TABLE `{store.database}`.planted (v String) ENGINE = MergeTree ORDER BY v")
+        planted = secret.encode(encoding).hex()
+        store.command(f"INSERT INTO `{store.database}`.planted VALUES (unhex('{planted}'))")
+        files = own_engine_files(store)
+        assert hits(b"".join(p.read_bytes() for p in files if p.is_file()), {secret}) == [
+            f"a value of {len(secret)} characters"]
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+        store.close()
