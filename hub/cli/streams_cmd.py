@@ -109,15 +109,19 @@ def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_
            loglevel: str, shuffle_seed: int | None) -> None:
     """Run the stream processors as a worker over Kafka (settings.kafka_bootstrap_servers). Start more
     workers with the same settings to share the partitions. Serves /metrics and /healthz on
-    metrics_host:worker_metrics_port (default 127.0.0.1:9464). Runs until stopped (Ctrl-C or SIGTERM)."""
+    metrics_host:worker_metrics_port (default 127.0.0.1:9464; the partitioned engine's /healthz is 503 when
+    its loop stalls or has ended). Runs until stopped (Ctrl-C or SIGTERM)."""
     from runtime.kafka_security import KafkaSecurity
+    from streams.runners.liveness import Liveness
 
     security = KafkaSecurity.from_settings(settings)
+    liveness = Liveness()   # the partitioned engine's loop beats it; /healthz is 503 when it stalls or ends
     if settings.worker_metrics_port:   # /metrics and /healthz while the worker runs, whichever engine
         from runtime.metrics_http import MetricsServer
 
         try:
-            MetricsServer(settings.metrics_host, settings.worker_metrics_port).start()
+            MetricsServer(settings.metrics_host, settings.worker_metrics_port,
+                          healthy=liveness.healthy if engine == "partitioned" else lambda: True).start()
         except OSError as exc:   # a taken port must not stop the processing: say so, and run without it
             click.echo(f"warning: {exc}; the worker runs without /metrics", err=True)
     if engine == "faust":
@@ -154,7 +158,7 @@ def worker(settings, engine: str, partitions: int | None, batch_size: int, tick_
         stats = run_partitioned(event_log, settings.data_dir / "worker", model_dir=settings.data_dir,
                                 input_partitions=settings.topic_partitions,
                                 stage_partitions=partitions or settings.topic_partitions, batch_size=batch_size,
-                                tick_every_s=tick_every_s, stop=stop, shuffle_seed=shuffle_seed)
+                                tick_every_s=tick_every_s, stop=stop, shuffle_seed=shuffle_seed, liveness=liveness)
     finally:
         event_log.close()
     click.echo(f"worker stopped: {stats.events:,} records handled, {stats.outputs:,} outputs, "

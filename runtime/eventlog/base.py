@@ -145,6 +145,12 @@ class Consumer(ABC):
     def position(self, partition: TopicPartition) -> int:
         """The offset the next poll of `partition` starts at."""
 
+    def end_offsets(self) -> dict[TopicPartition, int]:
+        """The end (next offset to be written) of each assigned partition as far as this consumer knows —
+        on Kafka what the last fetch of the partition said, so it may trail what was appended since;
+        a partition it knows nothing of yet is left out. For the lag a worker reports."""
+        return {}
+
     @abstractmethod
     def append_and_commit(self, outputs: Sequence[Output],
                           offsets: dict[TopicPartition, int]) -> list[Appended]:

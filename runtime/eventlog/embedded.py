@@ -442,6 +442,10 @@ class EmbeddedConsumer(Consumer):
                           offsets: dict[TopicPartition, int]) -> list[Appended]:
         return self._log.append_and_commit(outputs, self._group, offsets)
 
+    def end_offsets(self) -> dict[TopicPartition, int]:
+        ends = {topic: self._log.end_offsets(topic) for topic in self._topic_ids}
+        return {tp: ends[tp.topic].get(tp.partition, 0) for tp in self._assignment}
+
     def position(self, partition: TopicPartition) -> int:
         return self._positions[self._index[partition]]
 

@@ -375,6 +375,15 @@ class KafkaLogConsumer(Consumer):
         return sorted((TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()),
                       key=lambda tp: (tp.topic, tp.partition))
 
+    def end_offsets(self) -> dict[TopicPartition, int]:
+        """The high watermarks of the last fetch responses (no request: free to ask every batch)."""
+        ends = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                ends[TopicPartition(tp.topic, tp.partition)] = highwater
+        return ends
+
     def append_and_commit(self, outputs: Sequence[Output],
                           offsets: dict[TopicPartition, int]) -> list[Appended]:
         """Outputs first, each topic's records acknowledged in order; then the offsets (see the

@@ -17,6 +17,11 @@ published. A commit the group refuses while it rebalances is retried after the n
 not depend on the order the partitions are fetched in (each stage is order-independent; `--shuffle-fetches`
 and streams/runners/shuffled.py make the fetch order random on purpose), so a rebalance or a crash
 changes nothing but timing.
+
+What it tells its operators (streams/runners/metrics.py, on /metrics): records in and out and the batch time,
+the lag of every partition it owns (the consumer's last known end minus the next offset to process) and the
+size of each partition's state (its last snapshot); /healthz answers 503 when its loop stalls or has ended
+(streams/runners/liveness.py).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from runtime.topics import STORIES_IN_TOPIC
 from streams.processor import DictState
 from streams.runners import metrics
 from streams.runners.core import Handled, Row, RunnerCore, SnapshotPace
+from streams.runners.liveness import Liveness
 from streams.runners.shuffled import ShuffledFetches
 from streams.topology import StagedTopology
 
@@ -67,18 +73,20 @@ class PartitionStates:
     def restore(self, tp: TopicPartition) -> int:
         """Load the partition's snapshot; the offset to read from (0: rebuild from the log)."""
         state = DictState()
-        offset = 0
+        offset = size = 0
         path = self.path(tp)
         if path.exists():
             try:
-                snap = loads(path.read_bytes())
-                state.tables, offset = snap["tables"], int(snap["offset"])
+                blob = path.read_bytes()
+                snap = loads(blob)
+                state.tables, offset, size = snap["tables"], int(snap["offset"]), len(blob)
             except (StateCodecError, KeyError, TypeError, ValueError, OSError) as exc:
                 log.warning("snapshot of %s partition %d refused (%s); rebuilding it from the log", tp.topic,
                             tp.partition, type(exc).__name__)
-                state, offset = DictState(), 0
+                state, offset, size = DictState(), 0, 0
         self.states[tp] = state
         self.snapshot_offsets[tp] = offset
+        metrics.state_size(metrics.PROCESSORS, tp, size)
         return offset
 
     def snapshot(self, tp: TopicPartition, offset: int) -> None:
@@ -87,20 +95,23 @@ class PartitionStates:
         self.datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.path(tp)
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(dumps({"tables": self.states[tp].tables, "offset": offset}))
+        blob = dumps({"tables": self.states[tp].tables, "offset": offset})
+        tmp.write_bytes(blob)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         self.snapshot_offsets[tp] = offset
+        metrics.state_size(metrics.PROCESSORS, tp, len(blob))
 
     def drop(self, tp: TopicPartition) -> None:
         self.states.pop(tp, None)
         self.snapshot_offsets.pop(tp, None)
+        metrics.partition_gone(metrics.PROCESSORS, tp)
 
 
 class LogRunner:
     def __init__(self, event_log: EventLog, topology: StagedTopology, datadir: Path, *, group: str = GROUP,
                  batch_size: int = 2000, snapshot_every_s: float = 30.0, tick_every_s: float | None = None,
-                 shuffle_seed: int | None = None) -> None:
+                 shuffle_seed: int | None = None, liveness: Liveness | None = None) -> None:
         self.log = event_log
         self.topology = topology
         self.core = RunnerCore(topology)
@@ -114,6 +125,7 @@ class LogRunner:
         self._positions: dict[TopicPartition, int] = {}
         self._uncommitted = False   # a commit the group refused (rebalancing): commit again when idle
         self.shuffle_seed = shuffle_seed   # interleave the fetched partitions at random (streams/runners/shuffled.py)
+        self.liveness = liveness or Liveness()
 
     def run(self, *, until_idle: bool = False, stop: threading.Event | None = None, idle_timeout_s: float = 0.5,
             on_batch: Callable[[Handled], None] | None = None) -> WorkerStats:
@@ -126,6 +138,7 @@ class LogRunner:
         last_snapshot = last_tick = time.monotonic()
         try:
             while not (stop and stop.is_set()):
+                self.liveness.beat()
                 self._follow_assignment(consumer, stats)
                 batch = consumer.poll(self.batch_size, timeout_s=idle_timeout_s)
                 # a rebalance inside the poll may have given us partitions whose records were fetched from
@@ -134,6 +147,7 @@ class LogRunner:
                 batch = [r for r in batch if TopicPartition(r.topic, r.partition) in self.states.states
                          and TopicPartition(r.topic, r.partition) not in fresh]
                 if not batch:
+                    metrics.partition_lag(metrics.PROCESSORS, self._positions, consumer.end_offsets())
                     if self._uncommitted:
                         self._publish(consumer, [])
                     if until_idle:
@@ -152,6 +166,8 @@ class LogRunner:
                 stats.outputs += len(handled.outputs)
                 metrics.batch_done(metrics.PROCESSORS, batch, [row[0] for row in handled.rows],
                                    time.perf_counter() - batch_started, handled.dead_letters)
+                metrics.partition_lag(metrics.PROCESSORS, self._positions, consumer.end_offsets())
+                self.liveness.beat()
                 if on_batch is not None:
                     on_batch(handled)
                 if time.monotonic() - last_snapshot >= self._snapshot_pace.interval(self.snapshot_every_s):
@@ -160,6 +176,7 @@ class LogRunner:
                     last_snapshot = time.monotonic()
             self._snapshot_all()
         finally:
+            self.liveness.ended()
             consumer.close()
         stats.seconds = time.perf_counter() - started
         return stats
@@ -251,12 +268,12 @@ def ensure_topics(event_log: EventLog, topology: StagedTopology, *, input_partit
 def run_worker(event_log: EventLog, datadir: Path, *, input_partitions: int, stage_partitions: int,
                batch_size: int = 2000, tick_every_s: float | None = None,
                stop: threading.Event | None = None, model_dir: Path | None = None,
-               shuffle_seed: int | None = None) -> WorkerStats:
+               shuffle_seed: int | None = None, liveness: Liveness | None = None) -> WorkerStats:
     """`justlink worker`: create the topics, then work until `stop` (SIGTERM / SIGINT) is set."""
     from streams.pipeline import Pipeline
 
     topology = StagedTopology(Pipeline.default(model_dir), stage_partitions)
     ensure_topics(event_log, topology, input_partitions=input_partitions, stage_partitions=stage_partitions)
     runner = LogRunner(event_log, topology, datadir, batch_size=batch_size, tick_every_s=tick_every_s,
-                       shuffle_seed=shuffle_seed)
+                       shuffle_seed=shuffle_seed, liveness=liveness)
     return runner.run(stop=stop)

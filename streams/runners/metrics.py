@@ -7,6 +7,11 @@ Labels are stage names and topic names only, never ids or values.
     justlink_stream_events_out_total{stage, topic}      records produced (views: rows written, per table)
     justlink_stream_dead_letters_total{stage, topic}    input records dead-lettered
     justlink_stream_lag_records{stage, topic}           records on an input topic not yet processed
+    justlink_stream_partition_lag_records{stage, topic, partition}
+                                                        the same for each partition a worker owns (its own
+                                                        view: sum over the workers for the group's)
+    justlink_stream_state_bytes{stage, topic, partition}
+                                                        the size of a partition's state (its last snapshot)
     justlink_stream_batch_seconds{stage}                processing time of one batch
     justlink_stream_event_age_seconds{stage}            from a record's append to the end of its batch
 """
@@ -32,6 +37,11 @@ DEAD_LETTERS = Counter("justlink_stream_dead_letters", "Input records a stream s
                        ["stage", "topic"])
 LAG = Gauge("justlink_stream_lag_records", "Records on an input topic not yet processed by the stage",
             ["stage", "topic"])
+PARTITION_LAG = Gauge("justlink_stream_partition_lag_records",
+                      "Records on an input partition this worker owns not yet processed by it",
+                      ["stage", "topic", "partition"])
+STATE_BYTES = Gauge("justlink_stream_state_bytes", "Size of the state of an input partition this worker owns "
+                    "(its last snapshot)", ["stage", "topic", "partition"])
 BATCH_SECONDS = Histogram("justlink_stream_batch_seconds", "Processing time of one batch", ["stage"],
                           buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 EVENT_AGE = Histogram("justlink_stream_event_age_seconds",
@@ -65,6 +75,28 @@ def batch_counted(stage: str, topic: str, records: int, outputs: Iterable[str], 
     if dead_letters:
         DEAD_LETTERS.labels(stage, topic).inc(dead_letters)
     BATCH_SECONDS.labels(stage).observe(seconds)
+
+
+def partition_lag(stage: str, positions: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int]) -> None:
+    """The lag of each partition a worker owns: its end as the consumer last saw it minus the next offset
+    the worker will process (partitions whose end is not known yet keep their last value)."""
+    for tp, position in positions.items():
+        end = ends.get(tp)
+        if end is not None:
+            PARTITION_LAG.labels(stage, tp.topic, str(tp.partition)).set(max(0, end - position))
+
+
+def state_size(stage: str, tp: TopicPartition, size: int) -> None:
+    STATE_BYTES.labels(stage, tp.topic, str(tp.partition)).set(size)
+
+
+def partition_gone(stage: str, tp: TopicPartition) -> None:
+    """A partition another worker owns now: its series leave this worker's /metrics."""
+    for gauge in (PARTITION_LAG, STATE_BYTES):
+        try:
+            gauge.remove(stage, tp.topic, str(tp.partition))
+        except KeyError:
+            pass
 
 
 def rows_written(stage: str, rows_by_table: Mapping[str, int]) -> None:

@@ -92,6 +92,9 @@ class ShuffledFetches(Consumer):
     def append_and_commit(self, outputs: Sequence[Output], offsets: dict[TopicPartition, int]) -> list[Appended]:
         return self.inner.append_and_commit(outputs, offsets)
 
+    def end_offsets(self) -> dict[TopicPartition, int]:
+        return self.inner.end_offsets()
+
     def close(self) -> None:
         self.buffers.clear()
         self.inner.close()

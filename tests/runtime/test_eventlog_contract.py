@@ -113,6 +113,22 @@ def test_consume_from_beginning_and_append_many_order(event_log: EventLog) -> No
         assert values == expected and offsets
 
 
+def test_a_consumer_knows_the_end_of_the_partitions_it_has_read(event_log: EventLog) -> None:
+    """What a worker's lag per partition is computed from: after reading a partition to its end, the
+    consumer's `end_offsets` is that end (the next offset to be written)."""
+    topic = unique("ends")
+    event_log.create_topic(topic, 4)
+    appended = event_log.append_many(topic, [(KEYS[i % len(KEYS)], f"value-{i}".encode()) for i in range(120)])
+    ends = {tp: 0 for tp in (TopicPartition(topic, p) for p in range(4))}
+    for where in appended:
+        ends[TopicPartition(topic, where.partition)] = where.offset + 1
+    with event_log.consumer(unique("g"), [topic]) as consumer:
+        assert len(drain(consumer, len(appended))) == len(appended)
+        known = consumer.end_offsets()
+    assert {tp: known[tp] for tp in known} == {tp: end for tp, end in ends.items() if tp in known}
+    assert {tp for tp, end in ends.items() if end} <= set(known), "every partition read has a known end"
+
+
 def test_groups_are_independent_and_commit_resumes(event_log: EventLog) -> None:
     topic, group_a, group_b = unique("groups"), unique("ga"), unique("gb")
     event_log.create_topic(topic, 2)

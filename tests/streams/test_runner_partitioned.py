@@ -135,12 +135,45 @@ def wait_until_done(broker: TansuBroker, prefecture: Prefecture, children: list)
 def test_one_worker_gives_the_embedded_answers(prefecture: Prefecture, broker: TansuBroker, tmp_path: Path,
                                                seed: int):
     publish(prefecture.rows, broker.bootstrap)
-    child = worker(broker, tmp_path, "w1", seed)
+    port = free_port()
+    child = worker(broker, tmp_path, "w1", seed, metrics_port=port)
     try:
         got = wait_until_done(broker, prefecture, [child])
+        caught_up_metrics(port, child)
     finally:
         stop(child)
     assert_same_answers(got, prefecture.reference)
+
+
+def caught_up_metrics(port: int, child) -> None:
+    """The worker's /metrics once it has seen the end of every partition it owns (waited for by progress:
+    its gauges follow its polls): promtool-clean, a lag of 0 and a state size for every partition of the
+    agency and stage topics, and /healthz 200. (The values of the state sizes: tests/streams/test_worker_observability.py.)"""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.support.promtool import check_metrics
+
+    partitions = {(topic, str(p)) for topic in (*AGENCY_TOPICS, "justlink.identity.in", "justlink.stories.in")
+                  for p in range(STAGE_PARTITIONS)}   # those that hold records: the end of an empty one is not known
+    deadline = time.monotonic() + 60
+    while True:
+        assert child.poll() is None, "the worker exited"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        samples = {family.name: {(s.labels["topic"], s.labels["partition"]): s.value for s in family.samples}
+                   for family in text_string_to_metric_families(text)
+                   if family.name in ("justlink_stream_partition_lag_records", "justlink_stream_state_bytes")}
+        lag = samples.get("justlink_stream_partition_lag_records", {})
+        if set(lag) >= partitions and not any(lag.values()):
+            break
+        assert time.monotonic() < deadline, f"lag per partition not at 0 within 60 s: {lag}"
+        time.sleep(0.2)   # polling interval of a progress wait
+    check_metrics(text, "the partitioned worker's /metrics")
+    assert set(samples["justlink_stream_state_bytes"]) >= partitions   # the size of the last snapshot (0: none yet)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        assert response.status == 200
 
 
 @pytest.mark.parametrize("seed", [3, 4])
