@@ -10,7 +10,9 @@ spreads over workers without changing an answer.
               its partition (a reviewer's IdentityReviewDecided goes to every identity partition; the
               one that holds its two records applies it, the others keep it pending): PersonLinked / PersonsMerged / PersonSplit to `justlink.identity`, a
               PartyResolved to the event's county on `justlink.stories.in`, and every merge and split
-              to EVERY partition of `justlink.stories.in` (each applies it to the people it knows).
+              to each story partition this identity partition has told about one of its persons
+              (`STORY_PARTITIONS`): the others hold nothing of them, so the cost of a merge does not
+              grow with the partition count.
     stories   (`justlink.stories.in`) keeps an event until all its natural-person parties are resolved,
               then threads it and evaluates the alert rules in its county's scope
               (`Pipeline.handle_resolved`); identity changes go to every county scope of the partition
@@ -36,11 +38,15 @@ from runtime.eventlog.partitioner import partition_for
 from runtime.topics import IDENTITY_IN_TOPIC, STORIES_IN_TOPIC
 from schemas.wire import AvroCodec, default_codec
 from streams.envelope import hub_envelope
+from streams.identity.clusters import OCC as OCCURRENCES
 from streams.pipeline import LIFECYCLE_EVENTS, REVIEW_EVENT, Pipeline
 from streams.processor import Event, Output, State
 
 PENDING = "stories.pending"   # event id -> [county, raw event, {party index: person id}, natural indexes,
                               #             the decoded event (type, record)]
+STORY_PARTITIONS = "identity.story_partitions"   # person id -> the story partitions told of it (sorted);
+                                                 # COMPLETE: whether that holds for every person of the state
+COMPLETE = ""
 IDENTITY_CHANGES = ("PersonsMerged", "PersonSplit")
 
 
@@ -109,8 +115,9 @@ class StagedTopology:
 
     # -- identity ----------------------------------------------------------------------------------------
     def _identity(self, occurrence: Event, state: State) -> list[Output]:
+        told = self._story_partitions(state)
         if occurrence.event_type == REVIEW_EVENT:
-            return self._to_stories(self.pipeline.identity.handle_review(occurrence, state))
+            return self._to_stories(self.pipeline.identity.handle_review(occurrence, state), told)
         rec = occurrence.record
         env, index = rec["source_envelope"], rec["party_index"]
         changes, person = self.pipeline.identity.resolve_occurrence(env, index, rec["party"], state)
@@ -119,15 +126,38 @@ class StagedTopology:
                                              env["occurred_at"], county_code=county,
                                              restriction=env.get("restriction")),
                     "event_ref": env["event_id"], "party_index": index, "person_id": person}
-        return [*self._to_stories(changes), Output("PartyResolved", resolved, STORIES_IN_TOPIC, county)]
+        outputs = self._to_stories(changes, told)
+        partition = partition_for(county.encode(), self.stories_partitions)
+        if partition not in told.get(person, ()):
+            told[person] = tuple(sorted({*told.get(person, ()), partition}))
+        return [*outputs, Output("PartyResolved", resolved, STORIES_IN_TOPIC, county)]
 
-    def _to_stories(self, changes: list[Output]) -> list[Output]:
-        """Identity's decisions, and each merge and split again to every story partition."""
+    def _story_partitions(self, state: State) -> Any:
+        """The table of the story partitions told of each person. A state restored from before the table
+        existed does not know them: its merges and splits go to every story partition, as they did."""
+        told = state.table(STORY_PARTITIONS)
+        if COMPLETE not in told:
+            told[COMPLETE] = not state.table(OCCURRENCES)
+        return told
+
+    def _to_stories(self, changes: list[Output], told: Any) -> list[Output]:
+        """Identity's decisions, and each merge and split again to the story partitions told of one of its
+        persons (those hold the events it changes; after it they have been told of both)."""
         outputs = list(changes)
+        everywhere = range(self.stories_partitions)
         for change in changes:
-            if change.event_type in IDENTITY_CHANGES:
-                outputs += [Output(change.event_type, change.record, STORIES_IN_TOPIC, key)
-                            for key in broadcast_keys(self.stories_partitions)]
+            if change.event_type not in IDENTITY_CHANGES:
+                continue
+            rec = change.record
+            persons = ((rec["surviving_person_id"], rec["retired_person_id"]) if change.event_type == "PersonsMerged"
+                       else (rec["person_id"], rec["new_person_id"]))
+            partitions = (sorted({p for person in persons for p in told.get(person, ())}) if told[COMPLETE]
+                          else everywhere)
+            for person in persons:
+                if partitions and tuple(partitions) != told.get(person):
+                    told[person] = tuple(partitions)
+            keys = broadcast_keys(self.stories_partitions)
+            outputs += [Output(change.event_type, change.record, STORIES_IN_TOPIC, keys[p]) for p in partitions]
         return outputs
 
     # -- stories -----------------------------------------------------------------------------------------
