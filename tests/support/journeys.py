@@ -101,20 +101,21 @@ def read_guide(output: str) -> dict[str, Persona]:
 
 
 class Server:
-    """`justlink serve` on the demo's data directory, as a process of its own."""
+    """`justlink serve` on the demo's data directory, as a process of its own — or `justlink demo`, what
+    `make demo` runs: the pipeline again, the summary and the guide, then the same server."""
 
-    def __init__(self, demo: Demo) -> None:
+    def __init__(self, demo: Demo, command: str = "serve") -> None:
         self.demo = demo
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(demo.home / f"serve-{self.port}.log", "w+", encoding="utf-8")  # noqa: SIM115
-        self.process = subprocess.Popen([JUSTLINK, "serve", "--port", str(self.port)], cwd=demo.home,
+        self.process = subprocess.Popen([JUSTLINK, command, "--port", str(self.port)], cwd=demo.home,
                                         env=demo.env(), stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
 
-    def _wait_ready(self, timeout_s: float = 120.0) -> None:
+    def _wait_ready(self, timeout_s: float = 600.0) -> None:
         """Ready when it answers /healthz and advertises itself in server.json (what the CLI looks for)."""
         import httpx
 
@@ -135,12 +136,14 @@ class Server:
         self.log.seek(0)
         return self.log.read()
 
-    def stop(self) -> None:
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> int:
+        """Stop it (SIGINT: Ctrl-C in the terminal); its exit status."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(how)
             try:
-                self.process.wait(60)
+                self.process.wait(120)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
         self.log.close()
+        return self.process.returncode
