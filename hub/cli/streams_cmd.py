@@ -23,9 +23,12 @@ import click
 @click.option("--review", "review_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the possible matches left apart, best first, for clerical review: the two "
                    "record_ids, the score and each comparison's outcome and weight (no input values).")
+@click.option("--decisions", "decisions_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Reviewers' decisions to respect: a CSV with record_a, record_b and decision (same | apart) - "
+                   "the --review file with a decision column added.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
 def resolve(input_path: str, output_path: str, model_path: str | None, match_config: str | None, no_train: bool,
-            write_model: str | None, review_path: str | None, progress: bool) -> None:
+            write_model: str | None, review_path: str | None, decisions_path: str | None, progress: bool) -> None:
     """Group records that belong to the same person. Values are protected first (blind indexes,
     keyed gram sets) exactly as connectors protect them; matching never sees plaintext. The model's
     weights are learned from the input (expectation-maximisation, no labels) unless --model is given."""
@@ -38,7 +41,8 @@ def resolve(input_path: str, output_path: str, model_path: str | None, match_con
     try:
         config = load_config(model_path or match_config or RESOLVE_CONFIG)
         summary = resolve_csv(Path(input_path), Path(output_path), config=config, train=not (model_path or no_train),
-                              progress=progress, review_path=Path(review_path) if review_path else None)
+                              progress=progress, review_path=Path(review_path) if review_path else None,
+                              decisions_path=Path(decisions_path) if decisions_path else None)
     except (InputError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     if write_model and summary.model is not None:

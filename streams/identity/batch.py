@@ -16,14 +16,14 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from streams.identity.clusters import Node, cut_region, person_id_for, profile_anchor
+from streams.identity.clusters import Node, cut_region, person_id_for, profile_anchor, review_key
 from streams.identity.compare import Scorer
 from streams.identity.config import MatchConfig
 from streams.identity.profile import Profile, from_protection
@@ -140,6 +140,44 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             yield line, row
     except csv.Error as exc:
         raise InputError(f"{path}: line {reader.line_num + 1}: not well-formed CSV: {exc} (rule csv.syntax)") from None
+
+
+DECISION_COLUMNS = ("record_a", "record_b", "decision")
+
+
+def read_decisions(path: Path, record_ids: set[str]) -> list[tuple[str, str, str]]:
+    """Reviewers' decisions: a CSV with the columns record_a, record_b and decision (same | apart) — the
+    --review file with a decision column added (its other columns are read past; a row whose decision
+    is empty is not decided yet). InputError names the line, column and rule of a bad row."""
+    reader = csv.reader(io.StringIO(decode_input(path), newline=""))
+    out = []
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        missing = [c for c in DECISION_COLUMNS if c not in header]
+        if missing:
+            raise InputError(f"{path}: header lacks column(s) {', '.join(missing)}; expected at least "
+                             f"{','.join(DECISION_COLUMNS)}")
+        at = [header.index(c) for c in DECISION_COLUMNS]
+        for values in reader:
+            if not values:
+                continue
+            if len(values) != len(header):
+                raise InputError(f"{path}: line {reader.line_num}: expected {len(header)} columns as in the header, "
+                                 f"found {len(values)} (rule csv.column_count)")
+            a, b, decision = (values[i].strip() for i in at)
+            if not decision:
+                continue
+            if decision not in ("same", "apart"):
+                raise InputError(f"{path}: line {reader.line_num}: column decision is not same or apart "
+                                 "(rule value.unknown)")
+            for column, record_id in (("record_a", a), ("record_b", b)):
+                if record_id not in record_ids:
+                    raise InputError(f"{path}: line {reader.line_num}: column {column} names no record_id of the "
+                                     "input (rule reference.missing)")
+            out.append((a, b, decision))
+    except csv.Error as exc:
+        raise InputError(f"{path}: line {reader.line_num + 1}: not well-formed CSV: {exc} (rule csv.syntax)") from None
+    return out
 
 
 def row_party(row: dict[str, str]) -> tuple[str, dict[str, Any]]:
@@ -283,8 +321,11 @@ def batch_of(profiles: list[Profile], keys: list[tuple[str, ...]], config: Match
     return Batch(profiles, nodes, (codes // n, codes % n), [k[0] for k in keys], masks)
 
 
-def persons(batch: Batch, config: MatchConfig, scores: np.ndarray) -> tuple[list[str], dict[int, tuple[int, float]]]:
-    """Person id of each node (clusters.py's rule), and each node's best possible match (index, score)."""
+def persons(batch: Batch, config: MatchConfig, scores: np.ndarray, decisions: Sequence[tuple[int, int, str]] = ()
+            ) -> tuple[list[str], dict[int, tuple[int, float]]]:
+    """Person id of each node (clusters.py's rule), and each node's best possible match (index, score).
+    `decisions` are reviewers' (node, node, "same" | "apart"), in the order of their review keys, as the
+    streaming resolver applies them: "same" joins the two regions, "apart" cuts the region."""
     n = len(batch.nodes)
     i, j = batch.pairs
     edge = scores >= config.match_threshold
@@ -296,10 +337,16 @@ def persons(batch: Batch, config: MatchConfig, scores: np.ndarray) -> tuple[list
             x = parent[x]
         return x
 
-    for a, b in zip(i[edge].tolist(), j[edge].tolist(), strict=True):
+    same = [(a, b) for a, b, decision in decisions if decision == "same" and a != b]
+    for a, b in zip(i[edge].tolist() + [a for a, _ in same], j[edge].tolist() + [b for _, b in same], strict=True):
         ra, rb = find(a), find(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
+    apart_in: dict[int, list[tuple[str, str]]] = {}
+    same_in: dict[int, list[tuple[str, str]]] = {}
+    for a, b, decision in decisions:
+        if a != b and find(a) == find(b):
+            (apart_in if decision == "apart" else same_in).setdefault(find(a), []).append((str(a), str(b)))
     regions: dict[int, list[int]] = {}
     for x in range(n):
         regions.setdefault(find(x), []).append(x)
@@ -309,15 +356,15 @@ def persons(batch: Batch, config: MatchConfig, scores: np.ndarray) -> tuple[list
     def score(a: str, b: str) -> float:
         return scorer.score(batch.profiles[int(a)], batch.profiles[int(b)])
 
-    for members in regions.values():
+    for root, members in regions.items():
         anchors = {batch.nodes[x].anchor for x in members} - {""}
-        if len(anchors) <= 1:
+        if len(anchors) <= 1 and root not in apart_in:
             pid = person_id_for(anchors, min(batch.nodes[x].keys[0] for x in members))
             for x in members:
                 person[x] = pid
             continue
         names = {str(x): batch.nodes[x] for x in members}
-        cut = cut_region(names, names, score, config.match_threshold, (), ())
+        cut = cut_region(names, names, score, config.match_threshold, same_in.get(root, ()), apart_in.get(root, ()))
         for name, pid in cut.items():
             person[int(name)] = pid
     possible: dict[int, tuple[int, float]] = {}
@@ -331,11 +378,13 @@ def persons(batch: Batch, config: MatchConfig, scores: np.ndarray) -> tuple[list
     return person, possible
 
 
-def resolve_batch(rows: list[ProtectedRow], config: MatchConfig,
-                  train: bool) -> tuple[dict[str, str], MatchConfig, list[PossibleMatch]]:
+def resolve_batch(rows: list[ProtectedRow], config: MatchConfig, train: bool,
+                  decisions: Iterable[tuple[str, str, str]] = ()
+                  ) -> tuple[dict[str, str], MatchConfig, list[PossibleMatch]]:
     """{record_id: person_id}, the model used (trained on the rows when `train` and there are at least
     MIN_TRAINING_PROFILES distinct profiles; its provenance says so), the possible matches left apart
-    (best first)."""
+    (best first). `decisions`: reviewers' (record_id, record_id, "same" | "apart"); a later one about
+    the same pair replaces an earlier one."""
     from streams.identity.vectors import Columns, VectorScorer
 
     batch, record_node = build_batch(rows, config)
@@ -345,7 +394,12 @@ def resolve_batch(rows: list[ProtectedRow], config: MatchConfig,
 
         config, _ = estimate(config, batch, columns)
     scores = VectorScorer(config, columns, batch.profiles).scores(*batch.pairs)
-    person, possible = persons(batch, config, scores)
+    key_of = {row.record_id: row.record_key for row in rows}
+    latest = {}  # review key -> (node of the smaller record key, node of the other, decision)
+    for a, b, decision in decisions:
+        a, b = sorted((a, b), key=key_of.__getitem__)
+        latest[review_key(key_of[a], key_of[b])] = (record_node[a], record_node[b], decision)
+    person, possible = persons(batch, config, scores, [latest[k] for k in sorted(latest)])
     return {rid: person[x] for rid, x in record_node.items()}, config, _left_apart(batch, person, possible)
 
 
@@ -376,7 +430,7 @@ def write_review(path: Path, matches: list[PossibleMatch], rows: list[ProtectedR
 
 def resolve_csv(input_path: Path, output_path: Path, *, config: MatchConfig, train: bool,
                 progress: bool = True, protection: PartyProtection | None = None,
-                review_path: Path | None = None) -> ResolveSummary:
+                review_path: Path | None = None, decisions_path: Path | None = None) -> ResolveSummary:
     input_path, output_path = Path(input_path), Path(output_path)
     own = protection is None
     protection = protection or PartyProtection()
@@ -394,11 +448,12 @@ def resolve_csv(input_path: Path, output_path: Path, *, config: MatchConfig, tra
             bar.close()
         if own:
             protection.close()
+    decisions = read_decisions(Path(decisions_path), {row.record_id for row in rows}) if decisions_path else []
     import gc
 
     gc.disable()  # a batch of short-lived tuples and arrays without cycles: the collector only costs time
     try:
-        result, model, left_apart = resolve_batch(rows, config, train)
+        result, model, left_apart = resolve_batch(rows, config, train, decisions)
     finally:
         gc.enable()
     if review_path is not None:

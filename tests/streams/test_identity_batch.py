@@ -15,8 +15,11 @@ from consent.privacy.normalize import id_check_char
 from hub.cli.main import cli
 from streams.identity import IdentityProcessor
 from streams.identity.batch import resolve_batch, stream_rows
+from streams.identity.clusters import profile_anchor
 from streams.identity.config import RESOLVE_CONFIG, load_config
+from streams.identity.events import review_decided
 from streams.identity.profile import Profile, pack, unpack
+from streams.processor import DictState, Event
 from tests.support.identity_rows import county_rows, febrl3_rows, partition, protected
 
 
@@ -114,6 +117,45 @@ def test_streaming_and_batch_resolvers_agree_on_febrl() -> None:
     streamed, _ = stream_rows(random.Random(3).sample(rows, len(rows)), IdentityProcessor(model))
     assert streamed == batch
     assert len(set(batch.values())) < 2100  # 2,000 people in 5,000 records
+
+
+def test_reviewers_decisions_give_the_streaming_resolvers_persons(county: list) -> None:
+    """Decisions about possible matches ("same") and about linked records ("apart") change the batch's
+    persons exactly as IdentityReviewDecided events change the streaming resolver's, read before or
+    after the records."""
+    rows = protected(county[:1500], KEY_A)
+    persons, model, left_apart = resolve_batch(rows, load_config(RESOLVE_CONFIG), True)
+    record_id = {row.record_key: row.record_id for row in rows}
+    members: dict[str, list[str]] = {}
+    for rid in sorted(persons):
+        members.setdefault(persons[rid], []).append(rid)
+    profile = {row.record_id: row.profile() for row in rows}
+
+    def separable(a: str, b: str) -> bool:  # not one profile, not one valid ID number (that names one person)
+        return profile[a] != profile[b] and not (profile_anchor(profile[a]) and
+                                                 profile_anchor(profile[a]) == profile_anchor(profile[b]))
+
+    linked = [[found[0], other] for found in members.values() for other in found[1:] if separable(found[0], other)]
+    assert len(left_apart) >= 3 and len(linked) >= 3
+    decisions = [(record_id[m.key_b], record_id[m.key_a], "same") for m in left_apart[:3]]
+    decisions += [(a, b, "apart") for a, b in linked[:2]] + [(linked[2][0], linked[2][1], "same")]
+    decided, _, _ = resolve_batch(rows, model, False, decisions)
+    for a, b, decision in decisions:
+        assert (decided[a] == decided[b]) == (decision == "same"), (decision, a, b)
+    key = {row.record_id: row.record_key for row in rows}
+    reviews = [Event("IdentityReviewDecided", review_decided(key[a], key[b], d, "clerk", at_millis=1).record)
+               for a, b, d in decisions]
+    for reviews_first in (False, True):
+        processor, state = IdentityProcessor(model), DictState()
+        if reviews_first:
+            for review in reviews:
+                processor.handle_review(review, state)
+        streamed, state = stream_rows(rows, processor, state)
+        if not reviews_first:
+            for review in reviews:
+                processor.handle_review(review, state)
+            streamed = {row.record_id: processor.person_of(row.record_key, state) or "" for row in rows}
+        assert streamed == decided, f"reviews {'before' if reviews_first else 'after'} the records"
 
 
 def test_the_same_persons_whatever_the_matching_key(county: list) -> None:
@@ -242,3 +284,30 @@ def test_resolve_lists_the_possible_matches_for_review(county: list, tmp_path: P
     values = {v for _, _, party in rows for k, v in party.items() if k in ("name", "id_number", "phone", "address")
               and isinstance(v, str) and len(v) > 1}
     assert not [v for v in values if v in text]
+    # the reviewer fills in a decision column; the next run respects it
+    listed[0]["decision"], listed[1]["decision"] = "same", "apart"
+    decided = tmp_path / "decided.csv"
+    with open(decided, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*listed[0].keys()])
+        writer.writeheader()
+        writer.writerows(listed)
+    again = CliRunner().invoke(cli, ["resolve", "--input", str(source), "--output", str(target), "--no-progress",
+                                     "--review", str(review), "--decisions", str(decided), "--model", str(model_file)])
+    assert again.exit_code == 0, again.output
+    with open(target, encoding="utf-8") as handle:
+        person = {r["record_id"]: r["person_id"] for r in csv.DictReader(handle)}
+    assert person[listed[0]["record_a"]] == person[listed[0]["record_b"]]
+    assert person[listed[1]["record_a"]] != person[listed[1]["record_b"]]
+    with open(review, encoding="utf-8") as handle:  # decided "same": no longer to review
+        assert (listed[0]["record_a"], listed[0]["record_b"]) not in {(r["record_a"], r["record_b"])
+                                                                      for r in csv.DictReader(handle)}
+    listed[2]["record_b"], listed[2]["decision"] = "no-such-record", "same"
+    with open(decided, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*listed[0].keys()])
+        writer.writeheader()
+        writer.writerows(listed)
+    refused = CliRunner().invoke(cli, ["resolve", "--input", str(source), "--output", str(target), "--no-progress",
+                                       "--decisions", str(decided)])
+    assert refused.exit_code != 0
+    assert "decided.csv: line 4: column record_b names no record_id of the input (rule reference.missing)" in \
+        refused.output
