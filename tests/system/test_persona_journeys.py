@@ -81,6 +81,15 @@ def test_demo_users_belong_to_the_countys_offices(demo: Demo) -> None:
     assert any(c.case_id.startswith("（") and "调字第" in c.case_id for c in demo.personas["mediator.demo"].cases)
 
 
+def test_the_demo_prints_the_courts_dates_in_china_time(demo: Demo) -> None:
+    """A court case opened on 节点日期 D (stored at 16:00 UTC the day before) is printed as opened on D."""
+    exported = court_dates(demo)
+    court = [case for user in PERSONAS for case in demo.personas[user].cases if case.kind == "court"]
+    assert court
+    for case in court:
+        assert case.opened == exported[(case.case_id, "立案")], f"{case.case_id} printed as opened on another day"
+
+
 def test_views_status_counts_what_the_demo_built(demo: Demo) -> None:
     status = justlink(demo, "views", "status")
     assert status.returncode == 0, status.stderr
