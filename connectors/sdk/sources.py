@@ -233,7 +233,20 @@ class _RowReader:
         return ""
 
 
-_DATA_LIKE = re.compile(r"\d{4}")
+_DIGITS4 = re.compile(r"\d{4}")
+# a value no column is named like: a date or time, only digits and separators, or a long run of digits
+# (an ID, phone or record number); a name with a year in it (2024年度结案数) is a name
+_DATA_SHAPED = re.compile(r"^\d{4}[-/.]\d{1,2}|^\d{1,2}:\d{2}|^[\d\s.,:/+-]+$|\d{8}")
+
+
+def _data_like(names: list[str]) -> list[int]:
+    """The 1-based columns that make a first row look like data rather than column names: any data-shaped
+    one, or two or more holding a four-digit number (a date, a case number, an ID)."""
+    shaped = [i + 1 for i, name in enumerate(names) if name and _DATA_SHAPED.search(name)]
+    if shaped:
+        return shaped
+    years = [i + 1 for i, name in enumerate(names) if _DIGITS4.search(name)]
+    return years if len(years) >= 2 else []
 
 
 OTHER_DELIMITERS = ("\t", ";", "|")
@@ -278,7 +291,7 @@ class CsvSource(_FileSource):
                 raise self._refuse(f"the header row (line {row.first.number}) is not well-formed CSV: "
                                    f"{row.error.reason if row.error else ''}", "file.header_syntax")
             names = [clean_text(value).strip() for value in row.values]
-            data_like = [i + 1 for i, name in enumerate(names) if _DATA_LIKE.search(name)]
+            data_like = _data_like(names)
             if data_like:
                 raise self._refuse(
                     f"the first row looks like data, not column names (column {data_like[0]} holds a number or "

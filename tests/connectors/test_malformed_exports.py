@@ -272,6 +272,7 @@ def csv_variants(export: Export) -> dict[str, Variant]:
     v["row of delimiters only"] = Variant(_join(lines[:4] + [b"," * (len(h) - 1)] + lines[4:]))
     v["line separator in a value"] = Variant(csv_bytes(h, edit(6, lambda s: s + "\u2028"), "utf-8"), damaged={6})
     v["header with a trailing empty column"] = Variant(csv_bytes(h + [""], [r + [""] for r in rows], "utf-8"))
+    v["a year in a column's name"] = Variant(csv_bytes(h + ["2024年度备注"], [r + [""] for r in rows], "utf-8"))
     v["utf8 bom with CR endings"] = Variant(csv_bytes(h, rows, "utf-8", codecs.BOM_UTF8, "\r"))
     u16 = csv_bytes(h, rows, "utf-16-le", codecs.BOM_UTF16_LE)
     v["utf16 cut mid code unit"] = Variant(u16[:-3], damaged={n - 1})
