@@ -95,3 +95,11 @@ def test_the_labels_file_is_what_the_pages_load() -> None:
 def test_every_kind_of_sentence_the_court_records_is_in_chinese() -> None:
     assert missing("sentence", court.SENTENCE_KINDS) == []
     assert "sentenceText(value)" in (ROOT / "hub" / "web" / "static" / "labels.js").read_text(encoding="utf-8")
+
+
+def test_every_rule_of_the_policy_has_its_legal_basis_in_chinese() -> None:
+    statutes = {rule.id: rule.legal_basis for rule in load_policy().rules.values()}
+    assert missing("legal_basis", set(statutes)) == []
+    for rule_id, basis in statutes.items():  # the same law as the policy names
+        law = basis.split("(", 1)[1].split(")", 1)[0] if "(" in basis else None
+        assert law is None or law in labels()["legal_basis"][rule_id], rule_id

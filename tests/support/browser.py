@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -42,7 +43,8 @@ def chromium(downloads: Path, width: int = 1366, height: int = 900) -> Iterator[
 
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 20) -> Any:
-    return WebDriverWait(driver, timeout).until(condition)
+    """Until the condition holds; an element the page re-rendered meanwhile (stale) is looked up again."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def screenshot(driver: WebDriver, name: str, *, full_height: bool = True) -> Path:

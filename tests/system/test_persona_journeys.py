@@ -291,7 +291,9 @@ def test_each_persona_signs_in_opens_a_case_finds_the_party_and_reads_the_timeli
     parties, person = open_case_and_party(browser, persona)
     entries = browser.find_elements(By.CSS_SELECTOR, "#timeline li.entry")
     assert entries and person in browser.find_element(By.ID, "person-title").text
-    assert browser.find_element(By.ID, "person-basis").text.startswith("依据：")
+    basis = browser.find_element(By.ID, "person-basis").text
+    assert basis.startswith("依据：") and not re.search(r"statute|consent|break-glass", basis), "basis not in Chinese"
+    assert "《" in basis or "当事人同意" in basis
     alerts = browser.find_element(By.ID, "alerts").text
     assert "预警" in alerts or "No alerts" in alerts
     text = page_text(browser)

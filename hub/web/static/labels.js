@@ -67,6 +67,17 @@ function organisationText(organisation) {
   return name ? `${label("agency", agency)} · ${name}` : organisation;
 }
 
+/** The legal basis of an access, in Chinese: the rule's statute (labels.json legal_basis, by rule id),
+ *  the party's consent it rests on or adds to, a break-glass; the policy's own text when unlabelled. */
+function legalBasisText(access) {
+  const statute = (ZH.legal_basis || {})[access.rule];
+  if (statute === undefined) return access.legal_basis;
+  const consent = access.consent_id ? `当事人同意（${access.consent_id}）` : "";
+  const parts = statute === "当事人同意" ? [consent || statute] : [statute, consent];
+  if (access.break_glass) parts.unshift("紧急查询");
+  return parts.filter(Boolean).join("；");
+}
+
 /** A criminal sentence, '<kind>:<months>' on the record (probation: the months of 考验期), in words. */
 function sentenceText(value) {
   const [kind, months] = String(value).split(":");

@@ -179,7 +179,7 @@ function renderHead(data) {
   $("person-title").textContent = `${displayName(party)} · ${data.person_id}`;
   const merged = data.ids.length > 1 ? ` · 合并自 ${data.ids.slice(1).join("、")}` : "";
   $("person-meta").textContent = `共 ${data.total} 条可见记录${merged}`;
-  $("person-basis").textContent = `依据：${data.access.legal_basis} · 可见字段：` +
+  $("person-basis").textContent = `依据：${legalBasisText(data.access)} · 可见字段：` +
     data.access.field_classes.map((c) => label("field_class", c)).join("、");
 }
 
