@@ -252,7 +252,13 @@ class ConnectorTestKit:
         for source in csv_sources:
             malformed = self.work_dir / "malformed" / source.path.name
             malformed.parent.mkdir(parents=True, exist_ok=True)
-            expected_dead = _write_malformed(source, malformed)
+            try:
+                expected_dead = _write_malformed(source, malformed)
+            except SourceRefused:
+                continue          # the mapping check names the refusal
+            except _NoFirstRecord as exc:
+                problems.append(f"{source.name}: {exc}")
+                continue
             data, log, protector, state, keystore = self._hub("malformed-" + source.path.stem)
             try:
                 runner = ConnectorRunner(self.connector, log, protector, state, progress=False)
@@ -294,13 +300,22 @@ def _values_at(record: Any, path: str) -> list[Any]:
     return current
 
 
+class _NoFirstRecord(Exception):
+    """A sample file without a record that reads: nothing to build malformed variants from."""
+
+
 def _write_malformed(source: CsvSource, target: Path) -> dict[int, str]:
-    """Variants of the first data row that must be dead-lettered; returns line -> what."""
+    """Variants of the first data row that must be dead-lettered; returns line -> what. The sample is read
+    as the connector reads it (any encoding, delimiter, line ending); raises SourceRefused for a sample the
+    connector refuses, _NoFirstRecord for one without a readable record."""
     codec = source.file.encoding.codec
     delimiter = source.detect_delimiter()
-    with source.path.open(encoding=source.encoding, newline="") as fh:
-        rows = list(csv.reader(fh, delimiter=delimiter))
-    header, first = rows[0], rows[1]
+    record = next((r for r in source.records() if isinstance(r, SourceRecord)), None)
+    if record is None or not source.header:
+        raise _NoFirstRecord("no record of this sample reads, so the kit cannot vary one into malformed rows: "
+                             "give it a header row and at least one data row")
+    header = source.header
+    first = [record.data.get(name, "") for name in header]
     expected: dict[int, str] = {}
     lines = [header]
 

@@ -120,6 +120,17 @@ class _FileSource(Source):
     def original_meta(self) -> dict[str, str]:
         return {"format": self.format, "encoding": self.file.encoding.codec}
 
+    def _check_not_binary(self) -> None:
+        """A workbook or an archive is refused for what it is, before anything of it is read."""
+        with self.path.open("rb") as fh:
+            magic = fh.read(6)
+        if magic[:4] in WORKBOOK_MAGIC:
+            raise SourceRefused(self.name, "the file is an Excel workbook, not a text export: save it as CSV (CSV "
+                                "UTF-8, or Unicode text)", rule="file.binary")
+        if magic.startswith(COMPRESSED_MAGIC):
+            raise SourceRefused(self.name, "the file is compressed (gzip, bzip2, xz, 7z or rar), not a text export: "
+                                "unpack it and run on what it holds", rule="file.binary")
+
     def _reader(self, after: str | None, header_end: int = 0) -> LineReader | None:
         """A reader resumed after `after`, or None to go on from the top (saying why when the
         checkpoint no longer fits the file)."""
@@ -251,6 +262,7 @@ def _data_like(names: list[str]) -> list[int]:
 
 OTHER_DELIMITERS = ("\t", ";", "|")
 WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")   # .xlsx (a zip), .xls (OLE)
+COMPRESSED_MAGIC = (b"\x1f\x8b", *(b"BZh%d" % level for level in range(1, 10)), b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!")
 
 
 class CsvSource(_FileSource):
@@ -279,10 +291,7 @@ class CsvSource(_FileSource):
         return SourceRefused(self.name, reason, rule=rule)
 
     def _read_header(self, rows: _RowReader) -> tuple[list[str], Line] | None:
-        with self.path.open("rb") as fh:
-            if fh.read(4) in WORKBOOK_MAGIC:
-                raise self._refuse("the file is an Excel workbook, not a text export: save it as CSV (CSV UTF-8, "
-                                   "or Unicode text)", "file.binary")
+        self._check_not_binary()
         for row in rows:
             if row.values is None:
                 if row.error is not None and row.error.rule.startswith("line."):
@@ -432,6 +441,7 @@ class JsonLinesSource(_FileSource):
         super().__init__(path, encoding)
 
     def records(self, after: str | None = None) -> Iterator[SourceRecord | UnreadableRecord]:
+        self._check_not_binary()
         reader = self._reader(after) or self.file.reader()
         name = self.name
         for line in reader.lines():

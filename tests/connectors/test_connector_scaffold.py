@@ -296,3 +296,30 @@ def test_a_workbook_among_the_exports_is_named_never_silently_skipped(package: P
     both = runner.invoke(cli, ["connector", "run", spec, "--source", str(exports), "--no-progress"], env=env)
     assert both.exit_code == 0, both.output
     assert "skipped 调解台账.xlsx" in both.output and "read 20 = published 20" in both.output
+
+
+def test_the_kit_names_sample_files_it_cannot_use_never_a_traceback(package: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Next to the ledger, an empty file and a compressed one in the samples: the kit's report names both
+    (the archive refused as one, the empty file as having no record to vary) instead of raising."""
+    import gzip
+    import importlib
+    import shutil
+
+    from connectors.testing import ConnectorTestKit
+
+    monkeypatch.syspath_prepend(str(package))
+    scaffolded = importlib.import_module(f"{NAME}.connector").TownshipMediationConnector
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    shutil.copy(package / "samples" / "mediation_ledger.csv", samples)
+    (samples / "empty.csv").write_bytes(b"")
+    (samples / "ledger_2023.csv").write_bytes(gzip.compress((package / "samples" / "mediation_ledger.csv").read_bytes()))
+    report = ConnectorTestKit(scaffolded(), samples, tmp_path / "kit").run_all()
+    assert not report.ok
+    assert report.summaries["first run"].published == 20, report.summaries["first run"].line()
+    assert any("ledger_2023.csv: the whole file was refused: the file is compressed" in p
+               for p in report.problems["mapping"]), report.text()
+    assert any(p.startswith("empty.csv: no record of this sample reads") for p in report.problems["dead_letters"]), \
+        report.text()
+    assert not any("ledger_2023.csv" in p for p in report.problems["dead_letters"]), "a refusal is named once"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import json
 import random
@@ -280,6 +281,7 @@ def csv_variants(export: Export) -> dict[str, Variant]:
         + csv_text(None, rows[5:]).encode("utf-16-le")
     v["utf16 lone surrogate"] = Variant(codecs.BOM_UTF16_LE + surrogate, damaged={5})
     v["binary file (zip)"] = Variant(b"PK\x03\x04" + bytes(range(256)) * 40, refused=True, rows=[])
+    v["gzip-compressed export"] = Variant(gzip.compress(csv_bytes(h, rows, "utf-8")), refused=True, rows=[])
     return v
 
 
@@ -376,6 +378,8 @@ def jsonl_variants(export: Export) -> dict[str, Variant]:
                                         + "\ud800".encode("utf-16-le", "surrogatepass")
                                         + jsonl_text(h, rows[5:]).encode("utf-16-le"), damaged={5})
     v["a CSV file by mistake"] = Variant(csv_bytes(h, rows, "utf-8"), damaged=set(range(n)))
+    v["gzip-compressed export"] = Variant(gzip.compress(text.encode()), refused=True, rows=[])
+    v["an Excel workbook by mistake"] = Variant(b"PK\x03\x04" + bytes(range(256)) * 40, refused=True, rows=[])
     return v
 
 
