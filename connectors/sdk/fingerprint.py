@@ -81,8 +81,9 @@ def _seed(key: bytes) -> int:
 
 
 def same(old: str | None, new: str) -> bool:
-    """Whether a stored fingerprint and a new one say the same (one stored before fingerprints: yes)."""
-    return old is None or old.split(":", 1)[0] == new.split(":", 1)[0]
+    """Whether a stored fingerprint and a new one say the same (one stored before fingerprints, or in an
+    earlier form without the per-field part: yes)."""
+    return old is None or ":" not in old or old.split(":", 1)[0] == new.split(":", 1)[0]
 
 
 def changed_fields(old: str, new: str, event: Mapping[str, Any]) -> list[str] | None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from connectors.sdk.column_fields import ColumnFields
 from connectors.sdk.connector import Connector
 from connectors.sdk.dead_lettering import Failure
 from connectors.sdk.deadletter import DeadLetter, read_dead_letters
@@ -60,6 +61,7 @@ def replay_dead_letters(log: EventLog, protector: Protector, state: ConnectorSta
     summary = ReplaySummary(agency)
     runners: dict[str, ConnectorRunner] = {}
     pending: dict[str, list[_Pending]] = {}
+    fields_of: dict[str, ColumnFields] = {}   # the columns' contract fields, measured on the letters that map
     recorded_at = datetime.now(UTC)
     group = f"justlink-replay-{agency}-{datetime.now(UTC).timestamp()}"
     for letter in read_dead_letters(log, [dead_letter_topic(agency)], group=group):
@@ -87,13 +89,14 @@ def replay_dead_letters(log: EventLog, protector: Protector, state: ConnectorSta
             _still_failing(summary, letter, exc.stage, exc.error.rule)
             continue
         pending.setdefault(key, []).append(validated)
+        fields_of.setdefault(key, ColumnFields(runner.connector)).remember(record)
     for key, batch in pending.items():
         runner = runners[key]
         run = RunSummary(f"replay {agency}")
         failed: list[Failure] = []
         for start in range(0, len(batch), runner.batch_records):
             dead: list[Failure] = []
-            runner._flush(_Replayed(), batch[start:start + runner.batch_records], dead, None, run)
+            runner._flush(_Replayed(), batch[start:start + runner.batch_records], dead, None, run, fields_of.get(key))
             failed += dead
         summary.published += run.published
         summary.events += run.events
@@ -101,7 +104,7 @@ def replay_dead_letters(log: EventLog, protector: Protector, state: ConnectorSta
         # a failure at protect/encode is dead-lettered again only when its content is new
         summary.duplicates += run.duplicates - (len(failed) - run.dead_lettered)
         for failure in failed:
-            key_ = f"{failure.stage}: {failure.error.field or '-'}: {failure.error.rule}"
+            key_ = f"{failure.stage}: {failure.error.column or failure.error.field or '-'}: {failure.error.rule}"
             summary.reasons[key_] = summary.reasons.get(key_, 0) + 1
     return summary
 

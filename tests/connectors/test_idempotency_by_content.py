@@ -168,6 +168,13 @@ def test_a_record_re_delivered_with_other_content_is_a_dead_letter_not_a_duplica
                    for d in letters), "never the value"
     third = run(hub, path)
     assert (third.published, third.dead_lettered, third.read) == (0, 0, 0), third.line()
+    from connectors.sdk.replay import replay_dead_letters
+
+    _, protector, state = hub
+    replayed = replay_dead_letters(log, protector, state, "police", resolve=lambda _: get_connector("police"))
+    assert replayed.published == 0 and replayed.reasons.get("validate: 警情类别: record.changed") == 3, \
+        "a replay does not publish a changed record under the old event id either; it names the column"
+    assert replayed.reasons.get("validate: 涉案人员2联系电话: record.changed") == 1, replayed.reasons
 
 
 def test_events_published_before_fingerprints_were_kept_stay_duplicates(export, tmp_path: Path) -> None:
