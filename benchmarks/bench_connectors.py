@@ -1,12 +1,17 @@
 """Connector throughput: read the county's CSV exports -> map -> validate -> protect ->
 Avro-encode -> publish to the embedded log, on one core.
 
-    python -m benchmarks.bench_connectors [--persons N] [--quick]
+    python -m benchmarks.bench_connectors [--persons N] [--quick] [--ceiling]
+
+--ceiling also runs the same work in plain Python on the same county, in the same run
+(benchmarks/bench_ceiling.py's stage 1: csv, AES-GCM, HMAC blind indexes, a Bloom filter of the
+name, fastavro, SQLite), best of two, and prints records per CPU-second of both and their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import tempfile
 import time
@@ -48,7 +53,8 @@ def run_on(county: Path, data: Path) -> list[dict[str, Any]]:
     rows.append({"agency": "all", "records": total.read, "events": total.events,
                  "dead_lettered": total.dead_lettered, "seconds": round(wall, 2),
                  "events_per_s": round(total.events / wall),
-                 "events_per_cpu_s": round(total.events / cpu), "target": TARGET_EVENTS_PER_S,
+                 "events_per_cpu_s": round(total.events / cpu), "records_per_cpu_s": round(total.read / cpu),
+                 "target": TARGET_EVENTS_PER_S,
                  "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
     log.close()
     state.close()
@@ -66,6 +72,30 @@ def run(quick: bool, persons: int | None = None) -> list[dict[str, Any]]:
         return run_on(county, data)
 
 
+def against_ceiling(persons: int) -> dict[str, Any]:
+    """The project's connectors and the ceiling's, records per CPU-second, on one generated county."""
+    from benchmarks.bench_ceiling import ceiling_connectors
+
+    with tempfile.TemporaryDirectory(prefix="bench-connectors-") as tmp:
+        county = Path(tmp) / "county"
+        generate(county, persons, seed=3)
+        ceiling = min((ceiling_connectors(county, Path(tmp) / f"ceiling{i}.db") for i in range(2)),
+                      key=lambda r: r["cpu"]["total"])
+        project = []
+        for i in range(2):
+            data = Path(tmp) / f"data{i}"
+            data.mkdir()
+            project.append(run_on(county, data)[-1])
+        best = max(project, key=lambda r: r["records_per_cpu_s"])
+    ceiling_rate = ceiling["records"] / ceiling["cpu"]["total"]
+    return {"persons": persons, "records": best["records"], "dead_lettered": best["dead_lettered"],
+            "project_records_per_cpu_s": best["records_per_cpu_s"],
+            "project_events_per_cpu_s": best["events_per_cpu_s"], "ceiling_records_per_cpu_s": round(ceiling_rate),
+            "ceiling_cpu_s_by_phase": {k: round(v, 3) for k, v in ceiling["cpu"].items()},
+            "ceiling_over_project": round(ceiling_rate / best["records_per_cpu_s"], 1),
+            "load_avg_1m": round(os.getloadavg()[0], 1)}
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     keys = list(dict.fromkeys(k for r in rows for k in r))
     print(" | ".join(keys))
@@ -77,7 +107,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--persons", type=int, default=None)
+    parser.add_argument("--ceiling", action="store_true", help="also the same work in plain Python, same county")
     args = parser.parse_args(argv)
+    if args.ceiling:
+        print_table([against_ceiling(args.persons or (5_000 if args.quick else 20_000))])
+        return
     print_table(run(args.quick, args.persons))
 
 
