@@ -61,6 +61,8 @@ def grant(settings: Settings, person_id: str, scope: tuple[str, ...], until: dat
         echo_json(data)
         return
     click.echo("recorded: " + _line(data) + f"  (audit record #{data['audit_seq']})")
+    if data.get("replaces"):
+        click.echo("replaces (withdrawn): " + ", ".join(data["replaces"]))
 
 
 @consent.command("withdraw")

@@ -11,6 +11,9 @@ by the DPO — from the web page, the API and the CLI alike (they all call these
    before the next request: a withdrawal takes effect on the very next one.
 3. On the record. The gate's check is audited like any access; the grant or withdrawal itself is one
    more audit record, flagged `consent_granted` / `consent_withdrawn`.
+4. One in force. A new consent for the same purpose and role replaces the active one (the latest word of
+   the subject counts, wider or narrower): the old one is withdrawn first, on the record, so that
+   withdrawing "the consent" never leaves a second one open.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from consent.access.audit import AuditEntry
-from consent.access.consents import Consent
+from consent.access.consents import ANY, Consent
 from consent.access.policy import FIELD_CLASSES, Rule
 from hub.services.access import AccessRefused, Caller, PersonAccess, _refusal
 from runtime.clock import iso_utc, local_text_or_none
@@ -69,6 +72,16 @@ def _audit(access: PersonAccess, caller: Caller, result: Any, subject: str, acti
                        result.decision.rule, action, result.request.case_id, subject, result.decision.legal_basis,
                        flags=(action,))
     return services.trail.append(entry).seq
+
+
+def _withdraw(access: PersonAccess, caller: Caller, result: Any, consent_id: str, subject: str,
+              now: datetime) -> int:
+    """ConsentWithdrawn on the log, audited; the audit record's number."""
+    record = {"envelope": hub_envelope("ConsentWithdrawn", f"withdraw\x1f{consent_id}", now),
+              "consent_id": consent_id, "subject": subject}
+    seq = _audit(access, caller, result, subject, "consent_withdrawn")
+    _publish(access, "ConsentWithdrawn", record, subject)
+    return seq
 
 
 def _publish(access: PersonAccess, event_type: str, record: dict[str, Any], subject: str) -> None:
@@ -121,6 +134,10 @@ def grant(access: PersonAccess, caller: Caller, person_id: str, *, field_classes
     if valid_until is not None and valid_until <= now:
         raise AccessRefused(422, "valid_until_in_the_past")
     result = _bound(access, caller, subject)
+    replaced = [c.consent_id for c in access.services.consents.history(subject)
+                if c.is_active(now) and (c.purpose, c.grantee_role, c.grantee_organisation) == (rule.purpose, rule.role, ANY)]
+    for old in replaced:
+        _withdraw(access, caller, result, old, subject, now)
     consent_id = "C" + uuid.uuid4().hex[:16]
     record = {"envelope": hub_envelope("ConsentGranted", f"consent\x1f{consent_id}", now),
               "consent_id": consent_id, "subject": subject, "grantee_role": rule.role, "grantee_organisation": "*",
@@ -128,7 +145,7 @@ def grant(access: PersonAccess, caller: Caller, person_id: str, *, field_classes
     seq = _audit(access, caller, result, subject, "consent_granted")
     _publish(access, "ConsentGranted", record, subject)
     found = next(c for c in access.services.consents.history(subject) if c.consent_id == consent_id)
-    return {**consent_view(access, found), "audit_seq": seq}
+    return {**consent_view(access, found), "replaces": replaced, "audit_seq": seq}
 
 
 def withdraw(access: PersonAccess, caller: Caller, consent_id: str) -> dict[str, Any]:
@@ -139,11 +156,7 @@ def withdraw(access: PersonAccess, caller: Caller, consent_id: str) -> dict[str,
         access.check(caller, None)  # audited: the caller asked
         raise AccessRefused(404, "consent_not_found")
     result = _bound(access, caller, consent.subject)
-    now = access.services.now()
-    record = {"envelope": hub_envelope("ConsentWithdrawn", f"withdraw\x1f{consent_id}", now),
-              "consent_id": consent_id, "subject": consent.subject}
-    seq = _audit(access, caller, result, consent.subject, "consent_withdrawn")
-    _publish(access, "ConsentWithdrawn", record, consent.subject)
+    seq = _withdraw(access, caller, result, consent_id, consent.subject, access.services.now())
     withdrawn = access.services.consents.get(consent_id)
     assert withdrawn is not None
     return {**consent_view(access, withdrawn), "audit_seq": seq}

@@ -77,6 +77,22 @@ def test_the_mediator_records_a_consent_at_intake_and_withdraws_it(county: Count
     assert again["access"]["consent_id"] is None and not DV & {e["event_type"] for e in again["entries"]}
 
 
+def test_a_new_consent_replaces_the_one_in_force_so_one_withdrawal_closes_it(county: County,
+                                                                            client: TestClient) -> None:
+    person = county.parties[0]
+    first = client.post(f"/api/v1/persons/{person}/consents", headers=mediator_headers(county),
+                        json={"field_classes": ["identifier", "sensitive"]}).json()
+    second = client.post(f"/api/v1/persons/{person}/consents", headers=mediator_headers(county),
+                         json={"field_classes": ["identifier"]})  # recorded again, narrower: the latest word counts
+    assert second.status_code == 201 and second.json()["replaces"] == [first["consent_id"]]
+    assert [r["flags"] for r in audit_tail(county, 2)] == [["consent_withdrawn"], ["consent_granted"]]
+    listed = client.get(f"/api/v1/persons/{person}/consents", headers=mediator_headers(county)).json()["consents"]
+    assert [c["consent_id"] for c in listed if c["active"]] == [second.json()["consent_id"]]
+    assert history(client, county, person)["access"]["field_classes"] == ["basic", "contact", "identifier"]
+    client.post(f"/api/v1/consents/{second.json()['consent_id']}/withdraw", headers=mediator_headers(county))
+    assert history(client, county, person)["access"]["consent_id"] is None  # nothing left open
+
+
 def test_no_consent_for_a_stranger_a_scope_not_offered_or_a_past_date(county: County, client: TestClient) -> None:
     stranger = client.post(f"/api/v1/persons/{county.stranger}/consents", headers=mediator_headers(county),
                            json={"field_classes": ["identifier"]})
