@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from connectors.sdk.connector import Connector
-from connectors.sdk.errors import RecordError
 from connectors.sdk.mapping import MappedEvent
 from connectors.sdk.sources import SourceRecord
 
@@ -53,10 +52,13 @@ def generic(path: str) -> str:
 
 
 def try_map(connector: Connector, record: SourceRecord) -> list[MappedEvent] | None:
+    """The events of `record`, or None when it does not map — whatever the mapping raises (a connector of
+    one's own may raise anything for a value it never met: measuring must not stop the run)."""
     try:
-        return connector.map(record)
-    except (RecordError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        mapped = connector.map(record)
+    except Exception:
         return None
+    return mapped if isinstance(mapped, list) and all(isinstance(m, MappedEvent) for m in mapped) else None
 
 
 def fields_fed(connector: Connector, record: SourceRecord, base: list[MappedEvent], column: str,

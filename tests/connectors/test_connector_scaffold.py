@@ -323,3 +323,45 @@ def test_the_kit_names_sample_files_it_cannot_use_never_a_traceback(package: Pat
     assert any(p.startswith("empty.csv: no record of this sample reads") for p in report.problems["dead_letters"]), \
         report.text()
     assert not any("ledger_2023.csv" in p for p in report.problems["dead_letters"]), "a refusal is named once"
+
+
+def test_a_mapping_that_raises_anything_while_its_columns_are_measured_is_no_crash(
+        package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row the mapping rejects at a column makes the SDK map the file's good rows again with that column's
+    values swapped, to name the contract fields it feeds: a connector of one's own that raises something
+    unexpected then (here on any second look at a row) costs the field name, never the run."""
+    import importlib
+
+    from connectors.sdk import ConnectorRunner, ConnectorState, CsvSource, RecordError
+    from consent.privacy.keys import init_keystore, open_keystore
+    from consent.privacy.protect import Protector
+    from runtime.eventlog.embedded import EmbeddedEventLog
+
+    monkeypatch.syspath_prepend(str(package))
+    scaffolded = importlib.import_module(f"{NAME}.connector").TownshipMediationConnector
+
+    class LooksOnce(scaffolded):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: set[str] = set()
+
+        def map(self, record):  # type: ignore[no-untyped-def]
+            if record.position in self.seen:
+                raise ZeroDivisionError("a bug met only while measuring")
+            self.seen.add(record.position)
+            if record.position.endswith(":6"):
+                raise RecordError("纠纷类型", "not a type this committee records", rule="value.unknown")
+            return super().map(record)
+
+    init_keystore(tmp_path)
+    keystore = open_keystore(tmp_path)
+    log, state = EmbeddedEventLog(tmp_path / "log.db"), ConnectorState(tmp_path / "state.db")
+    try:
+        summary = ConnectorRunner(LooksOnce(), log, Protector(keystore), state, progress=False).run(
+            CsvSource(package / "samples" / "mediation_ledger.csv"))
+    finally:
+        log.close()
+        state.close()
+        keystore.close()
+    assert (summary.read, summary.published, summary.dead_lettered) == (20, 19, 1), summary.line()
+    assert list(summary.dead_letter_reasons) == ["map: 纠纷类型: value.unknown: not a type this committee records"]
