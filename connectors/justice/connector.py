@@ -1,9 +1,12 @@
-"""Justice-bureau connector: four exports of the justice office systems, one row per step.
+"""Justice-bureau connector: five exports of the justice office systems, one row per step.
 
 - mediation_cases.csv (人民调解): 受理 MediationCaseOpened · 结案 MediationConcluded
 - community_corrections.csv (社区矫正): 接收 CommunityCorrectionStarted · 解除 CommunityCorrectionEnded
 - legal_aid.csv (法律援助): 申请 LegalAidApplied · 指派/不予援助 LegalAidGranted
 - released_prisoners.csv (安置帮教): one row per hand-over, ReleasedPrisonerReceived
+- release_notices.csv (刑满释放人员通知书, the prisons' notices as the bureau receives them): one row per
+  notice, ReleaseNoticeIssued, routed to the county its 接收地区划代码 names (the person's registered
+  residence: another county's for a person sentenced here who lives there) and to its 接收司法所
 The file is recognised by its key column, so renamed files still map.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.common import reference_to
-from connectors.county import CountyConnector
+from connectors.county import DIVISION_CODE, CountyConnector
 from connectors.sdk import (
     MappedEvent,
     RecordError,
@@ -69,8 +72,10 @@ class JusticeConnector(CountyConnector):
             return self._legal_aid(row)
         if "衔接编号" in row:
             return self._release(row)
-        raise RecordError("", "unrecognised justice export: expected a 调解案件编号, 矫正编号, 援助案件编号 or "
-                              "衔接编号 column", rule="column.missing")
+        if "通知书编号" in row:
+            return self._notice(row)
+        raise RecordError("", "unrecognised justice export: expected a 调解案件编号, 矫正编号, 援助案件编号, "
+                              "衔接编号 or 通知书编号 column", rule="column.missing")
 
     def _mediation(self, row) -> list[MappedEvent]:
         case_number = required(row, "调解案件编号")
@@ -163,6 +168,21 @@ class JusticeConnector(CountyConnector):
         county = self.county_code()
         return [MappedEvent(event_type, required(row, "记录ID"), when, fields, office_code=county,
                             office_name=self.justice_bureau, county_code=county)]
+
+    def _notice(self, row) -> list[MappedEvent]:
+        number = required(row, "通知书编号")
+        when = parse_datetime(required(row, "释放日期"), "释放日期")
+        county = required(row, "接收地区划代码")
+        if not DIVISION_CODE.fullmatch(county):
+            raise RecordError("接收地区划代码", "is not a 6-digit county division code", rule="division_code.format")
+        person = party(row, "", "released_person", columns=SUBJECT_COLUMNS)
+        if person is None:
+            raise RecordError("姓名", "is required", rule="value.required")
+        fields = {"notice_number": number, "prison_name": required(row, "原服刑单位"), "released_at": when,
+                  "parties": [person]}
+        return [MappedEvent("ReleaseNoticeIssued", number, when, fields, office_code=county,
+                            office_name=required(row, "接收司法所"), county_code=county,
+                            related=reference_to(text(row, "原判案号"), "follows_judgment"))]
 
     def _release(self, row) -> list[MappedEvent]:
         number = required(row, "衔接编号")

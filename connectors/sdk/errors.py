@@ -35,6 +35,7 @@ RULES: dict[str, str] = {
     "date.range": "the date is before 1900 or in the future",
     "number.format": "the value is not a number",
     "flag.format": "the value is not 是/否 (yes/no)",
+    "division_code.format": "the value is not a 6-digit county division code (行政区划代码)",
     "party.incomplete": "a party has details but no name, or a record lacks a party it needs",
     "reference.missing": "the record must name another record it refers to",
     "record.invalid": "the connector rejected the record (see the reason)",

@@ -41,6 +41,7 @@ NOISE: dict[str, Noise] = {
     "correction": Noise(0.005, 0.003, 0.0, 0.005, 0.0, 0.0, 0.05, (3, 3, 3, 1)),
     "legal_aid": Noise(0.01, 0.005, 0.02, 0.02, 0.002, 0.02, 0.10, (1, 2, 4, 3)),
     "release": Noise(0.01, 0.005, 0.0, 0.01, 0.01, 0.25, 0.20, (3, 3, 3, 1)),
+    "notice": Noise(0.005, 0.005, 0.0, 0.005, 0.01, 1.0, 0.0, (6, 2, 2, 0)),   # the prison's: no phone
 }
 
 
@@ -156,7 +157,11 @@ FILES: tuple[FileSpec, ...] = (
              ("衔接编号", "接收日期", "原服刑单位", "原判法院", "原判案号", "罪名", "刑期月数", "刑满释放日期",
               "衔接方式", "接收司法所"),
              (("", SUBJECT_FIELDS),), single_step=True),
+    FileSpec("justice/release_notices.csv", "justice", "utf-8", "notice", ("notice",),
+             ("通知书编号", "释放日期", "原服刑单位", "原判案号", "接收地区划代码", "接收司法所"),
+             (("", SUBJECT_FIELDS),), single_step=True),
 )
+SIDE_KINDS = ("notice",)
 KIND_TO_FILE: dict[str, FileSpec] = {kind: spec for spec in FILES for kind in spec.kinds}
 
 TRUTH_FILES: dict[str, tuple[str, ...]] = {
@@ -283,6 +288,8 @@ class Exporter:
             rec.id = f"（{y}）{county.abbr}法援字第{self._next('legal_aid', y)}号"
         elif kind == "release":
             rec.id = f"AZ{county.code}{y}{self._next('release', y):04d}"
+        elif kind == "notice":   # the prison's number, as the forwarding county's bureau files it
+            rec.id = f"SF{county.code}-{y}{self._next('notice', y):05d}"
         else:
             raise ValueError(f"record kind {kind!r}: no id format")
 
@@ -332,8 +339,10 @@ class Exports:
 
     def write_chunk(self, events: list[Ev], chunk_no: int) -> None:
         rng = random.Random(f"{self.seed}:render:{chunk_no}")
+        # records added later render from a generator of their own: the older records' noise stays as it was
+        side = random.Random(f"{self.seed}:render-notices:{chunk_no}")
         for ev in events:
-            self.exporters[ev.rec.county].write(ev, rng, self.truth)
+            self.exporters[ev.rec.county].write(ev, side if ev.rec.kind in SIDE_KINDS else rng, self.truth)
 
     def close(self) -> None:
         for exporter in self.exporters.values():
@@ -454,9 +463,15 @@ def _release_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[
             "刑满释放日期": _d(a["released"]), "衔接方式": a["handover"], "接收司法所": a["office"]}
 
 
+def _notice_row(ev: Ev, rec: Rec, nxt: NextNumber, county: geo.County) -> dict[str, str]:
+    a = rec.attrs
+    return {"释放日期": _d(a["released"]), "原服刑单位": a["prison"], "原判案号": rec.ref.id if rec.ref else a["old_case"],
+            "接收地区划代码": a["to_county"], "接收司法所": a["office"]}
+
+
 ROW_BUILDERS: dict[str, Callable[[Ev, Rec, NextNumber, geo.County], dict[str, str]]] = {
     "court/court_case_nodes.csv": _court_row, "police/police_incidents.csv": _police_row,
     "civil_affairs/marriage_registrations.csv": _registration_row, "justice/mediation_cases.csv": _mediation_row,
     "justice/community_corrections.csv": _correction_row, "justice/legal_aid.csv": _legal_aid_row,
-    "justice/released_prisoners.csv": _release_row,
+    "justice/released_prisoners.csv": _release_row, "justice/release_notices.csv": _notice_row,
 }

@@ -19,7 +19,7 @@ AGENCY_OF_KIND: dict[str, str] = {
     "confirmation": "court", "protection": "court",
     "incident": "police",
     "marriage": "civil_affairs", "divorce": "civil_affairs",
-    "mediation": "justice", "correction": "justice", "legal_aid": "justice", "release": "justice",
+    "mediation": "justice", "correction": "justice", "legal_aid": "justice", "release": "justice", "notice": "justice",
 }
 
 DISPUTE_LABELS: dict[str, str] = {
@@ -35,7 +35,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "IncidentReported", "DomesticViolenceWarningIssued", "DisputeReferredToMediation",
     "MarriageRegistered", "DivorceRegistered",
     "MediationCaseOpened", "MediationConcluded", "CommunityCorrectionStarted", "CommunityCorrectionEnded",
-    "LegalAidApplied", "LegalAidGranted", "ReleasedPrisonerReceived",
+    "LegalAidApplied", "LegalAidGranted", "ReleaseNoticeIssued", "ReleasedPrisonerReceived",
 )
 
 

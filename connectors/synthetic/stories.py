@@ -399,10 +399,16 @@ def fraud_story(s: Story) -> None:
 OTHER_COURTS = (("驻马店市驿城区人民法院", "豫1702"), ("上蔡县人民法院", "豫1722"), ("平舆县人民法院", "豫1723"))
 
 
+RECEIPT_LATE, RECEIPT_MISSING = 0.06, 0.04   # hand-overs received after 12-60 days, never received
+
+
 def release_handover(s: Story, released: datetime, p: Person, case: Rec | None, offence: str, months: int,
                      home: tuple[geo.County, int] | None = None) -> None:
-    """The hand-over to the justice office of `home` (county, township): the person's registered
-    residence, by default where the story happens."""
+    """The prison's release notice, routed to the justice office of `home` (county, township): the person's
+    registered residence, by default where the story happens; then that office's receipt (衔接), mostly within
+    days of the release, sometimes weeks late, sometimes never. The notice is in the export of the sentencing
+    county when the sentence is in our data (its bureau forwards it), else in the receiving county's. (The
+    notice and the lateness draw from a generator of their own: the story's other draws stay as they were.)"""
     county, township = home or (s.county, p.addr.township)
     other_court = s.rng.choice(OTHER_COURTS)
     rec = s.rec("release", [(p, "刑满释放人员")], case, in_dispute=case is not None, county=county,
@@ -412,8 +418,21 @@ def release_handover(s: Story, released: datetime, p: Person, case: Rec | None, 
                 handover=s.rng.choices(("必接必送", "自行报到"), weights=(4, 1))[0],
                 old_case=f"（{released.year - months // 12 - 1}）{other_court[1]}刑初{s.rng.randint(10, 600)}号"
                 if case is None else "")
-    s.ev(office_time(released + timedelta(days=s.rng.uniform(0, 5)), s.rng), rec, "衔接接收",
-         "ReleasedPrisonerReceived")
+    received = office_time(released + timedelta(days=s.rng.uniform(0, 4)), s.rng)   # in time: within 7 days
+    side = random.Random(f"release:{p.index}:{released:%Y%m%d}")
+    notice = s.rec("notice", [(p, "刑满释放人员")], case, in_dispute=case is not None,
+                   county=s.county if case is not None else county, prison=rec.attrs["prison"],
+                   released=released.date(), to_county=county.code, office=rec.attrs["office"],
+                   old_case=rec.attrs["old_case"])
+    notified = office_time(released, side)
+    s.ev(notified, notice, "释放通知", "ReleaseNoticeIssued")
+    received = max(received, notified + timedelta(minutes=30))   # received after the release, not before
+    r = side.random()
+    if r < RECEIPT_MISSING:
+        return
+    if r < RECEIPT_MISSING + RECEIPT_LATE:
+        received = office_time(released + timedelta(days=side.uniform(12, 60)), side)
+    s.ev(received, rec, "衔接接收", "ReleasedPrisonerReceived")
 
 
 def released_story(s: Story) -> None:

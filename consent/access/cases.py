@@ -30,6 +30,7 @@ CASE_EVENTS: dict[str, tuple[str, str, str]] = {
     "CaseClosed": ("court", "case_number", "close"),
     "CommunityCorrectionStarted": ("correction", "correction_number", "open"),
     "CommunityCorrectionEnded": ("correction", "correction_number", "close"),
+    "ReleaseNoticeIssued": ("resettlement", "notice_number", "open"),   # the office is to receive the person
     "ReleasedPrisonerReceived": ("resettlement", "handover_number", "open"),
     "ResettlementEnded": ("resettlement", "handover_number", "close"),
     "LegalAidApplied": ("legal_aid", "aid_number", "open"),
@@ -43,7 +44,7 @@ CASE_EVENTS: dict[str, tuple[str, str, str]] = {
 }
 # Fields that name the case an event belongs to, most specific first.
 CASE_NUMBER_FIELDS = ("case_number", "mediation_case_number", "correction_number", "handover_number",
-                      "aid_number", "incident_number", "registration_number")
+                      "notice_number", "aid_number", "incident_number", "registration_number")
 DAY = timedelta(days=1)
 # the brackets people type around a case number's year, as the agencies' ( ) after NFKC
 _BRACKETS = str.maketrans({"[": "(", "〔": "(", "【": "(", "﹝": "(", "〖": "(",

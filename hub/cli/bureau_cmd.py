@@ -21,7 +21,8 @@ from runtime.settings import Settings
 
 SECTION_TITLES = {"disputes": "disputes by type and township", "mediation": "people's mediation by level",
                   "first_handling": "police call -> first handling", "alerts": "alerts by rule",
-                  "warnings": "repeat-mediation warnings", "handovers": "released prisoners' hand-overs"}
+                  "warnings": "repeat-mediation warnings", "handovers": "released prisoners' hand-overs",
+                  "open_handovers": "hand-overs open past their due date (必接必送)"}
 
 
 def _read(access: Any, caller: Any, csv_section: str | None, **filters: Any) -> Any:

@@ -27,7 +27,7 @@ def dashboard(access: PersonAccess, caller: Caller, *, since: datetime | None = 
         raise AccessRefused(403, "other_county", audit_seq=result.audit.seq, rule=result.decision.rule
                             if result.decision else "")
     services = access.services
-    board = Dashboard(services.store, clock=services.now)
+    board = Dashboard(services.store, clock=services.now, zone=access.zone)
     data = board.build(DashboardFilter(since, until, county))
     if counties:
         data["counties"] = [c for c in data["counties"] if c in counties]

@@ -11,8 +11,13 @@ Sections (each a list of rows, each also a CSV):
   `repeat_intake.py`) by the pair of agencies (the earlier intake's, then the later's): raised, one of the
   two still open, both concluded; and confirmed mediation agreements gone back on by a lawsuit (反悔重诉)
   or enforced (not honoured), `agreements.py`;
-- `handovers`: released prisoners' hand-overs by receiving county: notices due, received in time, late,
-  still open (past due), and the hand-over rate (target 100 %).
+- `handovers`: released prisoners' hand-overs by receiving county (`handovers.py`): release notices, due,
+  received in time, late, still open past due, not yet due, and the hand-over rate (received in time of
+  those due; target 100 %);
+- `open_handovers`: every hand-over still open past its due date — the notice number, the receiving county
+  and justice office, release and due day, days overdue, and whether it is cross-county (sentenced in another
+  county of the deployment; with a county chosen, its own and those it sentenced that went elsewhere). A
+  record number and an office, no person: the bureau must be able to chase each one (必接必送).
 
 Small cells are suppressed: a count between 1 and `min_cell - 1` is given as None with `suppressed`,
 and a rate over fewer than `min_cell` cases is None. Restricted records (sealed, covert) are left out.
@@ -34,14 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from hub.services.agreements import AgreementFlag, Agreements
+from hub.services.handovers import Handover, Handovers
 from hub.services.repeat_intake import RepeatIntakes, RepeatWarning
-from runtime.clock import to_utc
+from runtime.clock import DEFAULT_ZONE, local_date, to_utc
 from runtime.tomlcheck import TomlChecker, TomlError
 from runtime.viewstore import ViewStore
 
 SETTINGS_PATH = Path(__file__).with_name("dashboard.toml")
 HANDLING_STAGES = ("referral", "mediation", "court_filing", "warning", "protection_order")
-SECTIONS = ("disputes", "mediation", "first_handling", "alerts", "warnings", "handovers")
+SECTIONS = ("disputes", "mediation", "first_handling", "alerts", "warnings", "handovers", "open_handovers")
 LEVELS = ("red", "yellow", "blue")
 HANDLED = ("acknowledged", "resolved", "dismissed")
 HANDOVER_RULES = ("released_prisoner_not_received",)
@@ -54,6 +60,8 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "warnings": ("agencies", "raised", "open", "concluded"),
     "handovers": ("county_code", "notices", "due", "received_in_time", "received_late", "open_overdue", "pending",
                   "handover_rate"),
+    "open_handovers": ("notice_number", "county_code", "office_name", "released_on", "due_on", "days_overdue",
+                       "sentenced_in", "cross_county"),
 }
 
 
@@ -172,8 +180,9 @@ def _in_window(at: datetime | None, flt: DashboardFilter) -> bool:
 
 class Dashboard:
     def __init__(self, store: ViewStore, settings: DashboardSettings | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), zone: str = DEFAULT_ZONE) -> None:
         self.store = store
+        self.zone = zone   # days (a release, a due date) are the agencies' days
         self.settings = settings or load_settings()
         self.clock = clock
 
@@ -192,13 +201,16 @@ class Dashboard:
                     and (flt.county is None or w.later.county == flt.county)]
         flags = [f for f in Agreements(self.store).flags() if _in_window(f.case.opened_at, flt)
                  and (flt.county is None or f.case.county == flt.county)]
+        handovers = [h for h in Handovers(self.store).all() if _in_window(h.released_at, flt)
+                     and (flt.county is None or flt.county in (h.county, h.sentenced_in))]
         sections = {
             "disputes": self._disputes(threads),
             "mediation": self._mediation(flt),
             "first_handling": self._first_handling(threads),
             "alerts": self._alerts([a for a in alerts if a["rule"] not in HANDOVER_RULES]),
             "warnings": self._warnings(warnings, flags),
-            "handovers": self._handovers(flt),
+            "handovers": self._handovers(handovers),
+            "open_handovers": self._open_handovers(handovers, flt),
         }
         total = {"threads": len(threads), "alerts": len(alerts), "warnings": len(warnings)}
         return {"summary": self._summary(total, sections), "sections": sections,
@@ -317,8 +329,37 @@ class Dashboard:
         return [self._row({"agencies": pair, "raised": c["raised"], "open": c["open"], "concluded": c["concluded"]},
                           "raised") for pair, c in sorted(by_pair.items())]
 
-    def _handovers(self, flt: DashboardFilter) -> list[dict[str, Any]]:
-        return []   # filled by the hand-over loop's views (released-prisoner notices and receipts)
+    def _handovers(self, handovers: list[Handover]) -> list[dict[str, Any]]:
+        """By receiving county, with the total ("*") of every county shown."""
+        now = self.clock()
+        by_county: dict[str, Counter[str]] = defaultdict(Counter)
+        for h in handovers:
+            for county in (h.county, "*"):
+                c = by_county[county]
+                c["notices"] += 1
+                c[h.status(now)] += 1
+        rows = []
+        for county in sorted(by_county, key=lambda c: (c == "*", c)):
+            c = by_county[county]
+            due = c["notices"] - c["pending"]
+            rows.append(self._row({"county_code": county, "notices": c["notices"], "due": due,
+                                   "received_in_time": c["received_in_time"], "received_late": c["received_late"],
+                                   "open_overdue": c["open_overdue"], "pending": c["pending"],
+                                   "handover_rate": self.rate(c["received_in_time"], due)}, "notices"))
+        return rows
+
+    def _open_handovers(self, handovers: list[Handover], flt: DashboardFilter) -> list[dict[str, Any]]:
+        now = self.clock()
+        rows = []
+        for h in handovers:
+            if h.status(now) != "open_overdue":
+                continue
+            rows.append({"notice_number": h.notice_number, "county_code": h.county, "office_name": h.office_name,
+                         "released_on": local_date(h.released_at, self.zone).isoformat(),
+                         "due_on": local_date(h.due_at, self.zone).isoformat(),
+                         "days_overdue": (now - h.due_at).days, "sentenced_in": h.sentenced_in,
+                         "cross_county": h.cross_county, "suppressed": []})
+        return sorted(rows, key=lambda r: (-r["days_overdue"], r["notice_number"]))
 
     def _summary(self, total: dict[str, int], sections: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         mediation = sections["mediation"]
@@ -334,7 +375,9 @@ class Dashboard:
                 "alerts_raised": self.cell(sum(r["raised"] or 0 for r in alerts)),
                 "alerts_in_time_rate": self.rate(in_time, counted),
                 "repeat_warnings": self.cell(total["warnings"]),   # the total, not the sum of suppressed rows
-                "handover_rate": None}
+                "handover_rate": next((r["handover_rate"] for r in sections["handovers"] if r["county_code"] == "*"),
+                                      None),
+                "open_handovers": len(sections["open_handovers"])}
 
 
 def with_totals(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:

@@ -57,6 +57,7 @@ RULES: dict[str, Rule] = {
     "CommunityCorrectionStarted": Rule("other", JOIN_ONLY, own=(("justice", "correction_number"),),
                                        refs=(("court", "judgment_case_number"),)),
     "CommunityCorrectionEnded": Rule("other", JOIN_ONLY, own=(("justice", "correction_number"),)),
+    "ReleaseNoticeIssued": Rule("other", JOIN_ONLY, own=(("justice", "notice_number"),)),
     "ReleasedPrisonerReceived": Rule("other", JOIN_ONLY, own=(("justice", "handover_number"),)),
     # civil affairs: a registration is a civil-status act, not a dispute
     "MarriageRegistered": Rule("other", IGNORE),

@@ -103,7 +103,7 @@ DV = {"DomesticViolenceWarningIssued", "ProtectionOrderIssued"}
 MEDIATION = {"MediationCaseOpened", "MediationConcluded", "MediationAgreementConfirmed"}
 COURT = {"CaseFiled", "DocumentsServed", "HearingHeld", "JudgmentIssued", "EnforcementUpdated"}
 MARRIAGE = {"MarriageRegistered", "DivorceRegistered"}
-CORRECTIONS = {"CommunityCorrectionStarted", "CommunityCorrectionEnded", "ReleasedPrisonerReceived"}
+CORRECTIONS = {"CommunityCorrectionStarted", "CommunityCorrectionEnded", "ReleaseNoticeIssued", "ReleasedPrisonerReceived"}
 LEGAL_AID = {"LegalAidApplied", "LegalAidGranted"}
 EVENTS = {
     ("mediator", "dispute_mediation"): (POLICE | MEDIATION | COURT | MARRIAGE, DV),

@@ -216,3 +216,21 @@ def test_replay_from_the_command_line(county: Path, tmp_path: Path) -> None:
                                    "tests.connectors.test_dead_letters:FixedPoliceConnector"], env=env)
     assert replayed.exit_code == 0, replayed.output
     assert "1 dead letters = published 1" in replayed.output, replayed.output
+
+
+def test_a_release_notice_that_names_no_county_is_a_dead_letter_naming_the_column(hub, county: Path,
+                                                                                   tmp_path: Path) -> None:
+    """A notice is routed by its 接收地区划代码: one that is not a 6-digit division code is kept, sealed, and
+    named by file, line, column and rule — never published to a county it does not name."""
+    with (county / "justice/release_notices.csv").open(encoding="utf-8", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    good = rows[:2]
+    bad = broken_copy(header, rows[2], key_suffix="x", 接收地区划代码="清源县")
+    log, protector, state, _ = hub
+    path = write(tmp_path / "release_notices.csv", header, [*good, bad])
+    summary = ConnectorRunner(get_connector("justice"), log, protector, state, progress=False).run(CsvSource(path))
+    assert (summary.published, summary.dead_lettered) == (2, 1), summary.line()
+    (letter,) = read_dead_letters(log, ["justlink.justice.deadletter"], group="t", wait_s=0)
+    assert (letter.source, letter.line, letter.column, letter.rule) == \
+        ("release_notices.csv", 4, "接收地区划代码", "division_code.format")
+    assert letter.rule in RULES and "清源县" not in letter.reason

@@ -26,9 +26,9 @@ from tests.support.county import agency_events, publish_county, read_truth
 
 PERSONS, SEED, COUNTIES = 4500, 17, 3
 # SHA-256 over (path, file digest) of `generate(out, 400, 2)`: the single county, byte for byte as it was
-# before there were several (since then: the mediation export's 当事人关系 column). Change it only when you mean
+# before there were several (since then: the mediation export's 当事人关系 column; the prisons' release notices). Change it only when you mean
 # to change the county everyone tests against.
-ONE_COUNTY_400_2 = "ca87469f92aadca3986868d4fe71992abc11a1d4a44f46ec1fa62ffc5806e101"
+ONE_COUNTY_400_2 = "02d4bb4e0170e406c8e17317cc0b3ef52fc5a544754e0032d9fc60d4282f3f25"
 
 
 def digest(root: Path) -> str:
@@ -111,11 +111,16 @@ def test_movers_have_records_in_both_counties_under_one_true_id(root: Path, expo
         (a, b) for a in exports for b in exports if a != b}
     where: dict[str, set[str]] = defaultdict(set)
     keys: dict[str, list[tuple[str, str, str, int]]] = defaultdict(list)
+    notice_persons: dict[tuple[str, str], str] = {}
     for row in read_truth(root, "persons.csv"):
         where[row["true_person_id"]].add(row["county"])
+        notice_persons[(row["county"], row["record_key"])] = row["true_person_id"]
         if row["true_person_id"] in movers:
             keys[row["true_person_id"]].append((row["county"], row["agency"], row["record_key"],
                                                 int(row["party_index"])))
+    for code, files in exports.items():   # a release notice is routed to the registered residence's county
+        for row in files["justice/release_notices.csv"]:
+            where[notice_persons[(code, row["通知书编号"])]].add(row["接收地区划代码"])
     for pid, move in movers.items():
         assert {move["from_county"], move["to_county"]} <= where[pid], pid
     stayers = [pid for pid, counties in where.items() if pid.startswith("P") and pid not in movers and len(counties) > 1]
@@ -162,7 +167,17 @@ def test_cross_county_stories(root: Path, exports: dict) -> None:
                 other = next(c for c, name in courts.items() if name == court)
                 cases = {r["案号"] for r in exports[other]["court/court_case_nodes.csv"]}
                 assert row["原判案号"] in cases, row["衔接编号"]
-    assert handed_over == sum(m["story"] == "offender" for m in movers.values())
+    # the prison's release notice: in the sentencing county's export, routed to the home county; most are
+    # received there (released_prisoners.csv above), some late, some never
+    routed = 0
+    for code, files in exports.items():
+        cases = {r["案号"] for r in files["court/court_case_nodes.csv"]}
+        for row in files["justice/release_notices.csv"]:
+            if row["接收地区划代码"] != code:
+                routed += 1
+                assert row["接收地区划代码"] in exports and row["原判案号"] in cases, row["通知书编号"]
+    assert routed == sum(m["story"] == "offender" for m in movers.values())
+    assert 0.85 * routed <= handed_over <= routed
 
 
 def test_counties_are_derived_from_their_index() -> None:
@@ -186,6 +201,9 @@ def test_too_few_persons_per_county_is_a_clear_error(tmp_path: Path) -> None:
 def test_connectors_stamp_every_event_with_its_county(root: Path, tmp_path: Path) -> None:
     publish_county(root, tmp_path / "data")
     county_of = {(r["agency"], r["record_key"]): r["county"] for r in read_truth(root, "events.csv")}
+    for folder in county_exports(root):   # a release notice: the county it is routed to, not the export's
+        with (folder / "justice/release_notices.csv").open(encoding="utf-8", newline="") as fh:
+            county_of.update({("justice", row["通知书编号"]): row["接收地区划代码"] for row in csv.DictReader(fh)})
     events = agency_events(tmp_path / "data")
     assert len(events) > 0.9 * len(county_of)
     counted: dict[str, int] = defaultdict(int)

@@ -231,3 +231,48 @@ def test_a_follow_up_exactly_at_the_deadline_is_in_time() -> None:
         (make("MediationConcluded", "M2/end", 31, mediation_case_number="M2"), ["P-o", "P-p"]),
     ])
     assert raised(outputs) == []
+
+
+# --- 5. a released prisoner not received within 7 days -> red, correction officer -----------------------
+RELEASED = "released_prisoner_not_received"
+R, S = "P-released", "P-other"
+
+
+def notice(key: str, day: float):
+    return make("ReleaseNoticeIssued", key, day, notice_number=key)
+
+
+def receipt(key: str, day: float):
+    return make("ReleasedPrisonerReceived", key, day, handover_number=key)
+
+
+def test_a_release_notice_without_a_receipt_in_7_days_raises_a_red_alert_at_the_deadline() -> None:
+    driver = Driver()
+    opened = notice("SF1", 0)
+    driver.feed(opened, [R])
+    outputs = driver.feed(receipt("AZ1", 20), [R])   # weeks late: the justice feed has passed the deadline
+    alerts = raised(outputs, RELEASED)
+    assert len(alerts) == 1
+    assert (alerts[0]["level"], alerts[0]["role"]) == ("red", "correction_officer")
+    assert alerts[0]["evidence_event_ids"] == [opened.event_id]
+    assert alerts[0]["envelope"]["occurred_at"] == T0 + timedelta(days=7)
+
+
+def test_a_receipt_within_7_days_or_of_another_person_is_a_near_miss_and_the_clock_raises_the_rest() -> None:
+    driver = Driver()
+    outputs = driver.run([
+        (notice("SF1", 0), [R]),
+        (notice("SF2", 0), [S]),
+        (receipt("AZ1", 7), [R]),          # on the last day: in time
+        (receipt("AZ9", 3), ["P-third"]),  # someone else's receipt closes nothing
+    ])
+    assert raised(outputs) == []
+    ticked = driver.alerts.tick(to_millis(T0 + timedelta(days=8)), driver.state)
+    assert [a["person_id"] for a in raised(ticked, RELEASED)] == [S]
+
+
+def test_a_receipt_read_before_its_notice_closes_the_hand_over() -> None:
+    driver = Driver()
+    outputs = driver.run([(receipt("AZ1", 2), [R]), (notice("SF1", 0), [R]), (make(
+        "MediationCaseOpened", "M1", 30, mediation_case_number="M1"), [W, H])])
+    assert raised(outputs, RELEASED) == []

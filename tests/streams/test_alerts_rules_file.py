@@ -29,7 +29,8 @@ def test_the_default_rules_load_and_name_roles_of_the_policy() -> None:
     rules = load_rules()
     assert [r.name for r in rules.rules] == ["repeated_divorce_with_domestic_violence",
                                               "new_incident_under_community_correction",
-                                              "urgent_matter_without_response_72h", "mediation_overdue"]
+                                              "urgent_matter_without_response_72h", "mediation_overdue",
+                                              "released_prisoner_not_received"]
     roles = set(load_policy().roles)
     assert {r.role for r in rules.rules} <= roles
     assert rules.source == str(DEFAULT_RULES_PATH)

@@ -16,7 +16,7 @@ AGENCY_OF: dict[str, str] = {
     "IncidentReported": "police", "DomesticViolenceWarningIssued": "police", "DisputeReferredToMediation": "police",
     "MediationCaseOpened": "justice", "MediationConcluded": "justice", "LegalAidApplied": "justice",
     "LegalAidGranted": "justice", "CommunityCorrectionStarted": "justice", "CommunityCorrectionEnded": "justice",
-    "ReleasedPrisonerReceived": "justice", "MarriageRegistered": "civil_affairs", "DivorceRegistered": "civil_affairs",
+    "ReleasedPrisonerReceived": "justice", "ReleaseNoticeIssued": "justice", "MarriageRegistered": "civil_affairs", "DivorceRegistered": "civil_affairs",
 }
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -40,6 +40,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                                    "supervising_office": "office"},
     "CommunityCorrectionEnded": {"reason": "completed"},
     "ReleasedPrisonerReceived": {"prison_name": "prison", "released_at": T0, "received_in_person": True},
+    "ReleaseNoticeIssued": {"prison_name": "prison", "released_at": T0},
     "MarriageRegistered": {},
     "DivorceRegistered": {},
 }
@@ -71,7 +72,8 @@ def ref(agency: str, record_type: str, record_id: str, relation: str = "refers_t
 def test_builders_make_valid_events_of_every_type() -> None:
     numbers = {"incident_number": "J1", "warning_number": "W1", "referral_number": "R1",
                "mediation_case_number": "M1", "case_number": "C1", "original_case_number": "C0",
-               "aid_number": "A1", "correction_number": "K1", "handover_number": "H1", "registration_number": "G1"}
+               "aid_number": "A1", "correction_number": "K1", "handover_number": "H1", "notice_number": "N1",
+               "registration_number": "G1"}
     for event_type in DEFAULTS:
         schema_fields = models.get(event_type).model_fields
         fields = {k: v for k, v in numbers.items() if k in schema_fields}

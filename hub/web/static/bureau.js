@@ -5,7 +5,7 @@ const BUREAU_CONTEXT = { role: "bureau_officer", purpose: "statistics" };
 const SECTIONS = [
   ["disputes", "纠纷分布 Disputes"], ["mediation", "人民调解 Mediation"], ["first_handling", "首次处置 First handling"],
   ["alerts", "预警处置 Alerts"], ["warnings", "重复调解预警 Repeat-mediation warnings"],
-  ["handovers", "刑满释放衔接 Hand-overs"],
+  ["handovers", "刑满释放衔接 Hand-overs"], ["open_handovers", "逾期未衔接 Open hand-overs"],
 ];
 const COLUMNS = {
   disputes: [["dispute_type", "纠纷类型", "dispute_type"], ["township", "乡镇", "township"], ["threads", "纠纷数"]],
@@ -19,10 +19,13 @@ const COLUMNS = {
   warnings: [["agencies", "先受理→后受理", "repeat_pair"], ["raised", "发出"], ["open", "尚在办"], ["concluded", "均已结"]],
   handovers: [["county_code", "接收县"], ["notices", "释放通知"], ["due", "已到期"], ["received_in_time", "按时衔接"],
     ["received_late", "逾期衔接"], ["open_overdue", "逾期未衔接"], ["pending", "未到期"], ["handover_rate", "衔接率", "rate"]],
+  open_handovers: [["notice_number", "释放通知书编号"], ["county_code", "接收县"], ["office_name", "接收司法所"],
+    ["released_on", "释放日期"], ["due_on", "应衔接日期"], ["days_overdue", "逾期天数"], ["sentenced_in", "原判县"],
+    ["cross_county", "跨县", "yes_no"]],
 };
 const TILES = [["threads", "纠纷（条）"], ["mediation_success_rate", "调解成功率"],
   ["first_handling_within_target_rate", "72小时内处置"], ["alerts_raised", "预警"], ["alerts_in_time_rate", "预警按时处置率"],
-  ["repeat_warnings", "重复调解预警"], ["handover_rate", "刑满释放衔接率"]];
+  ["repeat_warnings", "重复调解预警"], ["handover_rate", "刑满释放衔接率"], ["open_handovers", "逾期未衔接"]];
 const state = { token: "", data: null, section: "disputes" };
 const $ = (id) => document.getElementById(id);
 const ctx = () => Object.assign({ token: state.token }, BUREAU_CONTEXT);
@@ -34,6 +37,7 @@ function shown(value, kind, suppressed) {
   if (kind === "rate") return `${(value * 100).toFixed(1)}%`;
   if (kind === "township") return value === "*" ? "（合计）" : value || "县级/未注明";
   if (kind === "dispute_type" && value === "*") return "（合计）";
+  if (kind === "yes_no") return value ? "是" : "否";
   if (kind) return label(kind, value);
   return String(value);
 }
@@ -119,6 +123,9 @@ function renderCharts() {
   bars($("chart-handling"), d.first_handling.map((r) => [label("dispute_type", r.dispute_type),
     `${shown(r.within_target_rate, "rate")}（中位 ${shown(r.median_hours)} 小时）`, r.within_target_rate || 0,
     r.within_target_rate === null]));
+  bars($("chart-handovers"), d.handovers.map((r) => [r.county_code === "*" ? "（合计）" : r.county_code,
+    `${shown(r.handover_rate, "rate")}（逾期未衔接 ${shown(r.open_overdue, null, r.open_overdue === null)}）`,
+    r.handover_rate || 0, r.handover_rate === null]));
 }
 
 function renderTabs() {
