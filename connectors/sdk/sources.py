@@ -14,10 +14,12 @@ mixed rows, bounded lines, resume tokens that notice a changed file).
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
 import re
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -97,8 +99,14 @@ class _FileSource(Source):
     @property
     def file(self) -> TextFile:
         """The export, opened on first use: a file that cannot be opened (a folder named x.csv, no
-        permission, a dangling link) stops only its own run, which names it."""
+        permission, a dangling link) stops only its own run, which names it; a named pipe or a device is
+        never opened (reading one could wait for ever)."""
         if self._file is None:
+            mode = self.path.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, "a folder, not a file", str(self.path))
+            if not stat.S_ISREG(mode):
+                raise OSError(errno.EINVAL, "not a regular file (a named pipe, a socket or a device)", str(self.path))
             self._file = TextFile(self.path, self._encoding)
         return self._file
 

@@ -18,7 +18,9 @@ import csv
 import gzip
 import io
 import json
+import os
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -474,6 +476,16 @@ def test_the_command_line_refuses_bad_files_and_publishes_the_good_one(county: P
     (exports / "d_folder.csv").mkdir()                            # not a file: refused by name, the rest goes on
     (exports / "e_gone.csv").symlink_to(tmp_path / "moved-away.csv")
     (exports / "f_good_again.jsonl").write_bytes(jsonl_variants(export)["encoding gb18030"].data)
+    pipe = exports / "g_pipe.csv"                                   # a named pipe: never opened (it could block)
+    os.mkfifo(pipe)
+    stop = threading.Event()
+
+    def writer() -> None:   # should the connector open the pipe after all, it reads an empty file, never waits
+        while not stop.is_set():
+            open(pipe, "wb").close()
+
+    feeding = threading.Thread(target=writer, daemon=True)
+    feeding.start()
     env = {"JUSTLINK_DATA_DIR": str(tmp_path / "data")}
     runner = CliRunner()
     assert runner.invoke(cli, ["keys", "init"], env=env).exit_code == 0
@@ -487,6 +499,10 @@ def test_the_command_line_refuses_bad_files_and_publishes_the_good_one(county: P
     assert "REFUSED e_gone.csv: the source cannot be read (FileNotFoundError" in result.output
     assert f"f_good_again.jsonl: read {len(export.rows)} = published 0 + " in result.output, \
         "the files after an unreadable one are read (the same records again: nothing new)"
+    assert "REFUSED g_pipe.csv: the source cannot be read (OSError: not a regular file" in result.output
     again = runner.invoke(cli, ["connector", "run", "police", "--source", str(tmp_path / "exports"),
                                 "--no-progress"], env=env, catch_exceptions=False)
     assert "published 0" in again.output and again.exit_code == 3, "a rerun neither crashes nor republishes"
+    stop.set()
+    os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))          # releases the writer waiting for a reader
+    feeding.join()
