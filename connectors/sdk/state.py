@@ -30,7 +30,11 @@ class ConnectorState:
                         "PRIMARY KEY (connector, source))")
         self.db.execute("CREATE TABLE IF NOT EXISTS published (event_id TEXT PRIMARY KEY) WITHOUT ROWID")
         if "digest" not in {row[1] for row in self.db.execute("PRAGMA table_info(published)")}:
-            self.db.execute("ALTER TABLE published ADD COLUMN digest TEXT")   # NULL: published before digests
+            try:
+                self.db.execute("ALTER TABLE published ADD COLUMN digest TEXT")   # NULL: published before digests
+            except sqlite3.OperationalError as exc:   # another connector process added it just now
+                if "duplicate column" not in str(exc):
+                    raise
         self.db.execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB)")
         self.db.execute("INSERT OR IGNORE INTO secrets VALUES ('content', ?)", (secrets.token_bytes(32),))
         self._content_key: bytes = self.db.execute("SELECT value FROM secrets WHERE name='content'").fetchone()[0]
