@@ -1,4 +1,5 @@
-"""The county bureau's dashboard: aggregates as JSON and each section as CSV, and its page (/bureau)."""
+"""The county bureau's dashboard: aggregates as JSON and each section as CSV, and its page (/bureau); a justice
+office's list of the released prisoners routed to it (/api/v1/handovers)."""
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures, whose caller dependency is
 # made inside `register` (from the app's own), so the annotations must be evaluated where they are written.
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 
-from hub.services import bureau
+from hub.services import bureau, handovers
 from hub.services.access import Caller, PersonAccess
 from hub.services.dashboard import SECTIONS
 
@@ -41,6 +42,14 @@ def register(app: FastAPI, access: PersonAccess, caller_dep: Callable[..., Await
         text = bureau.dashboard_csv(access, caller, section, since=local(since), until=local(until), county=county)
         return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="justlink-dashboard-{section}.csv"'})
+
+    @app.get("/api/v1/handovers", tags=["bureau"], responses=errors)
+    def office_handovers(caller: CallerDep) -> dict[str, Any]:
+        """For a justice office's resettlement staff (role correction_officer, purpose resettlement_handover):
+        the release notices routed to the office (必接必送) — number, release and due day, received or not, days
+        overdue, cross-county — no person; open past due first. The person is read on the hand-over itself
+        (the notice number as the case, purpose community_correction_supervision)."""
+        return handovers.office_handovers(access, caller)
 
     @app.get("/bureau", include_in_schema=False)
     def bureau_page() -> FileResponse:

@@ -79,3 +79,29 @@ def dashboard(settings: Settings, token: str, role: str, purpose: str, since: da
         for row in rows:
             click.echo("  " + "  ".join(f"{name}={_number(value, k, name in row['suppressed'])}"
                                          for name, value in row.items() if name != "suppressed"))
+
+
+@click.command()
+@click.option("--token", envvar="JUSTLINK_TOKEN", required=True, help="API token (or JUSTLINK_TOKEN).")
+@click.option("--as", "role", default="correction_officer", show_default=True, help="Role to act in.")
+@click.option("--purpose", default="resettlement_handover", show_default=True, help="Purpose.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the API's response) instead of text.")
+@click.pass_obj
+def handovers(settings: Settings, token: str, role: str, purpose: str, as_json: bool) -> None:
+    """The released prisoners routed to your justice office (必接必送): open past due first; no person."""
+    from hub.cli.remote import RemotePersonAccess
+    from hub.services.handovers import office_handovers
+
+    caller = make_caller(token, role, purpose, None, None)
+    with person_access(settings) as access:
+        data: Any = run_refusable(lambda: access.office_handovers(caller) if isinstance(access, RemotePersonAccess)
+                                  else office_handovers(access, caller))
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{', '.join(data['offices'])}: {data['open']} open past due, {len(data['handovers'])} in all")
+    for row in data["handovers"]:
+        overdue = f" ({row['days_overdue']} days overdue)" if row["status"] == "open_overdue" else ""
+        crossing = f" · sentenced in {row['sentenced_in']}" if row["cross_county"] else ""
+        click.echo(f"  {row['notice_number']}  {row['county_code']} {row['office_name']}  released {row['released_on']}"
+                   f"  due {row['due_on']}  {row['status']}{overdue}{crossing}")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "consent": "hub.cli.consent_cmd:consent",
     "audit": "hub.cli.audit_cmd:audit",
     "dashboard": "hub.cli.bureau_cmd:dashboard",
+    "handovers": "hub.cli.bureau_cmd:handovers",
     "party": "hub.cli.party_cmd:party",
     "similar": "hub.cli.similar_cmd:similar",
     "intake-check": "hub.cli.similar_cmd:intake_check",

@@ -156,6 +156,9 @@ class RemotePersonAccess:
         return self._text("GET", "/api/v1/dashboard/export.csv", caller,
                           params={k: v for k, v in params.items() if v})
 
+    def office_handovers(self, caller: Caller) -> dict[str, Any]:
+        return self._call("GET", "/api/v1/handovers", caller)
+
     def _text(self, method: str, path: str, caller: Caller, **kwargs: Any) -> str:
         response = self.http.request(method, self.url + path, headers=self._headers(caller), **kwargs)
         if response.status_code >= 400:

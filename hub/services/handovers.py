@@ -8,20 +8,24 @@ or after the release and within `MATCH_DAYS`; in time when within the days of th
 red alert to the office). Otherwise it is *late*, or, with no receipt, *open*: overdue once its due date
 has passed, else pending. A notice is *cross-county* when the sentence it follows (its `related` judgment)
 is a case of another county of the deployment. Read from the views (plain facts, the persons of each
-record): no personal field anywhere; restricted records take no part.
+record): no personal field anywhere; restricted records take no part. The bureau reads them on its dashboard
+(dashboard.py); a justice office reads the ones routed to it (`office_handovers`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from runtime.clock import to_utc
+from hub.services.access import Caller, PersonAccess
+from runtime.clock import local_date, to_utc
 from runtime.viewstore import ViewStore
 from streams.alerts import load_rules
 
 RULE = "released_prisoner_not_received"
+DIVISION_CODE = re.compile(r"\d{6}")
 MATCH_DAYS = 180   # a receipt this long after a release still answers its notice (a later one: a new release)
 
 _RECORDS = """
@@ -102,3 +106,31 @@ class Handovers:
                 receipt["at"] if receipt else None, receipt["number"] if receipt else "",
                 counties.get(n["related_case"], "")))
         return sorted(found.values(), key=lambda h: (h.released_at, h.notice_number))
+
+
+def office_handovers(access: PersonAccess, caller: Caller) -> dict[str, Any]:
+    """The hand-overs routed to the caller's justice office (role correction_officer, purpose
+    resettlement_handover; the read audited like any other): each notice's number, release and due day,
+    received or not, cross-county — no person. An office is matched by its name among the caller's offices
+    (and organisation); an officer whose offices also name a county (6-digit division code) sees that county's
+    only. Open past due first."""
+    result = access.require(caller, None)
+    user = result.user
+    names = {*(user.offices if user else ()), (user.organisation.split(":", 1)[-1] if user else "")} - {""}
+    counties = {o for o in names if DIVISION_CODE.fullmatch(o)}
+    now = access.services.now()
+    rows: list[dict[str, Any]] = []
+    for h in Handovers(access.services.store).all():
+        if h.office_name not in names or (counties and h.county not in counties):
+            continue
+        status = h.status(now)
+        rows.append({"notice_number": h.notice_number, "county_code": h.county, "office_name": h.office_name,
+                     "released_on": local_date(h.released_at, access.zone).isoformat(),
+                     "due_on": local_date(h.due_at, access.zone).isoformat(), "status": status,
+                     "received_on": local_date(h.received_at, access.zone).isoformat() if h.received_at else None,
+                     "days_overdue": (now - h.due_at).days if status == "open_overdue" else 0,
+                     "sentenced_in": h.sentenced_in, "cross_county": h.cross_county})
+    order = {"open_overdue": 0, "pending": 1, "received_late": 2, "received_in_time": 3}
+    rows.sort(key=lambda r: (order[r["status"]], -r["days_overdue"], r["released_on"], r["notice_number"]))
+    return {"offices": sorted(names - counties), "counties": sorted(counties), "handovers": rows,
+            "open": sum(1 for r in rows if r["status"] == "open_overdue"), "audit_seq": result.audit.seq}

@@ -89,6 +89,10 @@ bureau_officer      statistics                        party       0             
 bureau_officer      statistics                        not_party   0              0              0              0
 bureau_officer      statistics                        closed      0              0              0              0
 bureau_officer      statistics                        no_case     0              0              0              0
+correction_officer  resettlement_handover             party       0              0              0              0
+correction_officer  resettlement_handover             not_party   0              0              0              0
+correction_officer  resettlement_handover             closed      0              0              0              0
+correction_officer  resettlement_handover             no_case     0              0              0              0
 dpo                 consent_records                   party       x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
 dpo                 consent_records                   not_party   x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
 dpo                 consent_records                   closed      x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference  x:needs_oversight_reference
@@ -116,6 +120,7 @@ EVENTS = {
     ("dpo", "audit"): ({"AccessAudited"}, set()),
     ("dpo", "erasure"): (POLICE | DV | MEDIATION | COURT | MARRIAGE | CORRECTIONS | LEGAL_AID, set()),
     ("bureau_officer", "statistics"): (set(), set()),   # aggregates only: no record, no field
+    ("correction_officer", "resettlement_handover"): (set(), set()),   # the office's hand-over list: numbers, dates
     ("dpo", "consent_records"): (set(), set()),
 }
 LETTERS = {"B": "basic", "C": "contact", "I": "identifier", "S": "sensitive"}

@@ -26,6 +26,7 @@ from connectors.county import county_sources
 from connectors.registry import get_connector
 from connectors.sdk.runtime import ConnectorRunner
 from connectors.synthetic.generator import generate
+from consent.access.audit import decode_record, read_trail
 from consent.access.users import UserRegistry, create_demo_users
 from consent.privacy.keys import init_keystore
 from hub.api.app import create_app
@@ -75,6 +76,9 @@ def prefecture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefecture]
         registry.create_user("bureau.prefecture", roles=["bureau_officer"], organisation="justice:驻马店市司法局",
                              offices=COUNTIES)
         tokens["bureau.prefecture"] = registry.issue_token("bureau.prefecture").token
+        registry.create_user("resettle.linxi", roles=["correction_officer"], organisation="justice:城关司法所",
+                             offices=("城关司法所", "411731"))   # 临溪县's 城关司法所 (every county has one)
+        tokens["resettle.linxi"] = registry.issue_token("resettle.linxi").token
     yield Prefecture(data_dir, hub, store, services, tokens)
     store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
     services.close()
@@ -186,6 +190,46 @@ def test_the_receiving_office_sees_the_red_alert_on_the_hand_over(prefecture: Pr
         assert refused.status_code == 403 and refused.json()["error"]["reason"] == "not_supervising_office"
 
 
+def test_the_office_lists_the_notices_routed_to_it_open_first(prefecture: Prefecture,
+                                                               notices: dict[str, Any]) -> None:
+    """临溪县's 城关司法所 sees the notices routed to it — another county's sentences too — numbers and dates, no
+    person; nobody else may read that list; the read is audited; the command line (server down) agrees."""
+    office = headers(prefecture.tokens["resettle.linxi"], role="correction_officer", purpose="resettlement_handover")
+    mine = {k: n for k, n in notices.items() if (n["county"], n["office"]) == ("411731", "城关司法所")}
+    with TestClient(create_app(prefecture.services)) as client:
+        listed = client.get("/api/v1/handovers", headers=office)
+        assert listed.status_code == 200, listed.text
+        data = listed.json()
+        rows = {r["notice_number"]: r for r in data["handovers"]}
+        assert set(rows) == set(mine) and data["counties"] == ["411731"] and data["offices"] == ["城关司法所"]
+        for number, n in mine.items():
+            status = rows[number]["status"]
+            assert (status if status != "open_overdue" else "open") == expected_status(n), number
+            assert rows[number]["released_on"] == n["released"].isoformat()
+        statuses = [r["status"] for r in data["handovers"]]
+        assert statuses == sorted(statuses, key=["open_overdue", "pending", "received_late",
+                                                 "received_in_time"].index)
+        assert data["open"] == sum(1 for n in mine.values() if n["received"] is None)
+        assert any(r["cross_county"] for r in data["handovers"])
+        assert set(data["handovers"][0]) == {"notice_number", "county_code", "office_name", "released_on", "due_on",
+                                             "status", "received_on", "days_overdue", "sentenced_in", "cross_county"}
+        records, _ = read_trail(prefecture.hub.log)
+        last = decode_record(records[-1])
+        assert (last["user"], last["role"], last["purpose"], last["decision"], last["subject"]) == \
+            ("resettle.linxi", "correction_officer", "resettlement_handover", "allowed", "")
+        mediator = client.get("/api/v1/handovers", headers=headers(prefecture.tokens["mediator.demo"], role="mediator",
+                                                                    purpose="resettlement_handover"))
+        assert mediator.status_code == 403 and mediator.json()["error"]["reason"] == "no_rule"
+        posing = client.get("/api/v1/handovers", headers=headers(
+            prefecture.tokens["bureau.prefecture"], role="correction_officer", purpose="resettlement_handover"))
+        assert posing.status_code == 403 and posing.json()["error"]["reason"] == "role_not_held"
+    cli = run(prefecture, "handovers", "--json", token="resettle.linxi")
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output)["handovers"] == data["handovers"]
+    text = run(prefecture, "handovers", token="resettle.linxi")
+    assert text.exit_code == 0 and f"{data['open']} open past due" in text.output
+
+
 def bureau(prefecture: Prefecture) -> dict[str, str]:
     return headers(prefecture.tokens["bureau.prefecture"], role="bureau_officer", purpose="statistics")
 
@@ -223,11 +267,11 @@ def test_the_bureau_sees_the_rate_and_every_open_hand_over_cross_county_from_bot
         assert len(exported.strip().split("\r\n")) == len(open_rows) + 1
 
 
-def run(prefecture: Prefecture, *args: str) -> Result:
+def run(prefecture: Prefecture, *args: str, token: str = "bureau.prefecture") -> Result:
     env = {"JUSTLINK_DATA_DIR": str(prefecture.data_dir), "JUSTLINK_VIEW_BACKEND": "clickhouse",
            "JUSTLINK_CLICKHOUSE_PORT": str(chdb_http_server().port),
            "JUSTLINK_CLICKHOUSE_DATABASE": prefecture.store.database, "JUSTLINK_MASTER_KEY": None,
-           "JUSTLINK_TOKEN": prefecture.tokens["bureau.prefecture"]}
+           "JUSTLINK_TOKEN": prefecture.tokens[token]}
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
