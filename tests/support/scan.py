@@ -25,12 +25,18 @@ def _trie(needles: Iterable[bytes]) -> Trie:
 
 
 def _regex(node: Trie) -> bytes:
+    """The trie as a pattern; a run of single-child nodes is one literal, so nesting (and this recursion)
+    grows with the branch points on a path, not with the length of a value (some are hundreds of bytes)."""
+    literal = bytearray()
+    while len(node) == 1 and _END not in node:
+        (byte, node), = node.items()
+        literal.append(byte)
     branches = [re.escape(bytes([byte])) + _regex(child) for byte, child in sorted(node.items()) if byte != _END]
     if not branches:
-        return b""
+        return re.escape(bytes(literal))
     body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
     # where a value ends inside a longer one, the longer is tried first and the shorter still matches
-    return b"(?:" + body + b")?" if _END in node else body
+    return re.escape(bytes(literal)) + (b"(?:" + body + b")?" if _END in node else body)
 
 
 def hits(blob: bytes, secrets: set[str]) -> list[str]:
