@@ -24,7 +24,8 @@ OFFICE = "office-a"
 ROLES = ["mediator", "judge", "court_clerk", "police_officer", "correction_officer", "legal_aid_officer",
          "civil_affairs_registrar", "dpo", "integrator", "bureau_officer"]
 PURPOSES = ["dispute_mediation", "adjudication", "community_correction_supervision", "legal_aid_eligibility",
-            "risk_prevention", "marriage_registration", "audit", "erasure", "statistics", "consent_records"]
+            "risk_prevention", "marriage_registration", "audit", "erasure", "statistics", "consent_records",
+            "resettlement_handover"]
 CASE_STATES = ["party", "not_party", "closed", "no_case"]
 CONSENT_STATES = ["none", "granted", "withdrawn", "expired"]
 
@@ -41,6 +42,7 @@ PURPOSE_CASE = {
     "erasure": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
     "statistics": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
     "consent_records": ("MediationCaseOpened", "mediation_case_number", "MediationConcluded"),
+    "resettlement_handover": ("ReleaseNoticeIssued", "notice_number", None),   # binding none: no case read
 }
 
 # Cells: "x:<reason>" = denied for that reason; otherwise allowed with the field classes
