@@ -304,3 +304,31 @@ def test_the_bureau_page_shows_the_hand_over_rate_and_the_open_hand_overs(prefec
         assert "释放通知书编号" in table and all(k in table for k in missing) and "是" in table
         screenshot(page, "released-prisoner-handovers.png")
         assert not console_errors(page)
+
+
+@pytest.mark.browser
+def test_the_office_page_lists_the_open_hand_overs_and_opens_one_to_its_red_alert(prefecture: Prefecture,
+                                                                                  notices: dict[str, Any],
+                                                                                  tmp_path: Path) -> None:
+    """临溪县 城关司法所's officer signs in: the open hand-overs are listed at once, the oldest first; opening one
+    opens the hand-over as the case, with the released person, whose red alert is there."""
+    mine = {k for k, n in notices.items() if (n["county"], n["office"]) == ("411731", "城关司法所")
+            and n["received"] is None}
+    assert mine, "临溪县's 城关司法所 has an open hand-over"
+    with served(prefecture.services) as url, chromium(tmp_path) as page:
+        page.get(url + "/")
+        wait(page, lambda d: d.find_element(By.ID, "token").is_displayed())
+        page.find_element(By.ID, "token").send_keys(prefecture.tokens["resettle.linxi"])
+        page.find_element(By.ID, "sign-in-button").click()
+        wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#handovers-list .card.open_overdue"))
+        cards = page.find_elements(By.CSS_SELECTOR, "#handovers-list .card.open_overdue")
+        assert {c.get_attribute("data-notice") for c in cards} == mine
+        assert "逾期未衔接" in cards[0].text and f"逾期未衔接 {len(mine)} 人" in page.find_element(By.ID, "handovers-summary").text
+        cards[0].click()
+        wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#case-parties .card"))
+        assert "安置帮教" in page.find_element(By.ID, "case-box").text
+        page.find_element(By.CSS_SELECTOR, "#case-parties .card").click()
+        wait(page, lambda d: "刑满释放人员未按期衔接" in d.find_element(By.ID, "alerts").text)
+        assert "红色预警" in page.find_element(By.ID, "alerts").text
+        screenshot(page, "released-prisoner-office.png")
+        assert not console_errors(page)

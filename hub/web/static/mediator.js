@@ -31,6 +31,7 @@ async function signIn(token) {
   fillPurposes();
   fillRecentCases();
   show("sign-in", false); show("workspace", true); show("who", true);
+  showHandovers();
 }
 
 function fillPurposes() {
