@@ -3,8 +3,9 @@ one `justlink worker` (the staged topology over the suite's Kafka-protocol broke
 runner's, the time from spawning a worker to its first output, and one worker against two (their CPU
 per event, and the wall-clock speed-up — on this 2-core machine the broker shares the cores). Where the
 difference goes: the records a worker consumes and produces per agency event (from its own count when it
-stops), the group join (from its log), and what the Kafka client costs per record — kafka-python's append
-and fetch, next to librdkafka's append (confluent-kafka) as the ceiling of a C client, same broker, same run.
+stops), the group join (from its log), and what the Kafka clients cost per record: the event log's append
+(librdkafka, runtime/eventlog/rdproducer.py) and fetch (kafka-python), next to kafka-python's producer (the
+event log's until it cost a third of a worker's CPU) and librdkafka's producer alone — same broker, same run.
 
     python -m benchmarks.bench_workers [--persons N] [--quick]
 
@@ -86,9 +87,10 @@ def log_figures(logs: list[Path]) -> dict[str, Any]:
 
 def client_costs(work: Path, records: int = 20_000) -> list[dict[str, Any]]:
     """CPU per record of the Kafka clients on the suite's broker, with records shaped like a worker's (a
-    PartyOccurrence's size, its four headers): kafka-python through KafkaEventLog (append, then a fetch
-    of the same records) and librdkafka's producer (confluent-kafka, its threads included)."""
+    PartyOccurrence's size, its four headers): KafkaEventLog's append and a fetch of the same records,
+    kafka-python's producer, and librdkafka's producer alone (confluent-kafka; clients' threads included)."""
     from confluent_kafka import Producer
+    from kafka import KafkaProducer
 
     from runtime.eventlog.kafka import KafkaEventLog
 
@@ -99,7 +101,7 @@ def client_costs(work: Path, records: int = 20_000) -> list[dict[str, Any]]:
     with TansuBroker(log_path=work / "tansu-clients.log") as broker:
         log = KafkaEventLog(broker.bootstrap)
         try:
-            for topic in ("bench.python", "bench.librdkafka"):
+            for topic in ("bench.python", "bench.librdkafka", "bench.kafka-python"):
                 log.create_topic(topic, 4)
             log.append_many("bench.python", items[:1])   # connect first
             cpu0 = time.process_time()
@@ -117,6 +119,17 @@ def client_costs(work: Path, records: int = 20_000) -> list[dict[str, Any]]:
             consumer.close()
         finally:
             log.close()
+        python = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+                               batch_size=256 * 1024)
+        python.send("bench.kafka-python", value, b"key", partition=0).get(30)
+        cpu0 = time.process_time()
+        for start in range(1, records, 2000):
+            sent = [python.send("bench.kafka-python", value, items[i][0], partition=i % 4, headers=list(headers))
+                    for i in range(start, min(records, start + 2000))]
+            python.flush(30)
+            assert all(future.get(30) for future in sent), "kafka-python's appends were not acknowledged"
+        kafka_python = (time.process_time() - cpu0) / (records - 1)
+        python.close(30)
         producer = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True, "linger.ms": 5})
         producer.produce("bench.librdkafka", value, b"key", partition=0)
         producer.flush(30)
@@ -128,8 +141,9 @@ def client_costs(work: Path, records: int = 20_000) -> list[dict[str, Any]]:
                                  on_delivery=lambda err, _msg: failed.append(err) if err else None)
             assert producer.flush(30) == 0 and not failed, "librdkafka's appends were not acknowledged"
         librdkafka = (time.process_time() - cpu0) / (records - 1)
-    return [{"runner": "Kafka client CPU per record (1.5 kB, 4 headers)", "kafka_python_append_us": round(append * 1e6, 1),
-             "kafka_python_fetch_us": round(fetch * 1e6, 1), "librdkafka_append_us": round(librdkafka * 1e6, 1)}]
+    return [{"runner": "Kafka client CPU per record (1.5 kB, 4 headers)",
+             "event_log_append_us": round(append * 1e6, 1), "event_log_fetch_us": round(fetch * 1e6, 1),
+             "kafka_python_append_us": round(kafka_python * 1e6, 1), "librdkafka_append_us": round(librdkafka * 1e6, 1)}]
 
 
 def workers(rows: list[tuple[str, bytes | None, bytes]], count: int, work: Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """How the hub's Kafka clients authenticate and encrypt: one value built from the settings
 (`kafka_security_protocol`, `kafka_sasl_*`, `kafka_ssl_*`, validated when the settings load) and handed
-to every Kafka client of the hub — the event log's kafka-python clients and the faust worker's aiokafka
-ones — so none of them can be left on plain text by mistake.
+to every Kafka client of the hub — the event log's kafka-python clients and librdkafka producer, and the
+faust worker's aiokafka ones — so none of them can be left on plain text by mistake.
 
 TLS always verifies the brokers' certificates and host names (against `kafka_ssl_cafile`, or the
 system's CAs); there is no setting to turn that off.
@@ -52,6 +52,21 @@ class KafkaSecurity:
         if self.certfile is not None:
             context.load_cert_chain(str(self.certfile), str(self.keyfile) if self.keyfile else None)
         return context
+
+    def librdkafka(self) -> dict[str, Any]:
+        """The same for librdkafka's producer (confluent-kafka): host names verified, no way to turn it off."""
+        options: dict[str, Any] = {"security.protocol": self.protocol}
+        if self.tls:
+            options["ssl.endpoint.identification.algorithm"] = "https"
+            options["ssl.ca.location"] = str(self.cafile) if self.cafile else "probe"   # else the system's CAs
+            if self.certfile is not None:
+                options["ssl.certificate.location"] = str(self.certfile)
+                if self.keyfile is not None:
+                    options["ssl.key.location"] = str(self.keyfile)
+        if self.sasl:
+            options.update({"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.username,
+                            "sasl.password": self.password})
+        return options
 
     def kafka_python(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient."""

@@ -1,4 +1,5 @@
-"""The event log on a Kafka-protocol broker, through kafka-python.
+"""The event log on a Kafka-protocol broker: appends through librdkafka (runtime/eventlog/rdproducer.py),
+reading, topics and groups through kafka-python.
 
 Appends use an idempotent producer with acks='all'; `append` returns once the broker
 acknowledged the record. This module picks each record's partition itself with the
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka import TopicPartition as KafkaTopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import (
@@ -53,6 +54,7 @@ from runtime.eventlog.base import (
     item_parts,
 )
 from runtime.eventlog.partitioner import RoundRobin, partitions_for, require_bytes
+from runtime.eventlog.rdproducer import AppendFailed, RdKafkaException, RdProducer
 from runtime.kafka_security import KafkaSecurity
 
 T = TypeVar("T")
@@ -62,18 +64,6 @@ SESSION_TIMEOUT_MS = 6000
 REBALANCING = (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError,
                FencedInstanceIdError)
 HEARTBEAT_INTERVAL_MS = 2000
-
-
-def _close_producer(producer: KafkaProducer, timeout_s: float) -> None:
-    try:
-        producer.close(timeout=timeout_s)
-    except KafkaError:
-        # kafka-python's close() stops at its flush when records are stuck (broker gone);
-        # stop the sender thread anyway, failing what it still holds
-        sender = getattr(producer, "_sender", None)
-        if sender is not None:
-            sender.force_close()
-            sender.join(1)
 
 
 class KafkaEventLog(EventLog):
@@ -91,9 +81,10 @@ class KafkaEventLog(EventLog):
         self._balance = balance_partitions
         self._replication = replication_factor
         self._security = (security or KafkaSecurity()).kafka_python()   # TLS / SASL of every client below
+        self._rd_security = (security or KafkaSecurity()).librdkafka()     # ... and of the producer
         self._lock = threading.Lock()
         self._admin: KafkaAdminClient | None = None
-        self._producer: KafkaProducer | None = None
+        self._producer: RdProducer | None = None
         self._known_topics: dict[str, int] = {}
         self._round_robin = RoundRobin()
 
@@ -170,26 +161,17 @@ class KafkaEventLog(EventLog):
         items = [item_parts(item, headers) for item in records]
         require_bytes(topic, [key for key, _, _ in items], [value for _, value, _ in items])
         placed = self._place(topic, [key for key, _, _ in items], count)
+        if not items:
+            return []
         producer = self._producer_client()
         try:
-            futures = [producer.send(topic, value=value, key=key, headers=list(own) or None, partition=partition)
-                       for (key, value, own), partition in zip(items, placed, strict=True)]
-            producer.flush(timeout=self._timeout_s)  # send now rather than after linger_ms
-        except KafkaError as exc:
+            done = producer.append(topic, items, placed)
+        except AppendFailed as exc:
             self._forget_broker_state()
-            raise EventLogError(f"append of {len(items)} records to topic {topic!r} (partitions "
-                                f"{sorted(set(placed))}) was not acknowledged by broker {self._where} within "
-                                f"{self._timeout_s:g} s: {exc!r}") from exc
-        appended = []
-        for future, partition in zip(futures, placed, strict=True):
-            try:
-                meta = future.get(timeout=self._timeout_s)
-            except KafkaError as exc:
-                self._forget_broker_state()
-                raise EventLogError(f"append to topic {topic!r} partition {partition} was not acknowledged "
-                                    f"by broker {self._where}: {exc!r}") from exc
-            appended.append(Appended(meta.topic, meta.partition, meta.offset))
-        return appended
+            where = f"partition {exc.partition}" if exc.partition is not None else f"partitions {sorted(set(placed))}"
+            raise EventLogError(f"append of {len(items)} records to topic {topic!r} ({where}) was not acknowledged "
+                                f"by broker {self._where} within {self._timeout_s:g} s: {exc.cause}") from exc
+        return [Appended(topic, partition, offset) for partition, offset in done]
 
     # --- reading ----------------------------------------------------------------
     def describe(self) -> str:
@@ -213,7 +195,7 @@ class KafkaEventLog(EventLog):
             producer, admin = self._producer, self._admin
             self._producer = self._admin = None
         if producer is not None:
-            _close_producer(producer, self._timeout_s)
+            producer.close(self._timeout_s)
         if admin is not None:
             admin.close()
 
@@ -234,7 +216,7 @@ class KafkaEventLog(EventLog):
             producer, self._producer = self._producer, None
             self._known_topics = {}
         if producer is not None:
-            _close_producer(producer, 0)
+            producer.abandon()
 
     def _admin_call(self, call: Callable[[KafkaAdminClient], T]) -> T:
         """`call(admin)`, retried once on a fresh admin client when the connection is bad
@@ -262,22 +244,13 @@ class KafkaEventLog(EventLog):
                     raise EventLogError(f"cannot reach Kafka broker {self._where}: {exc!r}") from exc
             return self._admin
 
-    def _producer_client(self) -> KafkaProducer:
+    def _producer_client(self) -> RdProducer:
         with self._lock:
             if self._producer is None:
                 try:
-                    self._producer = KafkaProducer(
-                        bootstrap_servers=self._servers, client_id=self._client_id, **self._security,
-                        acks="all", enable_idempotence=True, retries=10, max_in_flight_requests_per_connection=5,
-                        linger_ms=5, batch_size=256 * 1024,
-                        max_request_size=8 * 1024 * 1024,
-                        request_timeout_ms=int(self._timeout_s * 1000),
-                        delivery_timeout_ms=int(self._timeout_s * 2000),
-                        max_block_ms=int(self._timeout_s * 1000),
-                        bootstrap_timeout_ms=int(self._timeout_s * 1000),
-                        allow_auto_create_topics=False)
-                except (KafkaError, OSError) as exc:
-                    raise EventLogError(f"cannot reach Kafka broker {self._where}: {exc!r}") from exc
+                    self._producer = RdProducer(self._servers, self._client_id, self._rd_security, self._timeout_s)
+                except RdKafkaException as exc:
+                    raise EventLogError(f"cannot set up a producer for Kafka broker {self._where}: {exc}") from exc
             return self._producer
 
     def _new_consumer(self, group: str | None, *, from_beginning: bool = True,

@@ -82,6 +82,12 @@ def test_tls_always_verifies_and_the_faust_worker_gets_the_same_credentials(tmp_
     assert credentials is not None and credentials.protocol.name == "SASL_SSL"
     assert faust_credentials(KafkaSecurity("SSL", cafile=ca.cert_file)).protocol.name == "SSL"
     assert faust_credentials(KafkaSecurity()) is None
+    assert security.librdkafka() == {   # the event log's producer: the same credentials, host names verified
+        "security.protocol": "SASL_SSL", "ssl.endpoint.identification.algorithm": "https",
+        "ssl.ca.location": str(ca.cert_file), "sasl.mechanism": "SCRAM-SHA-256", "sasl.username": "justlink",
+        "sasl.password": "pw"}
+    assert KafkaSecurity("SSL").librdkafka()["ssl.ca.location"] == "probe"   # the system's CAs
+    assert KafkaSecurity().librdkafka() == {"security.protocol": "PLAINTEXT"}
 
 
 class _TansuAdvertising(TansuBroker):
@@ -127,6 +133,9 @@ def test_the_event_log_speaks_tls_to_the_broker_and_refuses_an_unknown_ca(tmp_pa
                               security=KafkaSecurity("SSL", cafile=impostor.cert_file))
         with pytest.raises(EventLogError, match=f"127.0.0.1:{tls_port}"):
             wrong.topics()
+        wrong._known_topics[topic] = 1   # the producer (librdkafka) on its own: it refuses the impostor too
+        with pytest.raises(EventLogError, match=f"topic '{topic}'.*127.0.0.1:{tls_port}"):
+            wrong.append(topic, b"x", key=b"k")
         wrong.close()
         assert proxy.handshake_failures > failures, "the client broke off the handshake: unknown CA"
     finally:
