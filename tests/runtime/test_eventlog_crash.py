@@ -16,7 +16,8 @@ from runtime.eventlog.base import Record
 from runtime.eventlog.embedded import EmbeddedEventLog
 
 # Appends forever (or `count` records) and prints "partition offset value" for each
-# acknowledged record, flushed, only after append/append_many returned.
+# acknowledged record, flushed, only after append/append_many returned. With a count, it stops
+# halfway, prints "half" and waits for a line on stdin.
 WRITER = r"""
 import hashlib, sys
 from runtime.eventlog.embedded import EmbeddedEventLog
@@ -32,7 +33,12 @@ log.create_topic("events", 4)
 sys.stdout.write("ready\n"); sys.stdout.flush()
 sys.stdin.readline()                # "go": lets a test start several writers together
 i = 0
+half = count // 2 if count > 0 else -1
 while count < 0 or i < count:
+    if 0 <= half <= i:              # halfway: wait for "go" again (the test makes two writers overlap)
+        half = -1
+        sys.stdout.write("half\n"); sys.stdout.flush()
+        sys.stdin.readline()
     size = (i % 5) * 7 + 1          # single appends and batches of up to 29
     batch = [(f"key-{(i + j) % 13}".encode(), value(i + j)) for j in range(size)]
     acked = log.append_many("events", batch) if size > 1 else [log.append("events", batch[0][1], key=batch[0][0])]
@@ -51,6 +57,21 @@ def start_writer(path: Path, name: str, count: int = -1) -> subprocess.Popen[str
 def go(*writers: subprocess.Popen[str]) -> None:
     for writer in writers:  # every writer has imported and opened the log before any starts
         assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    go_on(*writers)
+
+
+def until_halfway(writer: subprocess.Popen[str]) -> list[str]:
+    """The acknowledgements a counted writer printed before it stopped halfway."""
+    assert writer.stdout is not None and writer.stderr is not None
+    lines = []
+    for line in writer.stdout:
+        if line == "half\n":
+            return lines
+        lines.append(line.rstrip("\n"))
+    raise AssertionError(f"the writer ended before halfway: {writer.stderr.read()[-500:]}")
+
+
+def go_on(*writers: subprocess.Popen[str]) -> None:
     for writer in writers:
         assert writer.stdin is not None
         writer.stdin.write("go\n")
@@ -127,11 +148,15 @@ def test_two_processes_appending_to_one_file_lose_nothing(tmp_path: Path) -> Non
     EmbeddedEventLog(path).close()
     writers = [start_writer(path, name, 3000) for name in ("a", "b")]
     go(*writers)
+    # both stop halfway before either goes on: whichever is faster, the log holds a, b, a (or b, a, b)
+    # runs at least — driven by the writers' progress, not by how fast this machine schedules them
+    first_halves = [until_halfway(writer) for writer in writers]
+    go_on(*writers)
     acks: dict[tuple[int, int], bytes] = {}
-    for writer in writers:
+    for writer, first_half in zip(writers, first_halves, strict=True):
         out, err = writer.communicate(timeout=60)
         assert writer.returncode == 0, err
-        mine = parse_acks(out.splitlines())
+        mine = parse_acks(first_half + out.splitlines())
         assert len(mine) >= 3000
         assert not acks.keys() & mine.keys(), "two acknowledgements for one (partition, offset)"
         acks.update(mine)
