@@ -13,6 +13,7 @@ from typing import Any
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -74,3 +75,14 @@ def downloaded(directory: Path, name: str, timeout: float = 20) -> Path:
         assert time.monotonic() < deadline, f"{name} was not downloaded"
         time.sleep(0.05)
     return path
+
+
+def open_case_as(page: WebDriver, url: str, token: str, case_number: str) -> None:
+    """On the case worker's page at `url`: sign in with `token`, then open the case `case_number`."""
+    page.get(url + "/")
+    wait(page, lambda d: d.find_element(By.ID, "token").is_displayed())
+    page.find_element(By.ID, "token").send_keys(token)
+    page.find_element(By.ID, "sign-in-button").click()
+    wait(page, lambda d: d.find_element(By.ID, "workspace").is_displayed())
+    page.find_element(By.ID, "case-id").send_keys(case_number)
+    page.find_element(By.ID, "open-case").click()

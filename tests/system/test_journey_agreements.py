@@ -25,7 +25,7 @@ from hub.services.agreements import NOT_HONOURED, RESUED, Agreements
 from hub.services.repeat_intake import RepeatIntakes
 from tests.support import chdb_http_server
 from tests.support.api_county import County, build_county, headers
-from tests.support.browser import chromium, console_errors, screenshot, wait
+from tests.support.browser import chromium, console_errors, open_case_as, screenshot, wait
 from tests.support.records import publish_record
 from tests.support.served import served
 
@@ -160,13 +160,7 @@ def test_the_command_line_flags_it_with_the_server_up_and_down(county: County, r
 def test_the_page_shows_the_judge_the_confirmed_agreement(county: County, tmp_path: Path,
                                                           resuit: dict[str, Any]) -> None:
     with served(county.services) as url, chromium(tmp_path) as page:
-        page.get(url + "/")
-        wait(page, lambda d: d.find_element(By.ID, "token").is_displayed())
-        page.find_element(By.ID, "token").send_keys(county.tokens["judge.demo"])
-        page.find_element(By.ID, "sign-in-button").click()
-        wait(page, lambda d: d.find_element(By.ID, "workspace").is_displayed())
-        page.find_element(By.ID, "case-id").send_keys(resuit["number"])
-        page.find_element(By.ID, "open-case").click()
+        open_case_as(page, url, county.tokens["judge.demo"], resuit["number"])
         banner = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#repeat-warnings .repeat-warning"))
         text = " ".join(b.text for b in banner)
         assert "司法确认后反悔重诉" in text and resuit["agreement"].case_number in text

@@ -25,7 +25,7 @@ from hub.api.app import create_app
 from hub.cli.main import cli
 from tests.support import chdb_http_server
 from tests.support.api_county import County, build_county, headers, mediator_headers, party_of
-from tests.support.browser import chromium, console_errors, screenshot, wait
+from tests.support.browser import chromium, console_errors, open_case_as, screenshot, wait
 from tests.support.records import publish_record
 from tests.support.served import served
 
@@ -229,13 +229,7 @@ def test_the_command_line_gives_codes_and_reads_them_with_the_server_up_and_down
 @pytest.mark.browser
 def test_the_pages_give_the_code_and_show_the_party_their_case(county: County, tmp_path: Path) -> None:
     with served(county.services) as url, chromium(tmp_path) as page:
-        page.get(url + "/")
-        wait(page, lambda d: d.find_element(By.ID, "token").is_displayed())
-        page.find_element(By.ID, "token").send_keys(county.tokens["mediator.demo"])
-        page.find_element(By.ID, "sign-in-button").click()
-        wait(page, lambda d: d.find_element(By.ID, "workspace").is_displayed())
-        page.find_element(By.ID, "case-id").send_keys(county.case)
-        page.find_element(By.ID, "open-case").click()
+        open_case_as(page, url, county.tokens["mediator.demo"], county.case)
         cards = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#case-parties button.card"))
         next(c for c in cards if c.get_attribute("data-person") == county.parties[0]).click()
         wait(page, lambda d: d.find_element(By.ID, "issue-party-code").is_displayed())

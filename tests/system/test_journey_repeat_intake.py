@@ -28,7 +28,7 @@ from hub.cli.main import cli
 from hub.services.repeat_intake import RepeatIntakes
 from tests.support import chdb_http_server
 from tests.support.api_county import County, build_county, headers
-from tests.support.browser import chromium, console_errors, screenshot, wait
+from tests.support.browser import chromium, console_errors, open_case_as, screenshot, wait
 from tests.support.records import publish_record
 from tests.support.served import served
 
@@ -240,13 +240,7 @@ def test_the_command_line_warns_with_the_server_up_and_down(county: County, laws
 def test_the_page_warns_the_mediator_when_she_opens_the_case(county: County, tmp_path: Path,
                                                               lawsuits: tuple[Any, Any]) -> None:
     with served(county.services) as url, chromium(tmp_path) as page:
-        page.get(url + "/")
-        wait(page, lambda d: d.find_element(By.ID, "token").is_displayed())
-        page.find_element(By.ID, "token").send_keys(county.tokens["mediator.demo"])
-        page.find_element(By.ID, "sign-in-button").click()
-        wait(page, lambda d: d.find_element(By.ID, "workspace").is_displayed())
-        page.find_element(By.ID, "case-id").send_keys(INTAKE)
-        page.find_element(By.ID, "open-case").click()
+        open_case_as(page, url, county.tokens["mediator.demo"], INTAKE)
         banner = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#repeat-warnings .repeat-warning"))
         text = banner[0].text
         assert "重复调解预警" in text and lawsuits[0].case_id in text and "清源县人民法院" in text and "在办" in text

@@ -25,7 +25,7 @@ from hub.cli.main import cli
 from hub.services.similar import load_rules
 from tests.support import chdb_http_server
 from tests.support.api_county import County, build_county, headers, party_of
-from tests.support.browser import chromium, console_errors, screenshot, wait
+from tests.support.browser import chromium, console_errors, open_case_as, screenshot, wait
 from tests.support.records import publish_record
 from tests.support.served import served
 
@@ -163,13 +163,7 @@ def test_the_command_line_gives_the_same_answer_with_the_server_up_and_down(coun
 @pytest.mark.browser
 def test_the_page_shows_similar_cases_for_the_open_case(county: County, tmp_path: Path) -> None:
     with served(county.services) as url, chromium(tmp_path) as page:
-        page.get(url + "/")
-        wait(page, lambda d: d.find_element(By.ID, "token").is_displayed())
-        page.find_element(By.ID, "token").send_keys(county.tokens["mediator.demo"])
-        page.find_element(By.ID, "sign-in-button").click()
-        wait(page, lambda d: d.find_element(By.ID, "workspace").is_displayed())
-        page.find_element(By.ID, "case-id").send_keys(INTAKE_CASE)
-        page.find_element(By.ID, "open-case").click()
+        open_case_as(page, url, county.tokens["mediator.demo"], INTAKE_CASE)
         wait(page, lambda d: d.find_element(By.ID, "similar-open").is_displayed())
         page.find_element(By.ID, "similar-open").click()
         rows = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#similar-table tbody tr"))
