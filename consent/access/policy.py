@@ -213,11 +213,7 @@ def _party_view(check: _Checker, raw: dict[str, Any], groups: dict[str, frozense
     for kind in withheld:
         if kind not in restricted:
             raise check.fail(path + ("accesses_withheld",), f"unknown restriction kind {kind!r}")
-    kinds = check.string_list(raw["issuer_case_kinds"], path + ("issuer_case_kinds",))
-    for kind in kinds:
-        if kind not in CASE_KINDS:
-            raise check.fail(path + ("issuer_case_kinds",), f"unknown case kind {kind!r} (expected one of "
-                                                            f"{', '.join(CASE_KINDS)})")
+    kinds = _case_kinds(check, raw["issuer_case_kinds"], path + ("issuer_case_kinds",))
     return PartyView(events, dict(shown), frozenset(withheld), frozenset(kinds),
                      check.integer(raw["code_days"], path + ("code_days",), 1),
                      check.integer(raw["session_minutes"], path + ("session_minutes",), 1))
@@ -272,11 +268,7 @@ def _rule(check: _Checker, raw: dict[str, Any], path: KeyPath, roles: dict[str, 
     binding = check.string(raw["binding"], path + ("binding",))
     if binding not in BINDINGS:
         raise check.fail(path + ("binding",), f"unknown binding {binding!r} (expected one of {', '.join(BINDINGS)})")
-    kinds = check.string_list(raw["case_kinds"], path + ("case_kinds",))
-    for kind in kinds:
-        if kind not in CASE_KINDS:
-            raise check.fail(path + ("case_kinds",), f"unknown case kind {kind!r} (expected one of "
-                                                     f"{', '.join(CASE_KINDS)})")
+    kinds = _case_kinds(check, raw["case_kinds"], path + ("case_kinds",))
     if (binding in UNCASED_BINDINGS) != (not kinds):
         raise check.fail(path + ("case_kinds",), f"binding {binding!r} takes no case kinds" if kinds
                          else f"binding {binding!r} needs case kinds")
@@ -349,3 +341,12 @@ def matrix_markdown(policy: Policy) -> str:
     days = ", ".join(f"{kind} {n} days" for kind, n in sorted((policy.case_open_days or {}).items()))
     lines += ["", f"Cases without a closing event close after: {days or '—'} (on the hub's event clock)."]
     return "\n".join(lines) + "\n"
+
+
+def _case_kinds(check: _Checker, value: Any, path: KeyPath) -> list[str]:
+    """A list of case kinds, each one the policy knows."""
+    kinds = check.string_list(value, path)
+    for kind in kinds:
+        if kind not in CASE_KINDS:
+            raise check.fail(path, f"unknown case kind {kind!r} (expected one of {', '.join(CASE_KINDS)})")
+    return kinds
